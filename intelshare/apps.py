@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class IntelshareConfig(AppConfig):
+    name = "intelshare"
+    verbose_name = "intelshare hub"

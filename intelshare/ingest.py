@@ -1,0 +1,229 @@
+"""The one place that writes STIX object versions (DESIGN.md "one ingest path").
+
+TAXII POST, partner sync, the content loaders and the CLI all call
+``store()``; DELETE calls ``delete()``. Each call is one transaction that
+holds the collection's row lock, so ``date_added`` stamps are strictly
+increasing in commit order within a collection and an incremental reader that
+resumes from ``X-TAXII-Date-Added-Last`` never skips a version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from django.db import transaction
+from django.utils import timezone
+
+from intelshare import stix
+from intelshare.models import Collection, ObjectVersion, Partner
+
+logger = logging.getLogger(__name__)
+
+TICK = timedelta(microseconds=1)
+_CHUNK = 500
+
+# Extra per-object checks (e.g. extension schemas); each returns error strings.
+Check = Callable[[dict[str, Any]], list[str]]
+_checks: list[Check] = []
+
+
+def register_check(check: Check) -> None:
+    """Add a per-object validation run on every inbound object."""
+    if check not in _checks:
+        _checks.append(check)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one inbound object (a TAXII status-details entry)."""
+
+    id: str
+    version: str
+    ok: bool
+    stored: bool = False
+    message: str = ""
+
+    def as_status_detail(self) -> dict[str, str]:
+        detail = {"id": self.id, "version": self.version}
+        if self.message:
+            detail["message"] = self.message
+        return detail
+
+
+@dataclass(slots=True)
+class StoreResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def new(self) -> int:
+        return sum(1 for o in self.outcomes if o.stored)
+
+    @property
+    def duplicate(self) -> int:
+        return sum(1 for o in self.outcomes if o.ok and not o.stored)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for o in self.outcomes if not o.ok)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    obj: dict[str, Any]
+    facts: stix.Facts
+    raw: str
+
+
+def describe(obj: Any) -> tuple[str, str]:
+    """Best-effort id and version of an object that failed validation."""
+    if not isinstance(obj, dict):
+        return "", ""
+    oid = obj.get("id") if isinstance(obj.get("id"), str) else ""
+    version = obj.get("modified") or obj.get("created") or ""
+    return oid, version if isinstance(version, str) else ""
+
+
+def validate(obj: Any) -> tuple[_Candidate | None, Outcome | None]:
+    """Check one object; returns a candidate to store or a failure outcome."""
+    try:
+        facts = stix.inspect(obj)
+        errors = [error for check in _checks for error in check(obj)]
+        if errors:
+            raise stix.InvalidStix("; ".join(errors))
+        raw = orjson.dumps(obj).decode()
+    except (stix.InvalidStix, orjson.JSONEncodeError, TypeError) as exc:
+        oid, version = describe(obj)
+        return None, Outcome(oid, version, ok=False, message=str(exc)[:1000])
+    return _Candidate(obj, facts, raw), None
+
+
+def store(*, collection: Collection, objects: Sequence[Any],
+          source_partner: Partner | None = None) -> StoreResult:
+    """Validate ``objects`` and store every valid version not stored yet.
+
+    Returns one outcome per input object, in order: stored, already present
+    (a success that stores nothing), or failed with the reason. Invalid
+    objects are never stored.
+    """
+    slots: list[Outcome | _Candidate] = []
+    for obj in objects:
+        candidate, failure = validate(obj)
+        slots.append(candidate if candidate is not None else failure)  # type: ignore[arg-type]
+    candidates = [s for s in slots if isinstance(s, _Candidate)]
+    decided: dict[int, Outcome] = {}
+    if candidates:
+        with transaction.atomic():
+            decided = _store_candidates(collection, candidates, source_partner)
+    result = StoreResult()
+    for slot in slots:
+        result.outcomes.append(decided[id(slot)] if isinstance(slot, _Candidate) else slot)
+    logger.info("collection %s: %d stored, %d duplicate, %d failed",
+                collection.pk, result.new, result.duplicate, result.failed)
+    return result
+
+
+def _lock_clock(collection: Collection) -> datetime | None:
+    locked = (Collection.objects.select_for_update().only("pk", "last_date_added")
+              .get(pk=collection.pk))
+    return locked.last_date_added
+
+
+def _existing(collection: Collection, stix_ids: Iterable[str]
+              ) -> dict[str, list[tuple[datetime, bool]]]:
+    """The stored (version, is_latest) pairs of each of ``stix_ids``."""
+    found: dict[str, list[tuple[datetime, bool]]] = {}
+    ids = list(stix_ids)
+    for start in range(0, len(ids), _CHUNK):
+        rows = (ObjectVersion.objects.filter(collection=collection,
+                                             stix_id__in=ids[start:start + _CHUNK])
+                .values_list("stix_id", "version", "is_latest"))
+        for stix_id, version, is_latest in rows:
+            found.setdefault(stix_id, []).append((version, is_latest))
+    return found
+
+
+def _store_candidates(collection: Collection, candidates: list[_Candidate],
+                      source_partner: Partner | None) -> dict[int, Outcome]:
+    last = _lock_clock(collection)
+    existing = _existing(collection, {c.facts.stix_id for c in candidates})
+    unversioned_raws = _unversioned_raws(
+        collection, {c.facts.stix_id for c in candidates if c.facts.version is None})
+    now = timezone.now()
+    stamp = now if last is None or now > last else last + TICK
+    latest: dict[str, datetime] = {
+        sid: max(v for v, _ in rows) for sid, rows in existing.items()}
+    seen = {(sid, v) for sid, rows in existing.items() for v, _ in rows}
+    decided: dict[int, Outcome] = {}
+    rows: list[ObjectVersion] = []
+    for cand in candidates:
+        facts = cand.facts
+        version = facts.version
+        if version is None:
+            # An unversioned object (an SCO without created/modified): an
+            # identical re-send is a duplicate; new content is a new version.
+            if cand.raw in unversioned_raws.get(facts.stix_id, ()):
+                decided[id(cand)] = Outcome(facts.stix_id, "", ok=True,
+                                            message="version already present")
+                continue
+            version = stamp
+            unversioned_raws.setdefault(facts.stix_id, set()).add(cand.raw)
+        text_version = stix.format_version(version)
+        if (facts.stix_id, version) in seen:
+            decided[id(cand)] = Outcome(facts.stix_id, text_version, ok=True,
+                                        message="version already present")
+            continue
+        seen.add((facts.stix_id, version))
+        rows.append(ObjectVersion(
+            collection=collection, stix_id=facts.stix_id, type=facts.type,
+            spec_version=facts.spec_version, version=version, date_added=stamp,
+            tlp_rank=facts.tlp_rank, source_partner=source_partner,
+            has_granular=facts.has_granular, revoked=facts.revoked, raw=cand.raw,
+        ))
+        if facts.stix_id not in latest or version > latest[facts.stix_id]:
+            latest[facts.stix_id] = version
+        decided[id(cand)] = Outcome(facts.stix_id, text_version, ok=True, stored=True)
+        stamp += TICK
+    if rows:
+        for row in rows:
+            row.is_latest = row.version == latest[row.stix_id]
+        demoted = [sid for sid, rows_ in existing.items()
+                   if any(v < latest[sid] and is_latest for v, is_latest in rows_)]
+        for start in range(0, len(demoted), _CHUNK):
+            ObjectVersion.objects.filter(
+                collection=collection, stix_id__in=demoted[start:start + _CHUNK],
+                is_latest=True).update(is_latest=False)
+        ObjectVersion.objects.bulk_create(rows, batch_size=_CHUNK)
+        Collection.objects.filter(pk=collection.pk).update(last_date_added=stamp - TICK)
+    return decided
+
+
+def _unversioned_raws(collection: Collection, stix_ids: set[str]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    if not stix_ids:
+        return found
+    rows = ObjectVersion.objects.filter(collection=collection, stix_id__in=list(stix_ids))
+    for stix_id, raw in rows.values_list("stix_id", "raw"):
+        found.setdefault(stix_id, set()).add(raw)
+    return found
+
+
+def delete(*, collection: Collection, stix_id: str, version_pks: Sequence[int]) -> int:
+    """Delete the given versions of one object (TAXII §5.7); returns how many.
+
+    The caller has already narrowed ``version_pks`` through ``policy``.
+    """
+    with transaction.atomic():
+        _lock_clock(collection)
+        versions = ObjectVersion.objects.filter(collection=collection, stix_id=stix_id)
+        deleted, _ = versions.filter(pk__in=list(version_pks)).delete()
+        newest = versions.order_by("-version").values_list("pk", flat=True).first()
+        if newest is not None:
+            versions.exclude(pk=newest).filter(is_latest=True).update(is_latest=False)
+            versions.filter(pk=newest).update(is_latest=True)
+    logger.info("collection %s: deleted %d versions of %s", collection.pk, deleted, stix_id)
+    return deleted

@@ -1,0 +1,233 @@
+"""Pure helpers on STIX 2.1 dicts: timestamps, TLP levels, the fast structural check.
+
+Nothing here touches the database or the clock. ``ingest`` calls ``inspect()``
+on every inbound object; ``policy`` uses the TLP table.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+# --- TLP ---------------------------------------------------------------------
+
+TLP_CLEAR, TLP_GREEN, TLP_AMBER, TLP_AMBER_STRICT, TLP_RED = range(5)
+TLP_NAMES = {
+    TLP_CLEAR: "clear",
+    TLP_GREEN: "green",
+    TLP_AMBER: "amber",
+    TLP_AMBER_STRICT: "amber+strict",
+    TLP_RED: "red",
+}
+TLP_BY_NAME = {name: rank for rank, name in TLP_NAMES.items()}
+
+TLP2_EXTENSION_ID = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
+
+# Exact ids; mistyped copies circulate in public code, so nothing is matched
+# loosely. TLP 1.0 (STIX 2.1 §7.2.1.4) maps onto TLP 2.0: WHITE → CLEAR and
+# AMBER → AMBER (the conservative reading; AMBER+STRICT did not exist).
+TLP_MARKINGS: dict[str, int] = {
+    "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9": TLP_CLEAR,  # 1.0 WHITE
+    "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da": TLP_GREEN,  # 1.0 GREEN
+    "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82": TLP_AMBER,  # 1.0 AMBER
+    "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": TLP_RED,  # 1.0 RED
+    "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487": TLP_CLEAR,
+    "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb": TLP_GREEN,
+    "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421": TLP_AMBER,
+    "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003": TLP_AMBER_STRICT,
+    "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1": TLP_RED,
+}
+
+
+def tlp_rank(marking_refs: list[str] | None) -> int | None:
+    """The most restrictive TLP level among ``object_marking_refs``; ``None`` if none.
+
+    Rule (DESIGN.md "TLP ceiling"): the effective level of a version is its most
+    restrictive object-level TLP marking. Non-TLP markings do not count.
+    """
+    ranks = [TLP_MARKINGS[ref] for ref in marking_refs or () if ref in TLP_MARKINGS]
+    return max(ranks) if ranks else None
+
+
+# --- timestamps -----------------------------------------------------------------
+
+_TIMESTAMP = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z$"
+)
+
+
+def parse_timestamp(value: object) -> datetime:
+    """Parse an RFC 3339 UTC timestamp (STIX 2.1 §3.2, TAXII 2.1 §2).
+
+    Fractions beyond microseconds are truncated. Raises ``ValueError``.
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"timestamp must be a string, not {type(value).__name__}")
+    match = _TIMESTAMP.match(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a timestamp of the form YYYY-MM-DDTHH:MM:SS[.s]Z")
+    year, month, day, hour, minute, second, fraction = match.groups()
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    try:
+        return datetime(int(year), int(month), int(day), int(hour), int(minute),
+                        int(second), micro, tzinfo=UTC)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid date and time: {exc}") from None
+
+
+def format_timestamp(value: datetime) -> str:
+    """TAXII 2.1 timestamp: always six fractional digits and ``Z`` (§2)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def format_version(value: datetime) -> str:
+    """A STIX version (``modified``) as text: milliseconds when exact, else micro."""
+    value = value.astimezone(UTC)
+    if value.microsecond % 1000 == 0:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --- structural check -------------------------------------------------------------
+
+SCO_TYPES = frozenset({
+    "artifact", "autonomous-system", "directory", "domain-name", "email-addr",
+    "email-message", "file", "ipv4-addr", "ipv6-addr", "mac-addr", "mutex",
+    "network-traffic", "process", "software", "url", "user-account",
+    "windows-registry-key", "x509-certificate",
+})
+# Required properties beyond the common ones (STIX 2.1 §4-§7).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "attack-pattern": ("name",),
+    "campaign": ("name",),
+    "course-of-action": ("name",),
+    "grouping": ("context", "object_refs"),
+    "identity": ("name",),
+    "incident": ("name",),
+    "indicator": ("pattern", "pattern_type", "valid_from"),
+    "infrastructure": ("name",),
+    "intrusion-set": ("name",),
+    "malware": ("is_family",),
+    "malware-analysis": ("product",),
+    "note": ("content", "object_refs"),
+    "observed-data": ("first_observed", "last_observed", "number_observed"),
+    "opinion": ("opinion", "object_refs"),
+    "report": ("name", "published", "object_refs"),
+    "threat-actor": ("name",),
+    "tool": ("name",),
+    "vulnerability": ("name",),
+    "relationship": ("relationship_type", "source_ref", "target_ref"),
+    "sighting": ("sighting_of_ref",),
+    "extension-definition": ("name", "schema", "version", "extension_types",
+                             "created_by_ref"),
+    "language-content": ("object_ref", "contents"),
+    "domain-name": ("value",),
+    "url": ("value",),
+    "ipv4-addr": ("value",),
+    "ipv6-addr": ("value",),
+    "email-addr": ("value",),
+    "mac-addr": ("value",),
+    "mutex": ("name",),
+    "autonomous-system": ("number",),
+    "directory": ("path",),
+    "software": ("name",),
+    "windows-registry-key": (),
+}
+TIMESTAMP_PROPERTIES = ("created", "modified", "valid_from", "valid_until",
+                        "first_seen", "last_seen", "published", "first_observed",
+                        "last_observed", "start_time", "stop_time")
+_TYPE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){1,248}[a-z0-9]$")
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_IDENTIFIER = re.compile(rf"^[a-z0-9][a-z0-9-]{{1,248}}[a-z0-9]--{_UUID}$")
+
+
+class InvalidStix(ValueError):
+    """An object that is not valid STIX 2.1; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What storage and policy need to know about one inbound object version."""
+
+    stix_id: str
+    type: str
+    spec_version: str
+    version: datetime | None  # modified, else created; None for unversioned SCOs
+    tlp_rank: int | None
+    marking_refs: tuple[str, ...]
+    has_granular: bool
+    revoked: bool
+
+
+def _check_ref(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+        raise InvalidStix(f"{name} must be a STIX identifier, got {value!r}")
+
+
+def inspect(obj: Any) -> Facts:
+    """Check the structure of one STIX 2.1 object and extract its facts.
+
+    A fast check of what the hub relies on (id form, type, spec_version, the
+    timestamps, required properties, reference forms); the full
+    stix2-validator runs where it pays (content loaders, tests).
+    """
+    if not isinstance(obj, dict):
+        raise InvalidStix("object must be a JSON object")
+    stix_type = obj.get("type")
+    if not isinstance(stix_type, str) or not _TYPE.match(stix_type):
+        raise InvalidStix(f"type must be 3-250 characters of a-z, 0-9 and '-', got {stix_type!r}")
+    stix_id = obj.get("id")
+    if not isinstance(stix_id, str) or not _IDENTIFIER.match(stix_id):
+        raise InvalidStix(f"id must be '<type>--<UUID>', got {stix_id!r}")
+    if stix_id.partition("--")[0] != stix_type:
+        raise InvalidStix(f"id {stix_id!r} does not start with its type {stix_type!r}")
+    is_sco = stix_type in SCO_TYPES
+    spec_version = obj.get("spec_version", "2.1" if is_sco else None)
+    if spec_version != "2.1":
+        raise InvalidStix(f"spec_version must be '2.1', got {spec_version!r}")
+    stamps: dict[str, datetime] = {}
+    for prop in TIMESTAMP_PROPERTIES:
+        if prop in obj:
+            try:
+                stamps[prop] = parse_timestamp(obj[prop])
+            except ValueError as exc:
+                raise InvalidStix(f"{prop}: {exc}") from None
+    if not is_sco:
+        needed = ("created",) if stix_type == "marking-definition" else ("created", "modified")
+        for prop in needed:
+            if prop not in obj:
+                raise InvalidStix(f"{stix_type} requires the property {prop!r}")
+    for prop in REQUIRED.get(stix_type, ()):
+        if prop not in obj:
+            raise InvalidStix(f"{stix_type} requires the property {prop!r}")
+    if "modified" in stamps and "created" in stamps and stamps["modified"] < stamps["created"]:
+        raise InvalidStix("modified must not be earlier than created")
+    for key, value in obj.items():
+        if key.endswith("_ref"):
+            _check_ref(key, value)
+        elif key.endswith("_refs"):
+            if not isinstance(value, list) or not value:
+                raise InvalidStix(f"{key} must be a non-empty list of identifiers")
+            for item in value:
+                _check_ref(key, item)
+    marking_refs = obj.get("object_marking_refs") or []
+    granular = obj.get("granular_markings")
+    if granular is not None and (not isinstance(granular, list) or not granular
+                                 or not all(isinstance(g, dict) and g.get("selectors")
+                                            for g in granular)):
+        raise InvalidStix("granular_markings must be a non-empty list of markings with selectors")
+    revoked = obj.get("revoked", False)
+    if not isinstance(revoked, bool):
+        raise InvalidStix("revoked must be a boolean")
+    return Facts(
+        stix_id=stix_id,
+        type=stix_type,
+        spec_version=spec_version,
+        version=stamps.get("modified") or stamps.get("created"),
+        tlp_rank=tlp_rank(marking_refs),
+        marking_refs=tuple(marking_refs),
+        has_granular=bool(granular),
+        revoked=revoked,
+    )

@@ -1,0 +1,132 @@
+"""TAXII POST submissions (§5.5) and their status resources (§4.3).
+
+The envelope is persisted before ``202`` is answered. Small envelopes are
+stored inline; large ones are answered at once with a pending status and
+stored by a Celery task in chunks, each chunk's versions and the status
+counts committed together, so the status tells the truth at every moment
+and a task killed half-way resumes exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from intelshare import ingest, stix
+from intelshare.models import Collection, Partner, Status, User
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 500
+
+
+def _pending_detail(obj: Any) -> dict[str, str]:
+    oid, version = ingest.describe(obj)
+    return {"id": oid, "version": version}
+
+
+def _record(status: Status, result: ingest.StoreResult, processed: int) -> None:
+    for outcome in result.outcomes:
+        detail = outcome.as_status_detail()
+        if outcome.ok:
+            status.successes.append(detail)
+            status.success_count += 1
+        else:
+            status.failures.append(detail)
+            status.failure_count += 1
+    status.pendings = status.pendings[processed:]
+    status.pending_count = len(status.pendings)
+    if status.pending_count == 0:
+        status.status = Status.COMPLETE
+        status.completed_at = timezone.now()
+        status.envelope = ""
+
+
+def submit(*, collection: Collection, objects: list[Any], user: User | None,
+           partner: Partner | None) -> Status:
+    """Accept a validated envelope's objects; returns its status resource."""
+    inline = len(objects) <= settings.TAXII_INLINE_MAX_OBJECTS
+    with transaction.atomic():
+        status = Status.objects.create(
+            collection=collection, user=user, partner=partner,
+            request_timestamp=timezone.now(), total_count=len(objects),
+            pending_count=len(objects), pendings=[_pending_detail(o) for o in objects],
+            envelope="" if inline else orjson.dumps(objects).decode(),
+        )
+        if inline:
+            result = ingest.store(collection=collection, objects=objects,
+                                  source_partner=partner)
+            _record(status, result, len(objects))
+            status.save()
+        else:
+            from intelshare.tasks import process_status as process_status_task
+
+            transaction.on_commit(lambda: process_status_task.delay(str(status.pk)))
+    return status
+
+
+def process(status_id: str) -> None:
+    """Store a pending submission chunk by chunk (idempotent; safe to re-run)."""
+    status = Status.objects.filter(pk=status_id).only("status", "envelope").first()
+    if status is None or status.status == Status.COMPLETE:
+        return
+    objects = orjson.loads(status.envelope)
+    while True:
+        with transaction.atomic():
+            locked = (Status.objects.select_for_update(of=("self",)).defer("envelope")
+                      .select_related("collection", "partner").get(pk=status_id))
+            if locked.status == Status.COMPLETE:
+                return
+            done = locked.success_count + locked.failure_count
+            chunk = objects[done:done + CHUNK]
+            result = ingest.store(collection=locked.collection, objects=chunk,
+                                  source_partner=locked.partner)
+            _record(locked, result, len(chunk))
+            locked.save()
+            if locked.status == Status.COMPLETE:
+                logger.info("status %s complete: %d succeeded, %d failed", status_id,
+                            locked.success_count, locked.failure_count)
+                return
+
+
+def resume_pending(*, older_than: timedelta = timedelta(minutes=2)) -> list[str]:
+    """Ids of pending submissions whose task may have been lost; re-enqueued."""
+    from intelshare.tasks import process_status as process_status_task
+
+    cutoff = timezone.now() - older_than
+    ids = [str(pk) for pk in Status.objects.filter(
+        status=Status.PENDING, request_timestamp__lt=cutoff).values_list("pk", flat=True)]
+    for status_id in ids:
+        process_status_task.delay(status_id)
+    return ids
+
+
+def purge(*, now: Any = None) -> int:
+    """Delete complete statuses older than the retention (at least 24 h, §4.3)."""
+    hours = max(settings.TAXII_STATUS_RETENTION_HOURS, 24)
+    cutoff = (now or timezone.now()) - timedelta(hours=hours)
+    deleted, _ = Status.objects.filter(status=Status.COMPLETE, completed_at__lt=cutoff).delete()
+    return deleted
+
+
+def render(status: Status) -> dict[str, Any]:
+    """The §4.3.1 status resource; empty detail lists are omitted (§2)."""
+    body: dict[str, Any] = {
+        "id": str(status.pk),
+        "status": status.status,
+        "request_timestamp": stix.format_timestamp(status.request_timestamp),
+        "total_count": status.total_count,
+        "success_count": status.success_count,
+        "failure_count": status.failure_count,
+        "pending_count": status.pending_count,
+    }
+    for name in ("successes", "failures", "pendings"):
+        if getattr(status, name):
+            body[name] = getattr(status, name)
+    return body

@@ -1,0 +1,109 @@
+"""Keyset pages of visible versions, rendered straight from stored JSON.
+
+A page costs what it returns: ``(date_added, pk)`` keyset order on an index,
+``limit + 1`` rows to learn ``more``, no counts, and the stored JSON text is
+spliced into the envelope without being parsed (DESIGN.md "Traps").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from django.db.models import Q, QuerySet
+
+from intelshare import stix
+from intelshare.models import STIX_21, ObjectVersion
+from intelshare.policy import View
+from intelshare.taxii.filters import Cursor, Query
+
+
+def select(view: View, query: Query, *, stix_id: str | None = None,
+           default_versions: tuple[str, ...] = ("last",)) -> QuerySet[ObjectVersion]:
+    """Apply the TAXII filters of ``query`` to what ``view`` lets the caller see."""
+    qs = view.versions
+    if stix_id is not None:
+        qs = qs.filter(stix_id=stix_id)
+    if query.ids:
+        qs = qs.filter(stix_id__in=query.ids)
+    if query.types:
+        qs = qs.filter(type__in=query.types)
+    if query.spec_versions:
+        qs = qs.filter(spec_version__in=query.spec_versions)
+    versions = query.versions or default_versions
+    if "all" not in versions:
+        keywords = {v for v in versions if v in ("first", "last")}
+        exact = Q(version__in=query.version_values) if query.version_values else Q(pk__in=[])
+        if keywords == {"last"} and not query.version_values:
+            qs = qs & view.latest()
+        elif keywords == {"first"} and not query.version_values:
+            qs = qs & view.first()
+        else:
+            wanted = exact
+            if "last" in keywords:
+                wanted |= Q(pk__in=view.latest().values("pk"))
+            if "first" in keywords:
+                wanted |= Q(pk__in=view.first().values("pk"))
+            qs = qs.filter(wanted)
+    if query.added_after is not None:
+        qs = qs.filter(date_added__gt=query.added_after)
+    if query.cursor is not None:
+        c = query.cursor
+        qs = qs.filter(Q(date_added__gt=c.date_added) | Q(date_added=c.date_added, pk__gt=c.pk))
+    return qs.order_by("date_added", "pk")
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: Sequence[tuple[Any, ...]]  # (pk, date_added, *fields)
+    more: bool
+    next: str | None
+
+    def headers(self) -> dict[str, str]:
+        """``X-TAXII-Date-Added-First/Last`` (§3.2); omitted on an empty page."""
+        if not self.rows:
+            return {}
+        return {"X-TAXII-Date-Added-First": stix.format_timestamp(self.rows[0][1]),
+                "X-TAXII-Date-Added-Last": stix.format_timestamp(self.rows[-1][1])}
+
+
+def fetch(qs: QuerySet[ObjectVersion], query: Query, *fields: str) -> Page:
+    rows = list(qs.values_list("pk", "date_added", *fields)[: query.limit + 1])
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    token = query.next_token(Cursor(rows[-1][1], rows[-1][0])) if more else None
+    return Page(rows, more, token)
+
+
+def _head(page: Page) -> bytes:
+    if not page.more:
+        return b'{"more":false,'
+    return b'{"more":true,"next":' + orjson.dumps(page.next) + b","
+
+
+def envelope(page: Page) -> bytes:
+    """An envelope (§3.7) of rows ``(pk, date_added, raw)``; ``{}`` when empty."""
+    if not page.rows:
+        return b"{}"
+    objects = ",".join(row[2] for row in page.rows).encode()
+    return _head(page) + b'"objects":[' + objects + b"]}"
+
+
+def manifest(page: Page) -> bytes:
+    """A manifest (§5.3.1) of rows ``(pk, date_added, stix_id, version)``."""
+    if not page.rows:
+        return b"{}"
+    records = [{"id": sid, "date_added": stix.format_timestamp(added),
+                "version": stix.format_version(version), "media_type": STIX_21}
+               for _, added, sid, version in page.rows]
+    return _head(page) + b'"objects":' + orjson.dumps(records) + b"}"
+
+
+def versions(page: Page) -> bytes:
+    """A versions resource (§5.8.1) of rows ``(pk, date_added, version)``."""
+    if not page.rows:
+        return b"{}"
+    listed = [stix.format_version(version) for _, _, version in page.rows]
+    return _head(page) + b'"versions":' + orjson.dumps(listed) + b"}"

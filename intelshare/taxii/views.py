@@ -1,0 +1,280 @@
+"""TAXII 2.1 endpoints (OASIS Standard §4 and §5).
+
+Every endpoint derives from ``TaxiiView`` (authentication, content
+negotiation, the error envelope); every collection-scoped read starts from
+``CollectionView.view()``, i.e. from ``intelshare.policy``, so no endpoint
+can forget the sharing rules. Hidden means absent: a collection or object a
+caller may not see answers exactly like one that never existed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from django.http import HttpResponse
+from django.utils import timezone
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from intelshare import policy, submissions
+from intelshare.models import TAXII_21, ApiRoot, Collection, Status
+from intelshare.taxii import filters, media, pages
+from intelshare.taxii.auth import BearerTokenAuthentication, PartnerBasicAuthentication
+from intelshare.taxii.errors import (
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    TaxiiError,
+    Unauthorized,
+    Unprocessable,
+    as_taxii_error,
+    render_error,
+    taxii_response,
+)
+
+F = filters
+OBJECTS_FILTERS = frozenset({F.ADDED_AFTER, F.LIMIT, F.NEXT, F.M_ID, F.M_TYPE, F.M_VERSION,
+                             F.M_SPEC})
+OBJECT_FILTERS = frozenset({F.ADDED_AFTER, F.LIMIT, F.NEXT, F.M_VERSION, F.M_SPEC})
+VERSIONS_FILTERS = frozenset({F.ADDED_AFTER, F.LIMIT, F.NEXT, F.M_SPEC})
+DELETE_FILTERS = frozenset({F.M_VERSION, F.M_SPEC})
+
+
+def _json(body: dict[str, Any], status: int = 200) -> HttpResponse:
+    return taxii_response(orjson.dumps(body), status=status)
+
+
+class TaxiiView(APIView):
+    """Base of every TAXII endpoint: auth, media types, the error envelope."""
+
+    authentication_classes = [PartnerBasicAuthentication, BearerTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    accept_stix = False
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        if not force:
+            media.check_accept(request.META.get("HTTP_ACCEPT"), stix_allowed=self.accept_stix)
+        return (None, TAXII_21)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        self.caller = policy.Caller.of(request.user)
+        self.now = timezone.now()
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        error = as_taxii_error(exc)
+        if isinstance(error, Unauthorized):
+            error.headers["WWW-Authenticate"] = self.get_authenticate_header(self.request)
+        return render_error(error)
+
+    def api_root(self, slug: str) -> ApiRoot:
+        root = ApiRoot.objects.filter(slug=slug).first()
+        if root is None:
+            raise NotFound(f"no API root {slug!r}")
+        return root
+
+
+class DiscoveryView(TaxiiView):
+    """§4.1 Server Discovery: GET /taxii2/."""
+
+    def get(self, request: Request) -> HttpResponse:
+        roots = list(ApiRoot.objects.all())
+        body: dict[str, Any] = {
+            "title": "intelshare",
+            "description": "TAXII 2.1 hub for intelligence on misuse of large language models",
+        }
+        default = next((r for r in roots if r.is_default), None)
+        if default is not None:
+            body["default"] = f"/taxii2/{default.slug}/"
+        if roots:
+            body["api_roots"] = [f"/taxii2/{r.slug}/" for r in roots]
+        return _json(body)
+
+
+class ApiRootView(TaxiiView):
+    """§4.2 Get API Root Information."""
+
+    def get(self, request: Request, root: str) -> HttpResponse:
+        api_root = self.api_root(root)
+        body: dict[str, Any] = {"title": api_root.title, "versions": api_root.versions,
+                                "max_content_length": api_root.max_content_length}
+        if api_root.description:
+            body["description"] = api_root.description
+        return _json(body)
+
+
+class StatusView(TaxiiView):
+    """§4.3 Get Status: visible to the submitting partner and to staff."""
+
+    def get(self, request: Request, root: str, status_id: str) -> HttpResponse:
+        api_root = self.api_root(root)
+        try:
+            key = uuid.UUID(status_id)
+        except ValueError:
+            raise NotFound("no such status") from None
+        status = Status.objects.filter(pk=key, collection__api_root=api_root).first()
+        if status is None or not (self.caller.is_staff or (
+                self.caller.partner_id is not None
+                and status.partner_id == self.caller.partner_id)):
+            raise NotFound("no such status")
+        return _json(submissions.render(status))
+
+
+def _collection_resource(collection: Collection, access: policy.Access) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": str(collection.pk), "title": collection.title,
+                            "can_read": access.can_read, "can_write": access.can_write,
+                            "media_types": collection.media_types}
+    if collection.description:
+        body["description"] = collection.description
+    if collection.alias:
+        body["alias"] = collection.alias
+    return body
+
+
+class CollectionsView(TaxiiView):
+    """§5.1 Get Collections: only those that exist for the caller, stable order."""
+
+    def get(self, request: Request, root: str) -> HttpResponse:
+        api_root = self.api_root(root)
+        listed = [_collection_resource(c, a) for c, a in policy.collections(self.caller, api_root)]
+        return _json({"collections": listed} if listed else {})
+
+
+class CollectionScopedView(TaxiiView):
+    """A view under ``collections/{id}/``: resolves the collection through policy."""
+
+    def collection(self, root: str, ident: str) -> tuple[Collection, policy.Access]:
+        api_root = self.api_root(root)
+        collections = Collection.objects.filter(api_root=api_root)
+        try:
+            found = collections.filter(pk=uuid.UUID(ident)).first()
+        except ValueError:
+            found = collections.filter(alias=ident).first()
+        access = policy.access(self.caller, found) if found is not None else None
+        if found is None or access is None:
+            raise NotFound("no such collection")
+        return found, access
+
+    def readable(self, root: str, ident: str) -> Collection:
+        collection, access = self.collection(root, ident)
+        if not access.can_read:
+            raise Forbidden("you may not read this collection")
+        return collection
+
+    def view(self, collection: Collection) -> policy.View:
+        return policy.view_for(self.caller, collection, self.now)
+
+    def query(self, request: Request, allowed: frozenset[str], *scope: object) -> filters.Query:
+        key = ":".join(str(part) for part in (type(self).__name__, self.caller.user_id, *scope))
+        return filters.parse(request.query_params, allowed=allowed, scope=key)
+
+
+class CollectionView(CollectionScopedView):
+    """§5.2 Get a Collection."""
+
+    def get(self, request: Request, root: str, ident: str) -> HttpResponse:
+        collection, access = self.collection(root, ident)
+        return _json(_collection_resource(collection, access))
+
+
+class ManifestView(CollectionScopedView):
+    """§5.3 Get Object Manifests."""
+
+    accept_stix = True  # the manifest's listed Accept includes the STIX type (§5.3)
+
+    def get(self, request: Request, root: str, ident: str) -> HttpResponse:
+        collection = self.readable(root, ident)
+        query = self.query(request, OBJECTS_FILTERS, collection.pk)
+        qs = pages.select(self.view(collection), query)
+        page = pages.fetch(qs, query, "stix_id", "version")
+        return taxii_response(pages.manifest(page), headers=page.headers())
+
+
+class ObjectsView(CollectionScopedView):
+    """§5.4 Get Objects and §5.5 Add Objects."""
+
+    def get(self, request: Request, root: str, ident: str) -> HttpResponse:
+        collection = self.readable(root, ident)
+        query = self.query(request, OBJECTS_FILTERS, collection.pk)
+        page = pages.fetch(pages.select(self.view(collection), query), query, "raw")
+        return taxii_response(pages.envelope(page), headers=page.headers())
+
+    def post(self, request: Request, root: str, ident: str) -> HttpResponse:
+        collection, access = self.collection(root, ident)
+        if not access.can_write:
+            raise Forbidden("you may not add objects to this collection")
+        media.check_content_type(request.META.get("CONTENT_TYPE"))
+        objects = _read_envelope(request, collection.api_root.max_content_length)
+        status = submissions.submit(collection=collection, objects=objects,
+                                    user=request.user, partner=request.user.partner)
+        return _json(submissions.render(status), status=202)
+
+
+def _read_envelope(request: Request, max_length: int) -> list[Any]:
+    """Parse a POST body into its objects, or raise; nothing is stored yet."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit() or int(declared) > max_length:
+        raise PayloadTooLarge(f"the body exceeds max_content_length ({max_length} octets)",
+                              error_code="too-large")
+    body = request._request.body
+    if len(body) > max_length:
+        raise PayloadTooLarge(f"the body exceeds max_content_length ({max_length} octets)",
+                              error_code="too-large")
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise TaxiiError(f"the body is not valid UTF-8 JSON: {exc}",
+                         error_code="malformed-json") from None
+    if not isinstance(document, dict):
+        raise Unprocessable("the body must be an envelope (a JSON object, §3.7)",
+                            error_code="not-an-envelope")
+    objects = document.get("objects")
+    if not isinstance(objects, list) or not objects:
+        raise Unprocessable("the envelope's objects must be a non-empty list (§3.7, §2)",
+                            error_code="not-an-envelope")
+    return objects
+
+
+class ObjectView(CollectionScopedView):
+    """§5.6 Get an Object and §5.7 Delete an Object."""
+
+    def get(self, request: Request, root: str, ident: str, object_id: str) -> HttpResponse:
+        collection = self.readable(root, ident)
+        view = self.view(collection)
+        if not view.versions.filter(stix_id=object_id).exists():
+            raise NotFound("no such object")
+        query = self.query(request, OBJECT_FILTERS, collection.pk, object_id)
+        page = pages.fetch(pages.select(view, query, stix_id=object_id), query, "raw")
+        return taxii_response(pages.envelope(page), headers=page.headers())
+
+    def delete(self, request: Request, root: str, ident: str, object_id: str) -> HttpResponse:
+        from intelshare import ingest
+
+        collection, access = self.collection(root, ident)
+        if not (access.can_read and access.can_write):
+            raise Forbidden("deleting needs both read and write access (§5.7)")
+        view = self.view(collection)
+        if not view.versions.filter(stix_id=object_id).exists():
+            raise NotFound("no such object")
+        query = self.query(request, DELETE_FILTERS, collection.pk, object_id)
+        doomed = pages.select(view, query, stix_id=object_id, default_versions=("all",))
+        ingest.delete(collection=collection, stix_id=object_id,
+                      version_pks=list(doomed.values_list("pk", flat=True)))
+        return taxii_response(b"", status=200)
+
+
+class VersionsView(CollectionScopedView):
+    """§5.8 Get Object Versions: every visible version, oldest added first."""
+
+    def get(self, request: Request, root: str, ident: str, object_id: str) -> HttpResponse:
+        collection = self.readable(root, ident)
+        view = self.view(collection)
+        if not view.versions.filter(stix_id=object_id).exists():
+            raise NotFound("no such object")
+        query = self.query(request, VERSIONS_FILTERS, collection.pk, object_id)
+        qs = pages.select(view, query, stix_id=object_id, default_versions=("all",))
+        page = pages.fetch(qs, query, "version")
+        return taxii_response(pages.versions(page), headers=page.headers())

@@ -1,0 +1,56 @@
+"""Shared fixtures: the database comes from DATABASE_URL (SQLite when unset)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from intelshare.models import TAXII_21
+from tests.factories import World, make_world
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(settings: Any) -> None:
+    # Tests create many users; production keeps Django's PBKDF2.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    return make_world()
+
+
+class TaxiiClient:
+    """A Django test client that speaks TAXII 2.1 as one persona."""
+
+    def __init__(self, authorization: str | None) -> None:
+        self.client = Client()
+        self.headers: dict[str, str] = {"Accept": TAXII_21}
+        if authorization:
+            self.headers["Authorization"] = authorization
+
+    def get(self, path: str, data: dict[str, Any] | None = None, **headers: str) -> Any:
+        return self.client.get(path, data, headers={**self.headers, **headers})
+
+    def post(self, path: str, body: bytes | str, content_type: str = TAXII_21,
+             **headers: str) -> Any:
+        return self.client.post(path, body, content_type=content_type,
+                                headers={**self.headers, **headers})
+
+    def delete(self, path: str, **headers: str) -> Any:
+        return self.client.delete(path, headers={**self.headers, **headers})
+
+
+@pytest.fixture
+def taxii(world: World) -> Any:
+    """``taxii("acme")`` → a TAXII client authenticated as that persona."""
+
+    def make(name: str | None, *, bearer: bool = False) -> TaxiiClient:
+        if name is None:
+            return TaxiiClient(None)
+        persona = world.personas[name]
+        return TaxiiClient(persona.bearer if bearer else persona.basic)
+
+    return make
