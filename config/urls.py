@@ -4,11 +4,14 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
+from intelshare import ops
 from intelshare.taxii.errors import NotFound, render_error
 
 urlpatterns = [
     path("taxii2/", include("intelshare.taxii.urls")),
     path("admin/", admin.site.urls),
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
 ]
 
 

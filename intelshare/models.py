@@ -123,7 +123,8 @@ class Collection(models.Model):
                                  related_name="collections")
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    alias = models.SlugField(max_length=100, null=True, blank=True)
+    # NULL, not "", for "no alias": the (api_root, alias) uniqueness ignores NULLs.
+    alias = models.SlugField(max_length=100, null=True, blank=True)  # noqa: DJ001
     media_types = models.JSONField(default=_default_media_types)
     default_tlp = models.PositiveSmallIntegerField(
         choices=TLP_CHOICES, default=stix.TLP_AMBER,

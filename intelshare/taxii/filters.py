@@ -21,7 +21,8 @@ from intelshare import stix
 from intelshare.taxii.errors import BadRequest
 
 ADDED_AFTER, LIMIT, NEXT = "added_after", "limit", "next"
-M_ID, M_TYPE, M_VERSION, M_SPEC = "match[id]", "match[type]", "match[version]", "match[spec_version]"
+M_ID, M_TYPE = "match[id]", "match[type]"
+M_VERSION, M_SPEC = "match[version]", "match[spec_version]"
 VERSION_KEYWORDS = frozenset({"first", "last", "all"})
 
 _TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")

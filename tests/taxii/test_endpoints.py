@@ -1,4 +1,4 @@
-"""Every TAXII endpoint × every persona (STYLE.md §9; TAXII 2.1 §4, §5).
+"""Every TAXII endpoint x every persona (STYLE.md §9; TAXII 2.1 §4, §5).
 
 Personas: acme (read + write grant), globex (read grant), mallory (no grant),
 staff (the hub's own staff), anonymous. A collection without a grant does not
