@@ -6,6 +6,7 @@ import logging
 
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from kombu import Connection
 
 from config.celery import app as celery_app
 
@@ -28,8 +29,13 @@ def readyz(request: HttpRequest) -> JsonResponse:
         logger.warning("readiness: database check failed: %s", type(exc).__name__)
         checks["database"] = "unavailable"
     try:
-        with celery_app.connection_for_write() as conn:
+        conf = celery_app.conf
+        with Connection(conf.broker_url, transport_options=conf.broker_transport_options,
+                        connect_timeout=2) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
+            channel = conn.default_channel  # opening a channel talks to the broker
+            if hasattr(channel, "client") and hasattr(channel.client, "ping"):
+                channel.client.ping()
         checks["broker"] = "ok"
     except Exception as exc:
         logger.warning("readiness: broker check failed: %s", type(exc).__name__)

@@ -16,14 +16,9 @@ def test_healthz_and_readyz() -> None:
 
 
 @pytest.mark.django_db
-def test_readyz_reports_unreachable_broker(settings: object) -> None:
-    from config.celery import app
-
-    original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    try:
-        response = Client().get("/readyz")
-    finally:
-        app.conf.broker_url = original
+def test_readyz_reports_unreachable_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Celery reads CELERY_BROKER_URL from the environment before its settings.
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
+    response = Client().get("/readyz")
     assert response.status_code == 503
     assert response.json()["broker"] == "unavailable"
