@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class IntelshareConfig(AppConfig):
     name = "intelshare"
     verbose_name = "intelshare hub"
+
+    def ready(self) -> None:
+        from intelshare import ingest
+        from intelshare.content.extension import validate_extensions
+
+        # Objects using the llm-misuse extension are checked against its schema.
+        ingest.register_check(validate_extensions)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from intelshare.content import stixids as ids
+
 # --- TLP ---------------------------------------------------------------------
 
 TLP_CLEAR, TLP_GREEN, TLP_AMBER, TLP_AMBER_STRICT, TLP_RED = range(5)
@@ -23,21 +25,16 @@ TLP_NAMES = {
 }
 TLP_BY_NAME = {name: rank for rank, name in TLP_NAMES.items()}
 
-TLP2_EXTENSION_ID = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
-
-# Exact ids; mistyped copies circulate in public code, so nothing is matched
-# loosely. TLP 1.0 (STIX 2.1 §7.2.1.4) maps onto TLP 2.0: WHITE → CLEAR and
-# AMBER → AMBER (the conservative reading; AMBER+STRICT did not exist).
+# Exact ids (intelshare.content.stixids); mistyped copies circulate in public
+# code, so nothing is matched loosely. TLP 1.0 (STIX 2.1 §7.2.1.4) maps onto
+# TLP 2.0: WHITE → CLEAR and AMBER → AMBER (the conservative reading;
+# AMBER+STRICT did not exist in TLP 1.0).
+TLP2_EXTENSION_ID = ids.TLP2_EXTENSION_ID
 TLP_MARKINGS: dict[str, int] = {
-    "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9": TLP_CLEAR,  # 1.0 WHITE
-    "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da": TLP_GREEN,  # 1.0 GREEN
-    "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82": TLP_AMBER,  # 1.0 AMBER
-    "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": TLP_RED,  # 1.0 RED
-    "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487": TLP_CLEAR,
-    "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb": TLP_GREEN,
-    "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421": TLP_AMBER,
-    "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003": TLP_AMBER_STRICT,
-    "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1": TLP_RED,
+    ids.TLP2_CLEAR: TLP_CLEAR, ids.TLP2_GREEN: TLP_GREEN, ids.TLP2_AMBER: TLP_AMBER,
+    ids.TLP2_AMBER_STRICT: TLP_AMBER_STRICT, ids.TLP2_RED: TLP_RED,
+    ids.TLP1_WHITE: TLP_CLEAR, ids.TLP1_GREEN: TLP_GREEN, ids.TLP1_AMBER: TLP_AMBER,
+    ids.TLP1_RED: TLP_RED,
 }
 
 

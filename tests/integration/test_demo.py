@@ -45,7 +45,7 @@ def test_demo_serves_taxii_with_printed_credentials(tmp_path: Path) -> None:
         deadline = time.monotonic() + 90
         while True:
             try:
-                response = requests.get(base, auth=auth, headers=headers, timeout=2)
+                response = requests.get(base, auth=auth, headers=headers, timeout=30)
                 break
             except requests.ConnectionError:
                 assert proc.poll() is None, (tmp_path / "demo.log").read_text()
@@ -54,7 +54,7 @@ def test_demo_serves_taxii_with_printed_credentials(tmp_path: Path) -> None:
         assert response.status_code == 200
         objects = requests.get(f"{base}intel/collections/llm-misuse/objects/",
                                params={"match[type]": "intrusion-set"}, auth=auth,
-                               headers=headers, timeout=5).json()["objects"]
+                               headers=headers, timeout=30).json()["objects"]
         assert {o["name"] for o in objects} >= {"Forest Blizzard", "Salmon Typhoon"}
         from tests.factories import indicator
 
@@ -62,11 +62,11 @@ def test_demo_serves_taxii_with_printed_credentials(tmp_path: Path) -> None:
             f"{base}intel/collections/llm-misuse/objects/",
             json={"objects": [indicator(n) for n in range(5)]}, auth=auth,
             headers={**headers, "Content-Type": "application/taxii+json;version=2.1"},
-            timeout=5).json()
+            timeout=30).json()
         assert status["status"] == "pending"
         status_url = f"{base}intel/status/{status['id']}/"
         for _ in range(120):
-            status = requests.get(status_url, auth=auth, headers=headers, timeout=5).json()
+            status = requests.get(status_url, auth=auth, headers=headers, timeout=30).json()
             if status["status"] == "complete":
                 break
             time.sleep(0.5)

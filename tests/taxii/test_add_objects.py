@@ -175,3 +175,20 @@ def test_status_purge_keeps_recent(world: World) -> None:
     assert submissions.purge(now=now) == 1
     assert list(Status.objects.values_list("pk", flat=True)) == [recent.pk]
     assert not Status.objects.filter(pk=old.pk).exists()
+
+
+def test_extension_schema_violation_is_per_object_failure(world: World, taxii: Any,
+                                                          coll: str) -> None:
+    """§5.5: an object whose llm-misuse extension block breaks its schema is a
+    failure with the schema error; its valid neighbour is stored."""
+    from intelshare.content.extension import EXTENSION_ID
+
+    good = indicator(1, extensions={EXTENSION_ID: {
+        "extension_type": "property-extension", "abuse_category": ["jailbreak"]}})
+    bad = indicator(2, extensions={EXTENSION_ID: {
+        "extension_type": "property-extension", "abuse_category": ["llm-recon"]}})
+    status = orjson.loads(taxii("acme").post(
+        f"{coll}/objects/", orjson.dumps({"objects": [good, bad]})).content)
+    assert status["success_count"] == 1 and status["failure_count"] == 1
+    assert "'llm-recon' is not a valid abuse_category" in status["failures"][0]["message"]
+    assert list(ObjectVersion.objects.values_list("stix_id", flat=True)) == [good["id"]]
