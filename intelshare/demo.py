@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from intelshare.models import ApiRoot, Collection, Grant, Partner, User
+from intelshare import services, stix
+from intelshare.models import Agreement, ApiRoot, Collection, Partner, User
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,9 @@ def setup() -> Collection:
         user.set_password(account.password)
         user.save()
         if partner is not None:
-            Grant.objects.update_or_create(
-                partner=partner, collection=shared,
-                defaults={"can_read": True, "can_write": "write" in account.role})
+            agreement = (Agreement.objects.filter(partner=partner, name="Demo agreement").first()
+                         or services.agreement_create(partner=partner, name="Demo agreement",
+                                                      tlp_ceiling=stix.TLP_AMBER))
+            services.grant_set(agreement=agreement, collection=shared,
+                               can_write="write" in account.role)
     return shared

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from intelshare import stix
-from intelshare.models import Collection, ObjectVersion, Partner
+from intelshare.models import Collection, ObjectVersion, Partner, VersionRef
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +160,7 @@ def _store_candidates(collection: Collection, candidates: list[_Candidate],
     seen = {(sid, v) for sid, rows in existing.items() for v, _ in rows}
     decided: dict[int, Outcome] = {}
     rows: list[ObjectVersion] = []
+    refs_of: list[tuple[tuple[str, str], ...]] = []
     for cand in candidates:
         facts = cand.facts
         version = facts.version
@@ -182,8 +183,11 @@ def _store_candidates(collection: Collection, candidates: list[_Candidate],
             collection=collection, stix_id=facts.stix_id, type=facts.type,
             spec_version=facts.spec_version, version=version, date_added=stamp,
             tlp_rank=facts.tlp_rank, source_partner=source_partner,
-            has_granular=facts.has_granular, revoked=facts.revoked, raw=cand.raw,
+            has_granular=facts.has_granular, granular_rank=facts.granular_rank,
+            granular_required_rank=facts.granular_required_rank, has_refs=bool(facts.refs),
+            revoked=facts.revoked, raw=cand.raw,
         ))
+        refs_of.append(facts.refs)
         if facts.stix_id not in latest or version > latest[facts.stix_id]:
             latest[facts.stix_id] = version
         decided[id(cand)] = Outcome(facts.stix_id, text_version, ok=True, stored=True)
@@ -198,6 +202,10 @@ def _store_candidates(collection: Collection, candidates: list[_Candidate],
                 collection=collection, stix_id__in=demoted[start:start + _CHUNK],
                 is_latest=True).update(is_latest=False)
         ObjectVersion.objects.bulk_create(rows, batch_size=_CHUNK)
+        VersionRef.objects.bulk_create(
+            [VersionRef(version_id=row.pk, ref=ref, kind=kind)
+             for row, refs in zip(rows, refs_of, strict=True) for ref, kind in refs],
+            batch_size=_CHUNK)
         Collection.objects.filter(pk=collection.pk).update(last_date_added=stamp - TICK)
     return decided
 

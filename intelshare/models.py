@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -145,9 +146,60 @@ class Collection(models.Model):
         return self.alias or self.title
 
 
-class Grant(models.Model):
-    """Read and/or write access of one partner to one collection."""
+class Agreement(models.Model):
+    """A partner's sharing agreement: its grants on collections and the rules of
+    what may flow to it (DESIGN.md "Sharing policy"; enforced by ``policy``).
 
+    Change agreements through ``intelshare.services``, which records what a
+    widening newly reveals; every door (admin, API, CLI) goes through it.
+    """
+
+    WITHHOLD, REDACT = "withhold", "redact"
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="agreements")
+    name = models.CharField(max_length=200)
+    tlp_ceiling = models.PositiveSmallIntegerField(
+        choices=TLP_CHOICES, default=stix.TLP_GREEN,
+        help_text="Highest TLP level this partner may receive.")
+    allowed_types = models.JSONField(
+        null=True, blank=True, help_text="STIX types the partner may receive; empty = all.")
+    denied_types = models.JSONField(default=list, blank=True,
+                                    help_text="STIX types never sent to the partner.")
+    embargo = models.DurationField(
+        default=timedelta(0), help_text="A version reaches the partner this long after it "
+                                        "was added; its date_added is shifted alike.")
+    valid_from = models.DateTimeField(default=timezone.now)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    granular_mode = models.CharField(
+        max_length=10, default=WITHHOLD,
+        choices=[(WITHHOLD, "withhold the version"), (REDACT, "remove the marked properties")],
+        help_text="What happens to a version with a property marked above the ceiling.")
+    consents = models.ManyToManyField(
+        Partner, blank=True, related_name="consented_by",
+        help_text="Partners that may receive this partner's TLP:AMBER contributions.")
+    rate_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="TAXII requests per minute; empty = the hub default.")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["partner__name", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.partner}: {self.name}"
+
+    def active_at(self, when: datetime) -> bool:
+        return self.valid_from <= when and (self.valid_until is None or when < self.valid_until)
+
+
+class Grant(models.Model):
+    """Read and/or write access of one partner to one collection, under one agreement.
+
+    ``partner`` repeats ``agreement.partner`` so that a partner holds at most one
+    grant (and so one set of rules) per collection.
+    """
+
+    agreement = models.ForeignKey(Agreement, on_delete=models.CASCADE, related_name="grants")
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="grants")
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE,
                                    related_name="grants")
@@ -161,6 +213,10 @@ class Grant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner} → {self.collection}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.partner_id = self.agreement.partner_id
+        super().save(*args, **kwargs)
 
 
 class ObjectVersion(models.Model):
@@ -182,6 +238,11 @@ class ObjectVersion(models.Model):
     source_partner = models.ForeignKey(Partner, null=True, blank=True,
                                        on_delete=models.SET_NULL, related_name="+")
     has_granular = models.BooleanField(default=False)
+    # Highest TLP level among granular markings, and among those that mark a
+    # required property (which redaction cannot remove); NULL when none.
+    granular_rank = models.PositiveSmallIntegerField(null=True)
+    granular_required_rank = models.PositiveSmallIntegerField(null=True)
+    has_refs = models.BooleanField(default=False)
     revoked = models.BooleanField(default=False)
     is_latest = models.BooleanField(default=True)
     raw = models.TextField()
@@ -200,6 +261,66 @@ class ObjectVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stix_id}@{stix.format_version(self.version)}"
+
+
+class VersionRef(models.Model):
+    """A reference the sharing policy follows: a relationship's or sighting's
+    endpoint, or a member of a report, grouping, note or opinion."""
+
+    ENDPOINT, MEMBER = "endpoint", "member"
+
+    version = models.ForeignKey(ObjectVersion, on_delete=models.CASCADE, related_name="refs")
+    ref = models.CharField(max_length=300)
+    kind = models.CharField(max_length=10, choices=[(ENDPOINT, ENDPOINT), (MEMBER, MEMBER)])
+
+    class Meta:
+        indexes = [models.Index(fields=["version", "kind"], name="ref_version")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.ref}"
+
+
+class Reveal(models.Model):
+    """A version newly revealed to a partner when its agreement widened: in that
+    partner's view it counts as added at ``revealed_at`` (DESIGN.md "widening")."""
+
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="reveals")
+    version = models.ForeignKey(ObjectVersion, on_delete=models.CASCADE, related_name="reveals")
+    revealed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["grant", "version"], name="reveal_unique")]
+        indexes = [models.Index(fields=["grant", "revealed_at", "version"], name="reveal_keyset")]
+
+    def __str__(self) -> str:
+        return f"{self.version_id} revealed at {self.revealed_at:%Y-%m-%dT%H:%M:%S.%fZ}"
+
+
+class AuditEvent(models.Model):
+    """One TAXII request: who asked, what, the answer, and which versions were
+    served or stored ("which versions of X did partner P receive, and when")."""
+
+    at = models.DateTimeField()
+    partner = models.ForeignKey(Partner, null=True, on_delete=models.SET_NULL, related_name="+")
+    user = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    token = models.ForeignKey(ApiToken, null=True, on_delete=models.SET_NULL, related_name="+")
+    method = models.CharField(max_length=10)
+    endpoint = models.CharField(max_length=40)
+    collection = models.ForeignKey(Collection, null=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    object_id = models.CharField(max_length=300, blank=True)
+    filters = models.JSONField(default=dict)
+    status_code = models.PositiveSmallIntegerField()
+    count = models.PositiveIntegerField(default=0)
+    # Primary keys of the ObjectVersion rows served (reads) or stored (writes).
+    versions = models.JSONField(default=list)
+
+    class Meta:
+        indexes = [models.Index(fields=["partner", "at"]),
+                   models.Index(fields=["collection", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.partner} {self.method} {self.endpoint}"
 
 
 class Status(models.Model):

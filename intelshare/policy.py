@@ -3,20 +3,55 @@
 Every partner-facing read of ``ObjectVersion`` starts from ``visible()``;
 staff reads start from ``staff_versions()``. Both return a ``View``: the
 narrowed queryset, applied in SQL so pages stay full and ``more``/``next``
-stay truthful, plus how to pick first/last versions within it.
+stay truthful, and the partner's clock (embargo shift, widening reveals).
 
-Foundation rule: a partner sees every version of a collection it holds a
-read grant on; a collection it holds no grant on does not exist for it.
+Each rule exists twice: ``decide()`` in Python (for ``explain`` and as the
+property tests' reference) and ``visible_q()`` as SQL; tests keep them equal.
+Rules, in the order ``decide()`` applies them:
+
+- validity: outside the agreement's window the partner has no access at all;
+- grant: reading needs ``can_read`` on the collection;
+- own contributions: a partner always sees what it contributed;
+- TLP marking definitions are served to every reader (they reveal nothing);
+- TLP ceiling: effective TLP = most restrictive object marking, or the
+  collection's default when unmarked; above the ceiling is withheld;
+- originator control: another partner's contribution flows only at CLEAR or
+  GREEN, or at AMBER when that partner consented; AMBER+STRICT and RED never;
+- types: the allow list (if any) and the deny list;
+- embargo: a version is seen ``embargo`` after it was added, and dated so;
+- granular markings: a property marked above the ceiling withholds the
+  version, or in redact mode removes the property (withheld if required);
+- references: a relationship or sighting with an endpoint that is stored
+  here but hidden is withheld; a report, grouping, note or opinion loses
+  hidden members and is withheld when none remain.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+import orjson
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from intelshare.models import ApiRoot, Collection, Grant, ObjectVersion, Partner, User
+from intelshare import stix
+from intelshare.models import (
+    Agreement,
+    ApiRoot,
+    Collection,
+    Grant,
+    ObjectVersion,
+    Partner,
+    Reveal,
+    User,
+    VersionRef,
+)
+
+TLP_MARKING_IDS = tuple(stix.TLP_MARKINGS)
+ZERO = timedelta(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,30 +79,179 @@ class Access:
 STAFF_ACCESS = Access(can_read=True, can_write=True)
 
 
-def collections(caller: Caller, api_root: ApiRoot) -> list[tuple[Collection, Access]]:
-    """The collections of ``api_root`` that exist for ``caller``, in a stable order."""
-    colls = Collection.objects.filter(api_root=api_root).order_by("created", "id")
-    if caller.is_staff:
-        return [(c, STAFF_ACCESS) for c in colls]
-    if caller.partner_id is None:
-        return []
-    grants = Grant.objects.filter(partner_id=caller.partner_id, collection__api_root=api_root)
-    by_collection = {g.collection_id: Access(g.can_read, g.can_write) for g in grants}
-    return [(c, by_collection[c.pk]) for c in colls
-            if c.pk in by_collection and (by_collection[c.pk].can_read
-                                          or by_collection[c.pk].can_write)]
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """One partner's agreement on one collection, compiled at one instant."""
+
+    partner_id: int
+    grant_id: int
+    collection_id: uuid.UUID
+    can_read: bool
+    can_write: bool
+    active: bool
+    tlp_ceiling: int
+    default_tlp: int
+    allowed_types: frozenset[str] | None
+    denied_types: frozenset[str]
+    embargo: timedelta
+    redact: bool
+    consenting: frozenset[int]  # partners whose AMBER contributions may flow here
 
 
-def access(caller: Caller, collection: Collection) -> Access | None:
-    """``caller``'s rights on ``collection``; ``None`` when it does not exist for them."""
-    if caller.is_staff:
-        return STAFF_ACCESS
-    if caller.partner_id is None:
+def compile_rules(*, partner_id: int, collection: Collection, now: datetime) -> Rules | None:
+    """The rules of ``partner_id`` on ``collection`` at ``now``; ``None`` without a grant."""
+    grant = (Grant.objects.select_related("agreement")
+             .filter(partner_id=partner_id, collection=collection).first())
+    if grant is None:
         return None
-    grant = Grant.objects.filter(partner_id=caller.partner_id, collection=collection).first()
-    if grant is None or not (grant.can_read or grant.can_write):
-        return None
-    return Access(grant.can_read, grant.can_write)
+    agreement = grant.agreement
+    consenting = Agreement.objects.filter(
+        grants__collection=collection, consents__id=partner_id).values_list("partner_id",
+                                                                           flat=True)
+    allowed = agreement.allowed_types
+    return Rules(
+        partner_id=partner_id, grant_id=grant.pk, collection_id=collection.pk,
+        can_read=grant.can_read, can_write=grant.can_write, active=agreement.active_at(now),
+        tlp_ceiling=agreement.tlp_ceiling, default_tlp=collection.default_tlp,
+        allowed_types=frozenset(allowed) if allowed else None,
+        denied_types=frozenset(agreement.denied_types or ()), embargo=agreement.embargo,
+        redact=agreement.granular_mode == Agreement.REDACT,
+        consenting=frozenset(p for p in consenting if p != partner_id),
+    )
+
+
+# --- the rules in Python ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VersionFacts:
+    """What the rules look at for one stored version."""
+
+    stix_id: str
+    type: str
+    tlp_rank: int | None
+    source_partner_id: int | None
+    date_added: datetime
+    granular_rank: int | None = None
+    granular_required_rank: int | None = None
+    endpoint_hidden: bool = False  # an endpoint is stored here but not visible
+    members: int = 0  # references of a report/grouping/note/opinion
+    members_hidden: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    shared: bool
+    rule: str
+
+
+def _base_decision(rules: Rules, facts: VersionFacts, now: datetime) -> Decision:
+    """Every rule but references (which look at other versions' decisions)."""
+    if not rules.active:
+        return Decision(False, "validity")
+    if not rules.can_read:
+        return Decision(False, "grant")
+    if facts.source_partner_id == rules.partner_id:
+        return Decision(True, "own-contribution")
+    if facts.stix_id in stix.TLP_MARKINGS:
+        return Decision(True, "tlp-marking-definition")
+    tlp = rules.default_tlp if facts.tlp_rank is None else facts.tlp_rank
+    if tlp > rules.tlp_ceiling:
+        return Decision(False, "tlp-ceiling")
+    if facts.source_partner_id is not None and (
+            tlp > stix.TLP_AMBER
+            or (tlp == stix.TLP_AMBER and facts.source_partner_id not in rules.consenting)):
+        return Decision(False, "originator-control")
+    if rules.allowed_types is not None and facts.type not in rules.allowed_types:
+        return Decision(False, "types")
+    if facts.type in rules.denied_types:
+        return Decision(False, "types")
+    if facts.date_added + rules.embargo > now:
+        return Decision(False, "embargo")
+    granular = facts.granular_required_rank if rules.redact else facts.granular_rank
+    if granular is not None and granular > rules.tlp_ceiling:
+        return Decision(False, "granular-markings")
+    return Decision(True, "shared")
+
+
+def decide(rules: Rules, facts: VersionFacts, now: datetime) -> Decision:
+    """Whether one version reaches the partner of ``rules`` at ``now``, and why."""
+    base = _base_decision(rules, facts, now)
+    if not base.shared or base.rule != "shared":
+        return base
+    if facts.endpoint_hidden:
+        return Decision(False, "references")
+    if facts.members and facts.members_hidden == facts.members:
+        return Decision(False, "references")
+    return base
+
+
+# --- the same rules in SQL ------------------------------------------------------------
+
+
+def _tlp_q(rules: Rules, *, at_most: int | None = None, equal: int | None = None) -> Q:
+    """A TLP condition on the effective level (unmarked = the collection's default)."""
+    if at_most is not None:
+        q, default_matches = Q(tlp_rank__lte=at_most), rules.default_tlp <= at_most
+    else:
+        q, default_matches = Q(tlp_rank=equal), rules.default_tlp == equal
+    return q | Q(tlp_rank__isnull=True) if default_matches else q
+
+
+def base_q(rules: Rules, now: datetime) -> Q:
+    """``_base_decision`` as SQL, for a partner whose grant is active and readable."""
+    q = _tlp_q(rules, at_most=rules.tlp_ceiling)
+    originator = Q(source_partner__isnull=True) | _tlp_q(rules, at_most=stix.TLP_GREEN)
+    if rules.consenting:
+        originator |= _tlp_q(rules, equal=stix.TLP_AMBER) & Q(
+            source_partner_id__in=sorted(rules.consenting))
+    q &= originator
+    if rules.allowed_types is not None:
+        q &= Q(type__in=sorted(rules.allowed_types))
+    if rules.denied_types:
+        q &= ~Q(type__in=sorted(rules.denied_types))
+    if rules.embargo:
+        q &= Q(date_added__lte=now - rules.embargo)
+    column = "granular_required_rank" if rules.redact else "granular_rank"
+    q &= Q(**{f"{column}__isnull": True}) | Q(**{f"{column}__lte": rules.tlp_ceiling})
+    return Q(source_partner_id=rules.partner_id) | Q(stix_id__in=TLP_MARKING_IDS) | q
+
+
+def _hidden_refs(rules: Rules, now: datetime, kind: str) -> QuerySet[VersionRef]:
+    """References of kind ``kind`` from the outer version to objects stored in the
+    collection of which the partner may see no version."""
+    stored = ObjectVersion.objects.filter(collection_id=rules.collection_id,
+                                          stix_id=OuterRef("ref"))
+    return VersionRef.objects.filter(version_id=OuterRef("pk"), kind=kind).filter(
+        Exists(stored), ~Exists(stored.filter(base_q(rules, now))))
+
+
+def visible_q(rules: Rules, now: datetime) -> Q:
+    """``decide`` as SQL over the versions of the rules' collection."""
+    if not (rules.active and rules.can_read):
+        return Q(pk__in=[])
+    shown_members = VersionRef.objects.filter(version_id=OuterRef("pk"),
+                                              kind=VersionRef.MEMBER).exclude(
+        pk__in=_hidden_refs(rules, now, VersionRef.MEMBER).filter(pk=OuterRef("pk")).values("pk"))
+    references = Q(has_refs=False) | (
+        ~Exists(_hidden_refs(rules, now, VersionRef.ENDPOINT))
+        & (~Q(type__in=sorted(stix.MEMBER_TYPES)) | Exists(shown_members)))
+    exempt = Q(source_partner_id=rules.partner_id) | Q(stix_id__in=TLP_MARKING_IDS)
+    return exempt | (base_q(rules, now) & references)
+
+
+# --- views ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """A position in a view's order: (view date_added, pk)."""
+
+    date_added: datetime
+    pk: int
+
+
+Row = tuple[Any, ...]  # (pk, view date_added, *fields)
 
 
 @dataclass(frozen=True)
@@ -76,9 +260,15 @@ class View:
 
     versions: QuerySet[ObjectVersion]
     # True when every version of a visible object is visible, so the stored
-    # ``is_latest`` flag is exact; otherwise "latest" is computed in SQL
-    # among the visible versions.
+    # ``is_latest`` flag is exact; otherwise "latest" is computed in SQL.
     whole_objects: bool
+    rules: Rules | None = None  # None for staff
+    now: datetime | None = None
+    redaction_fields: tuple[str, ...] = field(default=())
+
+    @property
+    def shift(self) -> timedelta:
+        return self.rules.embargo if self.rules else ZERO
 
     def latest(self) -> QuerySet[ObjectVersion]:
         if self.whole_objects:
@@ -90,22 +280,119 @@ class View:
         older = self.versions.filter(stix_id=OuterRef("stix_id"), version__lt=OuterRef("version"))
         return self.versions.filter(~Exists(older))
 
+    def window(self, qs: QuerySet[ObjectVersion], *, added_after: datetime | None,
+               after: Cursor | None, limit: int, fields: Sequence[str]) -> list[Row]:
+        """Up to ``limit`` rows of ``qs`` (narrowed from ``versions``) in this view's
+        order, after ``added_after`` and ``after``, as (pk, view date, *fields).
+
+        A partner's view date is ``date_added`` + embargo, or, for a version a
+        widening revealed, the moment of the reveal; both streams are read in
+        index order and merged, so a page costs what it returns.
+        """
+        shift = self.shift
+        plain = qs
+        if self.rules is not None:
+            revealed = Reveal.objects.filter(grant_id=self.rules.grant_id,
+                                             version_id=OuterRef("pk"))
+            plain = qs.filter(~Exists(revealed))
+        plain = _after(plain, "date_added", shift, added_after, after)
+        rows = [(pk, added + shift, *rest) for pk, added, *rest in
+                plain.order_by("date_added", "pk").values_list("pk", "date_added", *fields)
+                [:limit]]
+        if self.rules is not None:
+            shown = qs.filter(reveals__grant_id=self.rules.grant_id)
+            shown = _after(shown, "reveals__revealed_at", ZERO, added_after, after)
+            rows += list(shown.order_by("reveals__revealed_at", "pk").values_list(
+                "pk", "reveals__revealed_at", *fields)[:limit])
+            rows.sort(key=lambda row: (row[1], row[0]))
+        return rows[:limit]
+
+    def render(self, rows: Sequence[Row], raw_index: int) -> list[str]:
+        """The JSON text to serve for each row; redacted where the rules say so."""
+        raws = [row[raw_index] for row in rows]
+        if self.rules is None or not self.redaction_fields:
+            return raws
+        return _redact(self, rows, raw_index)
+
+
+def _after(qs: QuerySet[ObjectVersion], column: str, shift: timedelta,
+           added_after: datetime | None, after: Cursor | None) -> QuerySet[ObjectVersion]:
+    if added_after is not None:
+        qs = qs.filter(**{f"{column}__gt": added_after - shift})
+    if after is not None:
+        edge = after.date_added - shift
+        qs = qs.filter(Q(**{f"{column}__gt": edge}) | Q(**{column: edge, "pk__gt": after.pk}))
+    return qs
+
+
+REDACTION_FIELDS = ("type", "has_refs", "granular_rank", "source_partner_id")
+
+
+def _redact(view: View, rows: Sequence[Row], raw_index: int) -> list[str]:
+    """Serve containers without hidden members and, in redact mode, versions
+    without properties marked above the ceiling (DESIGN.md; STIX caveat in the
+    README: the copy keeps its id and modified although its content differs)."""
+    rules = view.rules
+    assert rules is not None and view.now is not None
+    start = raw_index + 1
+    info = {row[0]: dict(zip(REDACTION_FIELDS, row[start:start + 4], strict=True))
+            for row in rows}
+    mine = {pk for pk, i in info.items() if i["source_partner_id"] == rules.partner_id}
+    containers = [pk for pk, i in info.items() if pk not in mine and i["has_refs"]
+                  and i["type"] in stix.MEMBER_TYPES]
+    hidden: dict[int, set[str]] = {}
+    if containers:
+        refs = _hidden_refs(rules, view.now, VersionRef.MEMBER)
+        hidden_rows = VersionRef.objects.filter(
+            version_id__in=containers, kind=VersionRef.MEMBER).filter(
+            Exists(refs.filter(pk=OuterRef("pk")).values("pk")[:1]))
+        for version_id, ref in hidden_rows.values_list("version_id", "ref"):
+            hidden.setdefault(version_id, set()).add(ref)
+    out = []
+    for row in rows:
+        raw, meta = row[raw_index], info[row[0]]
+        over = (rules.redact and row[0] not in mine and meta["granular_rank"] is not None
+                and meta["granular_rank"] > rules.tlp_ceiling)
+        if row[0] in hidden or over:
+            obj = orjson.loads(raw)
+            if row[0] in hidden:
+                obj["object_refs"] = [r for r in obj["object_refs"] if r not in hidden[row[0]]]
+            if over:
+                _remove_marked(obj, rules.tlp_ceiling)
+            raw = orjson.dumps(obj).decode()
+        out.append(raw)
+    return out
+
+
+def _remove_marked(obj: dict[str, Any], ceiling: int) -> None:
+    """Drop the top-level properties marked above ``ceiling`` and those markings."""
+    kept = []
+    for marking in obj.get("granular_markings", []):
+        rank = stix.TLP_MARKINGS.get(marking.get("marking_ref", ""))
+        if rank is not None and rank > ceiling:
+            for selector in marking["selectors"]:
+                obj.pop(stix.selector_property(str(selector)), None)
+        else:
+            kept.append(marking)
+    if kept:
+        obj["granular_markings"] = kept
+    else:
+        obj.pop("granular_markings", None)
+
 
 def _versions_of(collection: Collection) -> QuerySet[ObjectVersion]:
     return ObjectVersion.objects.filter(collection=collection)
 
 
 def visible(*, partner: Partner, collection: Collection, now: datetime) -> View:
-    """The only partner-facing read of object versions.
-
-    A partner with a read grant sees the collection's versions; without one,
-    nothing (``now`` is the instant the rules are evaluated at).
-    """
-    del now  # time-based rules join with the sharing agreements
-    readable = Grant.objects.filter(partner=partner, collection=collection,
-                                    can_read=True).exists()
-    versions = _versions_of(collection) if readable else ObjectVersion.objects.none()
-    return View(versions=versions, whole_objects=True)
+    """The only partner-facing read of object versions: what ``partner`` may see
+    of ``collection`` at ``now`` under its agreement."""
+    rules = compile_rules(partner_id=partner.pk, collection=collection, now=now)
+    if rules is None or not (rules.active and rules.can_read):
+        return View(versions=ObjectVersion.objects.none(), whole_objects=True)
+    versions = _versions_of(collection).filter(visible_q(rules, now))
+    return View(versions=versions, whole_objects=False, rules=rules, now=now,
+                redaction_fields=REDACTION_FIELDS)
 
 
 def staff_versions(*, collection: Collection) -> View:
@@ -119,5 +406,37 @@ def view_for(caller: Caller, collection: Collection, now: datetime) -> View:
         return staff_versions(collection=collection)
     if caller.partner_id is None:
         return View(versions=ObjectVersion.objects.none(), whole_objects=True)
-    partner = Partner(pk=caller.partner_id)
-    return visible(partner=partner, collection=collection, now=now)
+    return visible(partner=Partner(pk=caller.partner_id), collection=collection, now=now)
+
+
+# --- collections --------------------------------------------------------------------
+
+
+def _active_grants(partner_id: int, now: datetime) -> QuerySet[Grant]:
+    return Grant.objects.filter(partner_id=partner_id, agreement__valid_from__lte=now).filter(
+        Q(agreement__valid_until__isnull=True) | Q(agreement__valid_until__gt=now)).filter(
+        Q(can_read=True) | Q(can_write=True))
+
+
+def collections(caller: Caller, api_root: ApiRoot, now: datetime) -> list[tuple[Collection,
+                                                                                Access]]:
+    """The collections of ``api_root`` that exist for ``caller``, in a stable order."""
+    colls = Collection.objects.filter(api_root=api_root).order_by("created", "id")
+    if caller.is_staff:
+        return [(c, STAFF_ACCESS) for c in colls]
+    if caller.partner_id is None:
+        return []
+    grants = _active_grants(caller.partner_id, now).filter(collection__api_root=api_root)
+    by_collection = {g.collection_id: Access(g.can_read, g.can_write) for g in grants}
+    return [(c, by_collection[c.pk]) for c in colls if c.pk in by_collection]
+
+
+def access(caller: Caller, collection: Collection, now: datetime) -> Access | None:
+    """``caller``'s rights on ``collection``; ``None`` when it does not exist for them
+    (no grant, or the agreement is outside its validity window)."""
+    if caller.is_staff:
+        return STAFF_ACCESS
+    if caller.partner_id is None:
+        return None
+    grant = _active_grants(caller.partner_id, now).filter(collection=collection).first()
+    return None if grant is None else Access(grant.can_read, grant.can_write)

@@ -155,7 +155,49 @@ class Facts:
     tlp_rank: int | None
     marking_refs: tuple[str, ...]
     has_granular: bool
+    granular_rank: int | None  # highest TLP among granular markings
+    granular_required_rank: int | None  # ... among those marking a required property
+    refs: tuple[tuple[str, str], ...]  # (stix id, "endpoint" | "member")
     revoked: bool
+
+
+COMMON_REQUIRED = ("type", "id", "spec_version", "created", "modified")
+ENDPOINT_REFS = {"relationship": ("source_ref", "target_ref"),
+                 "sighting": ("sighting_of_ref", "observed_data_refs", "where_sighted_refs")}
+MEMBER_TYPES = frozenset({"report", "grouping", "note", "opinion"})
+
+
+def selector_property(selector: str) -> str:
+    """The top-level property a granular-marking selector points into."""
+    return selector.split(".", 1)[0].split("[", 1)[0]
+
+
+def _granular_ranks(stix_type: str, granular: list[dict[str, Any]]) -> tuple[int | None,
+                                                                             int | None]:
+    required = set(COMMON_REQUIRED) | set(REQUIRED.get(stix_type, ()))
+    ranks: list[int] = []
+    required_ranks: list[int] = []
+    for marking in granular:
+        rank = TLP_MARKINGS.get(marking.get("marking_ref", ""))
+        if rank is None:
+            continue
+        ranks.append(rank)
+        if any(selector_property(str(sel)) in required for sel in marking["selectors"]):
+            required_ranks.append(rank)
+    return max(ranks, default=None), max(required_ranks, default=None)
+
+
+def references(obj: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The references the sharing policy follows (DESIGN.md "references")."""
+    stix_type = obj["type"]
+    found: list[tuple[str, str]] = []
+    for prop in ENDPOINT_REFS.get(stix_type, ()):
+        value = obj.get(prop)
+        for ref in value if isinstance(value, list) else [value] if value else []:
+            found.append((ref, "endpoint"))
+    if stix_type in MEMBER_TYPES:
+        found.extend((ref, "member") for ref in obj.get("object_refs", ()))
+    return tuple(dict.fromkeys(found))
 
 
 def _check_ref(name: str, value: Any) -> None:
@@ -218,6 +260,7 @@ def inspect(obj: Any) -> Facts:
     revoked = obj.get("revoked", False)
     if not isinstance(revoked, bool):
         raise InvalidStix("revoked must be a boolean")
+    granular_rank, granular_required_rank = _granular_ranks(stix_type, granular or [])
     return Facts(
         stix_id=stix_id,
         type=stix_type,
@@ -226,5 +269,8 @@ def inspect(obj: Any) -> Facts:
         tlp_rank=tlp_rank(marking_refs),
         marking_refs=tuple(marking_refs),
         has_granular=bool(granular),
+        granular_rank=granular_rank,
+        granular_required_rank=granular_required_rank,
+        refs=references(obj),
         revoked=revoked,
     )

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from intelshare.models import ApiRoot, ApiToken, Collection, Grant, Partner, User
+from intelshare import services, stix
+from intelshare.models import ApiRoot, ApiToken, Collection, Partner, User
 
 PASSWORD = "correct-horse-battery"
 TLP2_GREEN = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
@@ -92,8 +93,12 @@ def make_world() -> World:
     acme = Partner.objects.create(name="Acme", slug="acme")
     globex = Partner.objects.create(name="Globex", slug="globex")
     mallory = Partner.objects.create(name="Mallory", slug="mallory")
-    Grant.objects.create(partner=acme, collection=collection, can_read=True, can_write=True)
-    Grant.objects.create(partner=globex, collection=collection, can_read=True, can_write=False)
+    # Foundation tests look at TAXII mechanics, so these agreements hide nothing;
+    # tests/intelshare/test_agreements.py and test_policy_properties.py cover the rules.
+    services.agreement_create(partner=acme, name="acme", collections=[collection],
+                              can_write=True, tlp_ceiling=stix.TLP_RED, consents=[globex])
+    services.agreement_create(partner=globex, name="globex", collections=[collection],
+                              tlp_ceiling=stix.TLP_RED)
     personas = {
         "acme": make_user("acme-analyst", partner=acme),
         "globex": make_user("globex-analyst", partner=globex),

@@ -18,6 +18,7 @@ from django.core import signing
 from django.http import QueryDict
 
 from intelshare import stix
+from intelshare.policy import Cursor
 from intelshare.taxii.errors import BadRequest
 
 ADDED_AFTER, LIMIT, NEXT = "added_after", "limit", "next"
@@ -29,14 +30,6 @@ _TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]--[0-9a-fA-F-]{36}$")
 _SPEC = re.compile(r"^\d+\.\d+$")
 _SALT = "intelshare.taxii.next"
-
-
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    """Where the previous page ended, in keyset order (date_added, pk)."""
-
-    date_added: datetime
-    pk: int
 
 
 @dataclass(frozen=True, slots=True)

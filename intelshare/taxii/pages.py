@@ -16,8 +16,8 @@ from django.db.models import Q, QuerySet
 
 from intelshare import stix
 from intelshare.models import STIX_21, ObjectVersion
-from intelshare.policy import View
-from intelshare.taxii.filters import Cursor, Query
+from intelshare.policy import Cursor, View
+from intelshare.taxii.filters import Query
 
 
 def select(view: View, query: Query, *, stix_id: str | None = None,
@@ -47,19 +47,15 @@ def select(view: View, query: Query, *, stix_id: str | None = None,
             if "first" in keywords:
                 wanted |= Q(pk__in=view.first().values("pk"))
             qs = qs.filter(wanted)
-    if query.added_after is not None:
-        qs = qs.filter(date_added__gt=query.added_after)
-    if query.cursor is not None:
-        c = query.cursor
-        qs = qs.filter(Q(date_added__gt=c.date_added) | Q(date_added=c.date_added, pk__gt=c.pk))
-    return qs.order_by("date_added", "pk")
+    return qs
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    rows: Sequence[tuple[Any, ...]]  # (pk, date_added, *fields)
+    rows: Sequence[tuple[Any, ...]]  # (pk, view date_added, *fields)
     more: bool
     next: str | None
+    view: View
 
     def headers(self) -> dict[str, str]:
         """``X-TAXII-Date-Added-First/Last`` (§3.2); omitted on an empty page."""
@@ -69,12 +65,14 @@ class Page:
                 "X-TAXII-Date-Added-Last": stix.format_timestamp(self.rows[-1][1])}
 
 
-def fetch(qs: QuerySet[ObjectVersion], query: Query, *fields: str) -> Page:
-    rows = list(qs.values_list("pk", "date_added", *fields)[: query.limit + 1])
+def fetch(view: View, qs: QuerySet[ObjectVersion], query: Query, *fields: str) -> Page:
+    """One page of ``qs`` in ``view``'s order; ``limit + 1`` rows tell ``more``."""
+    rows = view.window(qs, added_after=query.added_after, after=query.cursor,
+                       limit=query.limit + 1, fields=fields)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     token = query.next_token(Cursor(rows[-1][1], rows[-1][0])) if more else None
-    return Page(rows, more, token)
+    return Page(rows, more, token, view)
 
 
 def _head(page: Page) -> bytes:
@@ -84,10 +82,10 @@ def _head(page: Page) -> bytes:
 
 
 def envelope(page: Page) -> bytes:
-    """An envelope (§3.7) of rows ``(pk, date_added, raw)``; ``{}`` when empty."""
+    """An envelope (§3.7) of rows ``(pk, date_added, raw, …)``; ``{}`` when empty."""
     if not page.rows:
         return b"{}"
-    objects = ",".join(row[2] for row in page.rows).encode()
+    objects = ",".join(page.view.render(page.rows, 2)).encode()
     return _head(page) + b'"objects":[' + objects + b"]}"
 
 

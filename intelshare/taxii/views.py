@@ -139,7 +139,8 @@ class CollectionsView(TaxiiView):
 
     def get(self, request: Request, root: str) -> HttpResponse:
         api_root = self.api_root(root)
-        listed = [_collection_resource(c, a) for c, a in policy.collections(self.caller, api_root)]
+        found = policy.collections(self.caller, api_root, self.now)
+        listed = [_collection_resource(c, a) for c, a in found]
         return _json({"collections": listed} if listed else {})
 
 
@@ -153,7 +154,7 @@ class CollectionScopedView(TaxiiView):
             found = collections.filter(pk=uuid.UUID(ident)).first()
         except ValueError:
             found = collections.filter(alias=ident).first()
-        access = policy.access(self.caller, found) if found is not None else None
+        access = policy.access(self.caller, found, self.now) if found is not None else None
         if found is None or access is None:
             raise NotFound("no such collection")
         return found, access
@@ -188,8 +189,8 @@ class ManifestView(CollectionScopedView):
     def get(self, request: Request, root: str, ident: str) -> HttpResponse:
         collection = self.readable(root, ident)
         query = self.query(request, OBJECTS_FILTERS, collection.pk)
-        qs = pages.select(self.view(collection), query)
-        page = pages.fetch(qs, query, "stix_id", "version")
+        view = self.view(collection)
+        page = pages.fetch(view, pages.select(view, query), query, "stix_id", "version")
         return taxii_response(pages.manifest(page), headers=page.headers())
 
 
@@ -199,7 +200,9 @@ class ObjectsView(CollectionScopedView):
     def get(self, request: Request, root: str, ident: str) -> HttpResponse:
         collection = self.readable(root, ident)
         query = self.query(request, OBJECTS_FILTERS, collection.pk)
-        page = pages.fetch(pages.select(self.view(collection), query), query, "raw")
+        view = self.view(collection)
+        page = pages.fetch(view, pages.select(view, query), query, "raw",
+                           *view.redaction_fields)
         return taxii_response(pages.envelope(page), headers=page.headers())
 
     def post(self, request: Request, root: str, ident: str) -> HttpResponse:
@@ -247,7 +250,8 @@ class ObjectView(CollectionScopedView):
         if not view.versions.filter(stix_id=object_id).exists():
             raise NotFound("no such object")
         query = self.query(request, OBJECT_FILTERS, collection.pk, object_id)
-        page = pages.fetch(pages.select(view, query, stix_id=object_id), query, "raw")
+        page = pages.fetch(view, pages.select(view, query, stix_id=object_id), query, "raw",
+                           *view.redaction_fields)
         return taxii_response(pages.envelope(page), headers=page.headers())
 
     def delete(self, request: Request, root: str, ident: str, object_id: str) -> HttpResponse:
@@ -276,5 +280,5 @@ class VersionsView(CollectionScopedView):
             raise NotFound("no such object")
         query = self.query(request, VERSIONS_FILTERS, collection.pk, object_id)
         qs = pages.select(view, query, stix_id=object_id, default_versions=("all",))
-        page = pages.fetch(qs, query, "version")
+        page = pages.fetch(view, qs, query, "version")
         return taxii_response(pages.versions(page), headers=page.headers())
