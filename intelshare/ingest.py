@@ -103,12 +103,14 @@ def validate(obj: Any) -> tuple[_Candidate | None, Outcome | None]:
 
 
 def store(*, collection: Collection, objects: Sequence[Any],
-          source_partner: Partner | None = None) -> StoreResult:
+          source_partner: Partner | None = None, default_tlp: int | None = None) -> StoreResult:
     """Validate ``objects`` and store every valid version not stored yet.
 
     Returns one outcome per input object, in order: stored, already present
     (a success that stores nothing), or failed with the reason. Invalid
-    objects are never stored.
+    objects are never stored. ``default_tlp`` (a partner feed's setting) is
+    the policy TLP of versions without a TLP marking; the object is not
+    rewritten. Without it, unmarked versions follow the collection's default.
     """
     slots: list[Outcome | _Candidate] = []
     for obj in objects:
@@ -118,7 +120,7 @@ def store(*, collection: Collection, objects: Sequence[Any],
     decided: dict[int, Outcome] = {}
     if candidates:
         with transaction.atomic():
-            decided = _store_candidates(collection, candidates, source_partner)
+            decided = _store_candidates(collection, candidates, source_partner, default_tlp)
     result = StoreResult()
     for slot in slots:
         result.outcomes.append(decided[id(slot)] if isinstance(slot, _Candidate) else slot)
@@ -148,7 +150,8 @@ def _existing(collection: Collection, stix_ids: Iterable[str]
 
 
 def _store_candidates(collection: Collection, candidates: list[_Candidate],
-                      source_partner: Partner | None) -> dict[int, Outcome]:
+                      source_partner: Partner | None,
+                      default_tlp: int | None) -> dict[int, Outcome]:
     last = _lock_clock(collection)
     existing = _existing(collection, {c.facts.stix_id for c in candidates})
     unversioned_raws = _unversioned_raws(
@@ -182,7 +185,8 @@ def _store_candidates(collection: Collection, candidates: list[_Candidate],
         rows.append(ObjectVersion(
             collection=collection, stix_id=facts.stix_id, type=facts.type,
             spec_version=facts.spec_version, version=version, date_added=stamp,
-            tlp_rank=facts.tlp_rank, source_partner=source_partner,
+            tlp_rank=default_tlp if facts.tlp_rank is None else facts.tlp_rank,
+            source_partner=source_partner,
             has_granular=facts.has_granular, granular_rank=facts.granular_rank,
             granular_required_rank=facts.granular_required_rank, has_refs=bool(facts.refs),
             revoked=facts.revoked, raw=cand.raw,

@@ -123,3 +123,14 @@ def test_concurrent_writers_incremental_reader_sees_every_version_once(taxii: An
     expected = {indicator(w * 1000 + n)["id"] for w in range(writers) for n in range(per_writer)}
     assert len(received) == len(set(received)), "a version was served twice"
     assert set(received) == expected
+
+
+def test_default_tlp_applies_to_unmarked_versions_only(world: World) -> None:
+    """A feed's default TLP sets the policy level of unmarked versions; marked ones keep
+    their own; the stored JSON is not rewritten."""
+    ingest.store(collection=world.collection, default_tlp=stix.TLP_RED,
+                 objects=[indicator(1), indicator(2, markings=[TLP2_GREEN])])
+    ranks = dict(ObjectVersion.objects.values_list("stix_id", "tlp_rank"))
+    assert ranks == {indicator(1)["id"]: stix.TLP_RED, indicator(2)["id"]: stix.TLP_GREEN}
+    assert "object_marking_refs" not in orjson.loads(
+        ObjectVersion.objects.get(stix_id=indicator(1)["id"]).raw)
