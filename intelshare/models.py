@@ -21,6 +21,11 @@ TAXII_21 = "application/taxii+json;version=2.1"
 STIX_21 = "application/stix+json;version=2.1"
 
 
+def now() -> datetime:
+    """The current time, looked up at call time (tests move the clock)."""
+    return timezone.now()
+
+
 class Partner(models.Model):
     """An organisation that exchanges intelligence through the hub."""
 
@@ -168,7 +173,7 @@ class Agreement(models.Model):
     embargo = models.DurationField(
         default=timedelta(0), help_text="A version reaches the partner this long after it "
                                         "was added; its date_added is shifted alike.")
-    valid_from = models.DateTimeField(default=timezone.now)
+    valid_from = models.DateTimeField(default=now)
     valid_until = models.DateTimeField(null=True, blank=True)
     granular_mode = models.CharField(
         max_length=10, default=WITHHOLD,

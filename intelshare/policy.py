@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, FilteredRelation, OuterRef, Q, QuerySet
 
 from intelshare import stix
 from intelshare.models import (
@@ -166,7 +166,7 @@ def _base_decision(rules: Rules, facts: VersionFacts, now: datetime) -> Decision
         return Decision(False, "types")
     if facts.type in rules.denied_types:
         return Decision(False, "types")
-    if facts.date_added + rules.embargo > now:
+    if rules.embargo and facts.date_added + rules.embargo > now:
         return Decision(False, "embargo")
     granular = facts.granular_required_rank if rules.redact else facts.granular_rank
     if granular is not None and granular > rules.tlp_ceiling:
@@ -217,25 +217,27 @@ def base_q(rules: Rules, now: datetime) -> Q:
     return Q(source_partner_id=rules.partner_id) | Q(stix_id__in=TLP_MARKING_IDS) | q
 
 
-def _hidden_refs(rules: Rules, now: datetime, kind: str) -> QuerySet[VersionRef]:
-    """References of kind ``kind`` from the outer version to objects stored in the
-    collection of which the partner may see no version."""
+def _ref_hidden_q(rules: Rules, now: datetime) -> Q:
+    """On ``VersionRef`` rows: the referenced object is stored in the collection,
+    but the partner may see none of its versions."""
     stored = ObjectVersion.objects.filter(collection_id=rules.collection_id,
                                           stix_id=OuterRef("ref"))
-    return VersionRef.objects.filter(version_id=OuterRef("pk"), kind=kind).filter(
-        Exists(stored), ~Exists(stored.filter(base_q(rules, now))))
+    return Q(Exists(stored)) & ~Q(Exists(stored.filter(base_q(rules, now))))
+
+
+def _refs_of_outer(kind: str) -> QuerySet[VersionRef]:
+    return VersionRef.objects.filter(version_id=OuterRef("pk"), kind=kind)
 
 
 def visible_q(rules: Rules, now: datetime) -> Q:
     """``decide`` as SQL over the versions of the rules' collection."""
     if not (rules.active and rules.can_read):
         return Q(pk__in=[])
-    shown_members = VersionRef.objects.filter(version_id=OuterRef("pk"),
-                                              kind=VersionRef.MEMBER).exclude(
-        pk__in=_hidden_refs(rules, now, VersionRef.MEMBER).filter(pk=OuterRef("pk")).values("pk"))
+    hidden = _ref_hidden_q(rules, now)
     references = Q(has_refs=False) | (
-        ~Exists(_hidden_refs(rules, now, VersionRef.ENDPOINT))
-        & (~Q(type__in=sorted(stix.MEMBER_TYPES)) | Exists(shown_members)))
+        ~Exists(_refs_of_outer(VersionRef.ENDPOINT).filter(hidden))
+        & (~Q(type__in=sorted(stix.MEMBER_TYPES))
+           | Exists(_refs_of_outer(VersionRef.MEMBER).filter(~hidden))))
     exempt = Q(source_partner_id=rules.partner_id) | Q(stix_id__in=TLP_MARKING_IDS)
     return exempt | (base_q(rules, now) & references)
 
@@ -300,10 +302,14 @@ class View:
                 plain.order_by("date_added", "pk").values_list("pk", "date_added", *fields)
                 [:limit]]
         if self.rules is not None:
-            shown = qs.filter(reveals__grant_id=self.rules.grant_id)
-            shown = _after(shown, "reveals__revealed_at", ZERO, added_after, after)
-            rows += list(shown.order_by("reveals__revealed_at", "pk").values_list(
-                "pk", "reveals__revealed_at", *fields)[:limit])
+            # One explicit join to this grant's reveal rows (a FilteredRelation,
+            # so the filter and the ordering use the same row).
+            shown = qs.annotate(reveal=FilteredRelation(
+                "reveals", condition=Q(reveals__grant_id=self.rules.grant_id))).filter(
+                reveal__isnull=False)
+            shown = _after(shown, "reveal__revealed_at", ZERO, added_after, after)
+            rows += list(shown.order_by("reveal__revealed_at", "pk").values_list(
+                "pk", "reveal__revealed_at", *fields)[:limit])
             rows.sort(key=lambda row: (row[1], row[0]))
         return rows[:limit]
 
@@ -342,10 +348,9 @@ def _redact(view: View, rows: Sequence[Row], raw_index: int) -> list[str]:
                   and i["type"] in stix.MEMBER_TYPES]
     hidden: dict[int, set[str]] = {}
     if containers:
-        refs = _hidden_refs(rules, view.now, VersionRef.MEMBER)
         hidden_rows = VersionRef.objects.filter(
             version_id__in=containers, kind=VersionRef.MEMBER).filter(
-            Exists(refs.filter(pk=OuterRef("pk")).values("pk")[:1]))
+            _ref_hidden_q(rules, view.now))
         for version_id, ref in hidden_rows.values_list("version_id", "ref"):
             hidden.setdefault(version_id, set()).add(ref)
     out = []
@@ -440,3 +445,55 @@ def access(caller: Caller, collection: Collection, now: datetime) -> Access | No
         return None
     grant = _active_grants(caller.partner_id, now).filter(collection=collection).first()
     return None if grant is None else Access(grant.can_read, grant.can_write)
+
+
+# --- explain ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """The decision on one version of an object for one partner."""
+
+    collection_id: uuid.UUID
+    version: str
+    date_added: datetime
+    decision: Decision
+
+
+def _reference_facts(rules: Rules, version_pk: int, now: datetime) -> dict[str, Any]:
+    refs = VersionRef.objects.filter(version_id=version_pk)
+    hidden = _ref_hidden_q(rules, now)
+    members = refs.filter(kind=VersionRef.MEMBER)
+    return {"endpoint_hidden": refs.filter(kind=VersionRef.ENDPOINT).filter(hidden).exists(),
+            "members": members.count(), "members_hidden": members.filter(hidden).count()}
+
+
+def explain(*, partner: Partner, stix_id: str, now: datetime | None = None
+            ) -> list[Explanation]:
+    """For every stored version of ``stix_id``: shared with ``partner`` or not, and
+    the rule that decided (DESIGN.md "explain")."""
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    found: list[Explanation] = []
+    rows = (ObjectVersion.objects.filter(stix_id=stix_id).select_related("collection")
+            .order_by("collection_id", "version"))
+    rules_of: dict[uuid.UUID, Rules | None] = {}
+    for row in rows:
+        if row.collection_id not in rules_of:
+            rules_of[row.collection_id] = compile_rules(partner_id=partner.pk,
+                                                        collection=row.collection, now=now)
+        rules = rules_of[row.collection_id]
+        if rules is None:
+            decision = Decision(False, "grant")
+        else:
+            facts = VersionFacts(
+                stix_id=row.stix_id, type=row.type, tlp_rank=row.tlp_rank,
+                source_partner_id=row.source_partner_id, date_added=row.date_added,
+                granular_rank=row.granular_rank,
+                granular_required_rank=row.granular_required_rank,
+                **(_reference_facts(rules, row.pk, now) if row.has_refs else {}))
+            decision = decide(rules, facts, now)
+        found.append(Explanation(row.collection_id, stix.format_version(row.version),
+                                 row.date_added, decision))
+    return found

@@ -67,7 +67,8 @@ def _reveal(before: policy.Rules | None, after: policy.Rules | None, now: dateti
     old = versions.filter(pk=OuterRef("pk")).filter(policy.visible_q(before, now))
     newly = (versions.filter(policy.visible_q(after, now)).filter(~Exists(old))
              .order_by("date_added", "pk").values_list("pk", flat=True))
-    reveals = [Reveal(grant_id=after.grant_id, version_id=pk, revealed_at=now + TICK * n)
+    # Strictly after anything already served (served view dates are <= now).
+    reveals = [Reveal(grant_id=after.grant_id, version_id=pk, revealed_at=now + TICK * (n + 1))
                for n, pk in enumerate(newly.iterator(chunk_size=2000))]
     Reveal.objects.bulk_create(reveals, batch_size=1000, update_conflicts=True,
                                unique_fields=["grant", "version"],

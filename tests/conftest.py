@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -54,3 +55,26 @@ def taxii(world: World) -> Any:
         return TaxiiClient(persona.bearer if bearer else persona.basic)
 
     return make
+
+
+class Clock:
+    """A controllable ``django.utils.timezone.now`` for time-travel tests."""
+
+    def __init__(self, start: datetime) -> None:
+        self.value = start
+
+    def __call__(self) -> datetime:
+        return self.value
+
+    def advance(self, **delta: float) -> datetime:
+        self.value += timedelta(**delta)
+        return self.value
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    from django.utils import timezone
+
+    fake = Clock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+    monkeypatch.setattr(timezone, "now", fake)
+    return fake
