@@ -59,14 +59,16 @@ def _reveal(before: policy.Rules | None, after: policy.Rules | None, now: dateti
     # Keep the invariant revealed_at >= date_added + embargo (policy.View.window).
     Reveal.objects.filter(grant_id=after.grant_id,
                           revealed_at__lt=F("version__date_added") + after.embargo).delete()
-    if before is None or not (before.active and before.can_read):
-        return 0  # first access: the partner has no checkpoint to resume from
-    if not (after.active and after.can_read):
-        return 0
+    if before is None or not (after.active and after.can_read):
+        return 0  # a new grant has no checkpoint to resume from; no access, nothing to show
     versions = ObjectVersion.objects.filter(collection_id=after.collection_id)
-    old = versions.filter(pk=OuterRef("pk")).filter(policy.visible_q(before, now))
-    newly = (versions.filter(policy.visible_q(after, now)).filter(~Exists(old))
-             .order_by("date_added", "pk").values_list("pk", flat=True))
+    newly = versions.filter(policy.visible_q(after, now))
+    if before.active and before.can_read:
+        old = versions.filter(pk=OuterRef("pk")).filter(policy.visible_q(before, now))
+        newly = newly.filter(~Exists(old))
+    # Access restored (validity or read grant): everything visible counts as new,
+    # since nothing tells what the partner received before it lost access.
+    newly = newly.order_by("date_added", "pk").values_list("pk", flat=True)
     # Strictly after anything already served (served view dates are <= now).
     reveals = [Reveal(grant_id=after.grant_id, version_id=pk, revealed_at=now + TICK * (n + 1))
                for n, pk in enumerate(newly.iterator(chunk_size=2000))]
