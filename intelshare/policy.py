@@ -214,7 +214,7 @@ def base_q(rules: Rules, now: datetime) -> Q:
         q &= Q(date_added__lte=now - rules.embargo)
     column = "granular_required_rank" if rules.redact else "granular_rank"
     q &= Q(**{f"{column}__isnull": True}) | Q(**{f"{column}__lte": rules.tlp_ceiling})
-    return Q(source_partner_id=rules.partner_id) | Q(stix_id__in=TLP_MARKING_IDS) | q
+    return exempt_q(rules) | q
 
 
 def _ref_hidden_q(rules: Rules, now: datetime) -> Q:
@@ -238,8 +238,13 @@ def visible_q(rules: Rules, now: datetime) -> Q:
         ~Exists(_refs_of_outer(VersionRef.ENDPOINT).filter(hidden))
         & (~Q(type__in=sorted(stix.MEMBER_TYPES))
            | Exists(_refs_of_outer(VersionRef.MEMBER).filter(~hidden))))
-    exempt = Q(source_partner_id=rules.partner_id) | Q(stix_id__in=TLP_MARKING_IDS)
-    return exempt | (base_q(rules, now) & references)
+    return exempt_q(rules) | (base_q(rules, now) & references)
+
+
+def exempt_q(rules: Rules) -> Q:
+    """Versions every rule but the grant lets through: the partner's own
+    contributions and the TLP marking definitions."""
+    return Q(source_partner_id=rules.partner_id) | Q(stix_id__in=TLP_MARKING_IDS)
 
 
 # --- views ----------------------------------------------------------------------------
@@ -287,30 +292,31 @@ class View:
         """Up to ``limit`` rows of ``qs`` (narrowed from ``versions``) in this view's
         order, after ``added_after`` and ``after``, as (pk, view date, *fields).
 
-        A partner's view date is ``date_added`` + embargo, or, for a version a
-        widening revealed, the moment of the reveal; both streams are read in
-        index order and merged, so a page costs what it returns.
+        A partner's view date is the moment a version became visible to it:
+        ``date_added`` + embargo; ``date_added`` for what is exempt from the
+        embargo (its own contributions, TLP marking definitions); the moment of
+        the reveal for a version a widening revealed. Each stream is read in
+        index order and they are merged, so a page costs what it returns.
         """
-        shift = self.shift
-        plain = qs
-        if self.rules is not None:
-            revealed = Reveal.objects.filter(grant_id=self.rules.grant_id,
-                                             version_id=OuterRef("pk"))
-            plain = qs.filter(~Exists(revealed))
-        plain = _after(plain, "date_added", shift, added_after, after)
-        rows = [(pk, added + shift, *rest) for pk, added, *rest in
-                plain.order_by("date_added", "pk").values_list("pk", "date_added", *fields)
-                [:limit]]
-        if self.rules is not None:
-            # One explicit join to this grant's reveal rows (a FilteredRelation,
-            # so the filter and the ordering use the same row).
-            shown = qs.annotate(reveal=FilteredRelation(
-                "reveals", condition=Q(reveals__grant_id=self.rules.grant_id))).filter(
-                reveal__isnull=False)
-            shown = _after(shown, "reveal__revealed_at", ZERO, added_after, after)
-            rows += list(shown.order_by("reveal__revealed_at", "pk").values_list(
-                "pk", "reveal__revealed_at", *fields)[:limit])
-            rows.sort(key=lambda row: (row[1], row[0]))
+        if self.rules is None:
+            return _stream(qs, "date_added", ZERO, added_after, after, limit, fields)
+        revealed = Reveal.objects.filter(grant_id=self.rules.grant_id, version_id=OuterRef("pk"))
+        plain = qs.filter(~Exists(revealed))
+        if self.rules.embargo:
+            exempt = exempt_q(self.rules)
+            rows = (_stream(plain.filter(exempt), "date_added", ZERO, added_after, after, limit,
+                            fields)
+                    + _stream(plain.filter(~exempt), "date_added", self.rules.embargo,
+                              added_after, after, limit, fields))
+        else:
+            rows = _stream(plain, "date_added", ZERO, added_after, after, limit, fields)
+        # One explicit join to this grant's reveal rows (a FilteredRelation, so the
+        # filter and the ordering use the same row).
+        shown = qs.annotate(reveal=FilteredRelation(
+            "reveals", condition=Q(reveals__grant_id=self.rules.grant_id))).filter(
+            reveal__isnull=False)
+        rows += _stream(shown, "reveal__revealed_at", ZERO, added_after, after, limit, fields)
+        rows.sort(key=lambda row: (row[1], row[0]))
         return rows[:limit]
 
     def render(self, rows: Sequence[Row], raw_index: int) -> list[str]:
@@ -321,14 +327,17 @@ class View:
         return _redact(self, rows, raw_index)
 
 
-def _after(qs: QuerySet[ObjectVersion], column: str, shift: timedelta,
-           added_after: datetime | None, after: Cursor | None) -> QuerySet[ObjectVersion]:
+def _stream(qs: QuerySet[ObjectVersion], column: str, shift: timedelta,
+            added_after: datetime | None, after: Cursor | None, limit: int,
+            fields: Sequence[str]) -> list[Row]:
+    """Rows of ``qs`` whose view date is ``column`` + ``shift``, in that order."""
     if added_after is not None:
         qs = qs.filter(**{f"{column}__gt": added_after - shift})
     if after is not None:
         edge = after.date_added - shift
         qs = qs.filter(Q(**{f"{column}__gt": edge}) | Q(**{column: edge, "pk__gt": after.pk}))
-    return qs
+    rows = qs.order_by(column, "pk").values_list("pk", column, *fields)[:limit]
+    return [(pk, stamp + shift, *rest) for pk, stamp, *rest in rows]
 
 
 REDACTION_FIELDS = ("type", "has_refs", "granular_rank", "source_partner_id")

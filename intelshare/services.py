@@ -57,8 +57,10 @@ def _reveal(before: policy.Rules | None, after: policy.Rules | None, now: dateti
     if after is None:
         return 0
     # Keep the invariant revealed_at >= date_added + embargo (policy.View.window).
-    Reveal.objects.filter(grant_id=after.grant_id,
-                          revealed_at__lt=F("version__date_added") + after.embargo).delete()
+    # Exempt versions (own contributions, TLP markings) are dated without embargo.
+    stale = Reveal.objects.filter(grant_id=after.grant_id,
+                                  revealed_at__lt=F("version__date_added") + after.embargo)
+    stale.exclude(version__in=ObjectVersion.objects.filter(policy.exempt_q(after))).delete()
     if before is None or not (after.active and after.can_read):
         return 0  # a new grant has no checkpoint to resume from; no access, nothing to show
     versions = ObjectVersion.objects.filter(collection_id=after.collection_id)
