@@ -19,8 +19,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from intelshare import policy, submissions
-from intelshare.models import TAXII_21, ApiRoot, Collection, Status
+from intelshare import audit, policy, submissions
+from intelshare.models import TAXII_21, ApiRoot, ApiToken, Collection, Status
 from intelshare.taxii import filters, media, pages
 from intelshare.taxii.auth import BearerTokenAuthentication, PartnerBasicAuthentication
 from intelshare.taxii.errors import (
@@ -59,10 +59,31 @@ class TaxiiView(APIView):
             media.check_accept(request.META.get("HTTP_ACCEPT"), stix_allowed=self.accept_stix)
         return (None, TAXII_21)
 
+    audit_collection: Collection | None = None
+    audit_versions: list[int] | tuple[int, ...] = ()
+    audit_count: int | None = None
+    audit_extra: dict[str, str] | None = None
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         self.caller = policy.Caller.of(request.user)
         self.now = timezone.now()
+
+    def finalize_response(self, request: Request, response: Any, *args: Any,
+                          **kwargs: Any) -> Any:
+        """Every TAXII request leaves an audit event (who, what, which versions)."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        user = getattr(request, "_user", None)
+        audit.record(
+            user=user if user is not None and user.is_authenticated else None,
+            token=getattr(request, "_auth", None) if isinstance(
+                getattr(request, "_auth", None), ApiToken) else None,
+            method=request.method or "", endpoint=type(self).__name__.removesuffix("View"),
+            collection=self.audit_collection, object_id=kwargs.get("object_id", ""),
+            params={**request.GET.dict(), **(self.audit_extra or {})},
+            status_code=response.status_code, versions=self.audit_versions,
+            count=self.audit_count)
+        return response
 
     def handle_exception(self, exc: Exception) -> HttpResponse:
         error = as_taxii_error(exc)
@@ -166,7 +187,13 @@ class CollectionScopedView(TaxiiView):
         return collection
 
     def view(self, collection: Collection) -> policy.View:
+        self.audit_collection = collection
         return policy.view_for(self.caller, collection, self.now)
+
+    def served(self, page: pages.Page) -> dict[str, str]:
+        """Note a page's versions for the audit event; returns its headers."""
+        self.audit_versions = [row[0] for row in page.rows]
+        return page.headers()
 
     def query(self, request: Request, allowed: frozenset[str], *scope: object) -> filters.Query:
         key = ":".join(str(part) for part in (type(self).__name__, self.caller.user_id, *scope))
@@ -191,7 +218,7 @@ class ManifestView(CollectionScopedView):
         query = self.query(request, OBJECTS_FILTERS, collection.pk)
         view = self.view(collection)
         page = pages.fetch(view, pages.select(view, query), query, "stix_id", "version")
-        return taxii_response(pages.manifest(page), headers=page.headers())
+        return taxii_response(pages.manifest(page), headers=self.served(page))
 
 
 class ObjectsView(CollectionScopedView):
@@ -203,7 +230,7 @@ class ObjectsView(CollectionScopedView):
         view = self.view(collection)
         page = pages.fetch(view, pages.select(view, query), query, "raw",
                            *view.redaction_fields)
-        return taxii_response(pages.envelope(page), headers=page.headers())
+        return taxii_response(pages.envelope(page), headers=self.served(page))
 
     def post(self, request: Request, root: str, ident: str) -> HttpResponse:
         collection, access = self.collection(root, ident)
@@ -213,6 +240,8 @@ class ObjectsView(CollectionScopedView):
         objects = _read_envelope(request, collection.api_root.max_content_length)
         status = submissions.submit(collection=collection, objects=objects,
                                     user=request.user, partner=request.user.partner)
+        self.audit_collection, self.audit_count = collection, status.success_count
+        self.audit_extra = {"status": str(status.pk)}
         return _json(submissions.render(status), status=202)
 
 
@@ -252,7 +281,7 @@ class ObjectView(CollectionScopedView):
         query = self.query(request, OBJECT_FILTERS, collection.pk, object_id)
         page = pages.fetch(view, pages.select(view, query, stix_id=object_id), query, "raw",
                            *view.redaction_fields)
-        return taxii_response(pages.envelope(page), headers=page.headers())
+        return taxii_response(pages.envelope(page), headers=self.served(page))
 
     def delete(self, request: Request, root: str, ident: str, object_id: str) -> HttpResponse:
         from intelshare import ingest
@@ -265,8 +294,8 @@ class ObjectView(CollectionScopedView):
             raise NotFound("no such object")
         query = self.query(request, DELETE_FILTERS, collection.pk, object_id)
         doomed = pages.select(view, query, stix_id=object_id, default_versions=("all",))
-        ingest.delete(collection=collection, stix_id=object_id,
-                      version_pks=list(doomed.values_list("pk", flat=True)))
+        self.audit_versions = list(doomed.values_list("pk", flat=True))
+        ingest.delete(collection=collection, stix_id=object_id, version_pks=self.audit_versions)
         return taxii_response(b"", status=200)
 
 
@@ -281,4 +310,4 @@ class VersionsView(CollectionScopedView):
         query = self.query(request, VERSIONS_FILTERS, collection.pk, object_id)
         qs = pages.select(view, query, stix_id=object_id, default_versions=("all",))
         page = pages.fetch(view, qs, query, "version")
-        return taxii_response(pages.versions(page), headers=page.headers())
+        return taxii_response(pages.versions(page), headers=self.served(page))

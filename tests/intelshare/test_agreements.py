@@ -304,3 +304,18 @@ def test_explain_names_the_deciding_rule(hub: Hub) -> None:
     assert [e.decision for e in policy.explain(
         partner=hub.partners["globex"], stix_id=indicator(2)["id"])] == [
         policy.Decision(True, "shared")]
+
+
+def test_explain_command(hub: Hub) -> None:
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    hub.store([indicator(1, markings=[RED])])
+    out = io.StringIO()
+    call_command("explain", "globex", indicator(1)["id"], stdout=out)
+    assert out.getvalue().split()[2:] == ["withheld", "tlp-ceiling"]
+    with pytest.raises(CommandError, match="no partner"):
+        call_command("explain", "nobody", indicator(1)["id"])
+    with pytest.raises(CommandError, match="no stored version"):
+        call_command("explain", "globex", indicator(9)["id"])
