@@ -146,6 +146,8 @@ TAXII_INLINE_MAX_OBJECTS = env_int("INTELSHARE_INLINE_MAX_OBJECTS", default=1000
 TAXII_STATUS_RETENTION_HOURS = env_int("INTELSHARE_STATUS_RETENTION_HOURS", default=48)
 TAXII_NEXT_MAX_AGE = env_int("INTELSHARE_NEXT_MAX_AGE", default=86400)
 TAXII_AUTH_CACHE_SECONDS = env_int("INTELSHARE_AUTH_CACHE_SECONDS", default=60)
+# TAXII requests per minute per partner when its agreements set none (0 = no limit).
+TAXII_RATE_LIMIT = env_int("INTELSHARE_RATE_LIMIT", default=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = None  # bounded per API root by max_content_length
 
 REST_FRAMEWORK = {

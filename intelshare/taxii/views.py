@@ -9,10 +9,12 @@ caller may not see answers exactly like one that never existed.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 import orjson
+from django.db import DatabaseError, OperationalError
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.permissions import IsAuthenticated
@@ -21,20 +23,20 @@ from rest_framework.views import APIView
 
 from intelshare import audit, policy, submissions
 from intelshare.models import TAXII_21, ApiRoot, ApiToken, Collection, Status
-from intelshare.taxii import filters, media, pages
+from intelshare.taxii import envelope, filters, media, pages
 from intelshare.taxii.auth import BearerTokenAuthentication, PartnerBasicAuthentication
 from intelshare.taxii.errors import (
     Forbidden,
     NotFound,
     PayloadTooLarge,
-    TaxiiError,
     Unauthorized,
-    Unprocessable,
     as_taxii_error,
     render_error,
     taxii_response,
 )
+from intelshare.taxii.throttling import PartnerRateThrottle
 
+logger = logging.getLogger(__name__)
 F = filters
 OBJECTS_FILTERS = frozenset({F.ADDED_AFTER, F.LIMIT, F.NEXT, F.M_ID, F.M_TYPE, F.M_VERSION,
                              F.M_SPEC})
@@ -52,6 +54,7 @@ class TaxiiView(APIView):
 
     authentication_classes = [PartnerBasicAuthentication, BearerTokenAuthentication]
     permission_classes = [IsAuthenticated]
+    throttle_classes = [PartnerRateThrottle]
     accept_stix = False
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
@@ -73,6 +76,15 @@ class TaxiiView(APIView):
                           **kwargs: Any) -> Any:
         """Every TAXII request leaves an audit event (who, what, which versions)."""
         response = super().finalize_response(request, response, *args, **kwargs)
+        try:
+            self._audit(request, response, kwargs)
+        except DatabaseError:
+            logger.warning("audit event not written; answering 503")
+            # Data served without its audit record would be unaccounted for.
+            return render_error(as_taxii_error(OperationalError("audit")))
+        return response
+
+    def _audit(self, request: Request, response: Any, kwargs: dict[str, Any]) -> None:
         user = getattr(request, "_user", None)
         audit.record(
             user=user if user is not None and user.is_authenticated else None,
@@ -83,7 +95,6 @@ class TaxiiView(APIView):
             params={**request.GET.dict(), **(self.audit_extra or {})},
             status_code=response.status_code, versions=self.audit_versions,
             count=self.audit_count)
-        return response
 
     def handle_exception(self, exc: Exception) -> HttpResponse:
         error = as_taxii_error(exc)
@@ -251,23 +262,7 @@ def _read_envelope(request: Request, max_length: int) -> list[Any]:
     if not declared.isdigit() or int(declared) > max_length:
         raise PayloadTooLarge(f"the body exceeds max_content_length ({max_length} octets)",
                               error_code="too-large")
-    body = request._request.body
-    if len(body) > max_length:
-        raise PayloadTooLarge(f"the body exceeds max_content_length ({max_length} octets)",
-                              error_code="too-large")
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise TaxiiError(f"the body is not valid UTF-8 JSON: {exc}",
-                         error_code="malformed-json") from None
-    if not isinstance(document, dict):
-        raise Unprocessable("the body must be an envelope (a JSON object, §3.7)",
-                            error_code="not-an-envelope")
-    objects = document.get("objects")
-    if not isinstance(objects, list) or not objects:
-        raise Unprocessable("the envelope's objects must be a non-empty list (§3.7, §2)",
-                            error_code="not-an-envelope")
-    return objects
+    return envelope.parse(request._request.body, max_length=max_length)
 
 
 class ObjectView(CollectionScopedView):

@@ -1,0 +1,36 @@
+"""Per-partner rate limits (RFC 6585 429 + Retry-After) and request bounds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from django.core.cache import cache
+
+from intelshare import services
+from intelshare.models import Agreement
+from tests.factories import World
+
+
+def test_agreement_rate_limit_answers_429_with_retry_after(world: World, taxii: Any) -> None:
+    cache.clear()
+    agreement = Agreement.objects.get(partner=world.personas["globex"].user.partner)
+    services.agreement_update(agreement=agreement, rate_limit=3)
+    cache.clear()
+    client = taxii("globex")
+    codes = [client.get("/taxii2/").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    response = client.get("/taxii2/")
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) >= 1
+    assert orjson.loads(response.content)["http_status"] == "429"
+    # other partners and staff are not affected
+    assert taxii("acme").get("/taxii2/").status_code == 200
+    assert all(taxii("staff").get("/taxii2/").status_code == 200 for _ in range(5))
+
+
+def test_hub_default_rate_limit(world: World, taxii: Any, settings: Any) -> None:
+    cache.clear()
+    settings.TAXII_RATE_LIMIT = 2
+    client = taxii("acme")
+    assert [client.get("/taxii2/").status_code for _ in range(3)] == [200, 200, 429]
