@@ -8,6 +8,7 @@ no duplicate member names, no NaN/Infinity, integers within ±(2^53 - 1)
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from intelshare.taxii.errors import PayloadTooLarge, TaxiiError, Unprocessable
@@ -39,6 +40,13 @@ def _constant(name: str) -> Any:
     raise _NotIJson(f"{name} is not JSON")
 
 
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotIJson(f"number {text[:30]} is out of range")
+    return value
+
+
 def parse(body: bytes, *, max_length: int) -> list[Any]:
     """The objects of an envelope; raises a ``TaxiiError`` for anything else."""
     if len(body) > max_length:
@@ -47,6 +55,7 @@ def parse(body: bytes, *, max_length: int) -> list[Any]:
     try:
         text = body.decode("utf-8")
         document = json.loads(text, object_pairs_hook=_object, parse_int=_integer,
+                              parse_float=_float,
                               parse_constant=_constant)
     except UnicodeDecodeError:
         raise TaxiiError("the body is not valid UTF-8", error_code="malformed-json") from None
