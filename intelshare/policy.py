@@ -261,14 +261,24 @@ class Cursor:
 Row = tuple[Any, ...]  # (pk, view date_added, *fields)
 
 
+# Columns a partner view needs beside the caller's fields to finish its rules.
+REFINE_FIELDS = ("stix_id", "version", "type", "has_refs", "source_partner_id",
+                 "is_latest")
+
+
 @dataclass(frozen=True)
 class View:
-    """The versions of one collection visible to one caller at one instant."""
+    """The versions of one collection visible to one caller at one instant.
+
+    ``versions`` applies, in SQL, every rule that looks at a version's own
+    columns. The rules that look at other rows — references, and "latest" or
+    "first" among the visible versions — are finished per page by
+    ``window()`` with a few batched index lookups, so a page costs what it
+    returns instead of what the collection holds; the page is refilled until
+    it is full, so ``more``/``next`` stay truthful.
+    """
 
     versions: QuerySet[ObjectVersion]
-    # True when every version of a visible object is visible, so the stored
-    # ``is_latest`` flag is exact; otherwise "latest" is computed in SQL.
-    whole_objects: bool
     rules: Rules | None = None  # None for staff
     now: datetime | None = None
     redaction_fields: tuple[str, ...] = field(default=())
@@ -277,27 +287,47 @@ class View:
     def shift(self) -> timedelta:
         return self.rules.embargo if self.rules else ZERO
 
-    def latest(self) -> QuerySet[ObjectVersion]:
-        if self.whole_objects:
-            return self.versions.filter(is_latest=True)
-        newer = self.versions.filter(stix_id=OuterRef("stix_id"), version__gt=OuterRef("version"))
-        return self.versions.filter(~Exists(newer))
-
-    def first(self) -> QuerySet[ObjectVersion]:
-        older = self.versions.filter(stix_id=OuterRef("stix_id"), version__lt=OuterRef("version"))
-        return self.versions.filter(~Exists(older))
+    def exists(self, stix_id: str) -> bool:
+        """Whether the caller may see any version of ``stix_id`` (hidden = absent)."""
+        return bool(self.window(self.versions.filter(stix_id=stix_id), added_after=None,
+                                after=None, limit=1, fields=()))
 
     def window(self, qs: QuerySet[ObjectVersion], *, added_after: datetime | None,
-               after: Cursor | None, limit: int, fields: Sequence[str]) -> list[Row]:
+               after: Cursor | None, limit: int, fields: Sequence[str],
+               versions: frozenset[str] = frozenset({"all"}),
+               exact: tuple[datetime, ...] = ()) -> list[Row]:
         """Up to ``limit`` rows of ``qs`` (narrowed from ``versions``) in this view's
         order, after ``added_after`` and ``after``, as (pk, view date, *fields).
+
+        ``versions`` holds the TAXII version keywords (``all``, ``first``,
+        ``last``) and ``exact`` the exact versions asked for (§3.4.1): a row is
+        kept when it matches any of them among the *visible* versions.
 
         A partner's view date is the moment a version became visible to it:
         ``date_added`` + embargo; ``date_added`` for what is exempt from the
         embargo (its own contributions, TLP marking definitions); the moment of
         the reveal for a version a widening revealed. Each stream is read in
-        index order and they are merged, so a page costs what it returns.
+        index order and they are merged.
         """
+        qs = _version_prefilter(self, qs, versions, exact)
+        if self.rules is None:
+            return self._merged(qs, added_after, after, limit, list(fields))
+        wanted = list(fields) + list(REFINE_FIELDS)
+        rows: list[Row] = []
+        cursor = after
+        while len(rows) < limit:
+            want = limit - len(rows)
+            batch = self._merged(qs, added_after, cursor, want + 16, wanted)
+            if not batch:
+                break
+            rows += _refine(self, batch, len(fields), versions, exact)
+            if len(batch) < want + 16:
+                break
+            cursor = Cursor(batch[-1][1], batch[-1][0])
+        return [row[: 2 + len(fields)] for row in rows[:limit]]
+
+    def _merged(self, qs: QuerySet[ObjectVersion], added_after: datetime | None,
+                after: Cursor | None, limit: int, fields: Sequence[str]) -> list[Row]:
         if self.rules is None:
             return _stream(qs, "date_added", ZERO, added_after, after, limit, fields)
         revealed = Reveal.objects.filter(grant_id=self.rules.grant_id, version_id=OuterRef("pk"))
@@ -325,6 +355,96 @@ class View:
         if self.rules is None or not self.redaction_fields:
             return raws
         return _redact(self, rows, raw_index)
+
+
+def _version_prefilter(view: View, qs: QuerySet[ObjectVersion], versions: frozenset[str],
+                       exact: tuple[datetime, ...]) -> QuerySet[ObjectVersion]:
+    """What SQL alone can say about the version keywords."""
+    if "all" in versions:
+        return qs
+    if not versions & {"first", "last"}:
+        return qs.filter(version__in=exact)
+    if view.rules is None and versions == {"last"} and not exact:
+        return qs.filter(is_latest=True)  # staff see whole objects: the flag is exact
+    if view.rules is None and "first" in versions:
+        older = ObjectVersion.objects.filter(collection_id=OuterRef("collection_id"),
+                                             stix_id=OuterRef("stix_id"),
+                                             version__lt=OuterRef("version"))
+        keep = Q(version__in=exact) | Q(~Exists(older))
+        return qs.filter(keep | Q(is_latest=True) if "last" in versions else keep)
+    return qs
+
+
+def hidden_refs(rules: Rules, now: datetime, refs: set[str]) -> set[str]:
+    """Of ``refs``, the objects stored in the collection of which the partner may
+    see no version (DESIGN.md "references")."""
+    if not refs:
+        return set()
+    stored = ObjectVersion.objects.filter(collection_id=rules.collection_id,
+                                          stix_id__in=sorted(refs))
+    present = set(stored.values_list("stix_id", flat=True).distinct())
+    seen = set(stored.filter(base_q(rules, now)).values_list("stix_id", flat=True).distinct())
+    return present - seen
+
+
+def _refs_pass(rules: Rules, now: datetime, rows: Sequence[dict[str, Any]]) -> set[int]:
+    """Primary keys of ``rows`` that the reference rule lets through."""
+    checked = [r["pk"] for r in rows if r["has_refs"] and r["source_partner_id"] != rules.partner_id
+               and r["stix_id"] not in stix.TLP_MARKINGS]
+    passing = {r["pk"] for r in rows} - set(checked)
+    if not checked:
+        return passing
+    refs: dict[int, list[tuple[str, str]]] = {}
+    for version_id, ref, kind in VersionRef.objects.filter(version_id__in=checked).values_list(
+            "version_id", "ref", "kind"):
+        refs.setdefault(version_id, []).append((ref, kind))
+    hidden = hidden_refs(rules, now, {ref for pairs in refs.values() for ref, _ in pairs})
+    types = {r["pk"]: r["type"] for r in rows}
+    for pk in checked:
+        pairs = refs.get(pk, [])
+        if any(kind == VersionRef.ENDPOINT and ref in hidden for ref, kind in pairs):
+            continue
+        members = [ref for ref, kind in pairs if kind == VersionRef.MEMBER]
+        if types[pk] in stix.MEMBER_TYPES and members and all(m in hidden for m in members):
+            continue
+        passing.add(pk)
+    return passing
+
+
+def _refine(view: View, batch: list[Row], nfields: int, versions: frozenset[str],
+            exact: tuple[datetime, ...]) -> list[Row]:
+    """Finish a partner's rules on one batch: references, then first/last among
+    the visible versions (a version is "last" when no visible one is newer)."""
+    rules, now = view.rules, view.now
+    assert rules is not None and now is not None
+    start = 2 + nfields
+    info = [dict(zip(("pk", *REFINE_FIELDS), (row[0], *row[start:]), strict=True))
+            for row in batch]
+    passing = _refs_pass(rules, now, info)
+    kept = [(row, i) for row, i in zip(batch, info, strict=True) if i["pk"] in passing]
+    if "all" in versions or not versions & {"first", "last"}:
+        return [row for row, _ in kept]
+    # The stored newest version is the newest visible one whenever it is visible,
+    # so only older rows (and "first") need the object's other visible versions.
+    unsure = {i["stix_id"] for _, i in kept if "first" in versions or not i["is_latest"]}
+    visible_versions: dict[str, list[datetime]] = {}
+    if unsure:
+        others = [dict(zip(("pk", *REFINE_FIELDS), row, strict=True)) for row in
+                  view.versions.filter(stix_id__in=sorted(unsure)).values_list(
+                      "pk", *REFINE_FIELDS)]
+        shown = _refs_pass(rules, now, others)
+        for other in others:
+            if other["pk"] in shown:
+                visible_versions.setdefault(other["stix_id"], []).append(other["version"])
+    keep: list[Row] = []
+    for row, i in kept:
+        seen = visible_versions.get(i["stix_id"], [])
+        last = i["is_latest"] or all(v <= i["version"] for v in seen)
+        first = all(v >= i["version"] for v in seen)
+        if i["version"] in exact or ("last" in versions and last) or (
+                "first" in versions and first):
+            keep.append(row)
+    return keep
 
 
 def _stream(qs: QuerySet[ObjectVersion], column: str, shift: timedelta,
@@ -357,11 +477,12 @@ def _redact(view: View, rows: Sequence[Row], raw_index: int) -> list[str]:
                   and i["type"] in stix.MEMBER_TYPES]
     hidden: dict[int, set[str]] = {}
     if containers:
-        hidden_rows = VersionRef.objects.filter(
-            version_id__in=containers, kind=VersionRef.MEMBER).filter(
-            _ref_hidden_q(rules, view.now))
-        for version_id, ref in hidden_rows.values_list("version_id", "ref"):
-            hidden.setdefault(version_id, set()).add(ref)
+        pairs = list(VersionRef.objects.filter(version_id__in=containers, kind=VersionRef.MEMBER)
+                     .values_list("version_id", "ref"))
+        gone = hidden_refs(rules, view.now, {ref for _, ref in pairs})
+        for version_id, ref in pairs:
+            if ref in gone:
+                hidden.setdefault(version_id, set()).add(ref)
     out = []
     for row in rows:
         raw, meta = row[raw_index], info[row[0]]
@@ -403,15 +524,15 @@ def visible(*, partner: Partner, collection: Collection, now: datetime) -> View:
     of ``collection`` at ``now`` under its agreement."""
     rules = compile_rules(partner_id=partner.pk, collection=collection, now=now)
     if rules is None or not (rules.active and rules.can_read):
-        return View(versions=ObjectVersion.objects.none(), whole_objects=True)
-    versions = _versions_of(collection).filter(visible_q(rules, now))
-    return View(versions=versions, whole_objects=False, rules=rules, now=now,
+        return View(versions=ObjectVersion.objects.none())
+    versions = _versions_of(collection).filter(base_q(rules, now))
+    return View(versions=versions, rules=rules, now=now,
                 redaction_fields=REDACTION_FIELDS)
 
 
 def staff_versions(*, collection: Collection) -> View:
     """Every version of ``collection``: the hub's staff path, never a partner's."""
-    return View(versions=_versions_of(collection), whole_objects=True)
+    return View(versions=_versions_of(collection))
 
 
 def view_for(caller: Caller, collection: Collection, now: datetime) -> View:
@@ -419,7 +540,7 @@ def view_for(caller: Caller, collection: Collection, now: datetime) -> View:
     if caller.is_staff:
         return staff_versions(collection=collection)
     if caller.partner_id is None:
-        return View(versions=ObjectVersion.objects.none(), whole_objects=True)
+        return View(versions=ObjectVersion.objects.none())
     return visible(partner=Partner(pk=caller.partner_id), collection=collection, now=now)
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from intelshare import stix
 from intelshare.models import STIX_21, ObjectVersion
@@ -20,8 +21,17 @@ from intelshare.policy import Cursor, View
 from intelshare.taxii.filters import Query
 
 
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The TAXII filters of a request, to be read through a view."""
+
+    qs: QuerySet[ObjectVersion]
+    versions: frozenset[str]
+    exact: tuple[datetime, ...]
+
+
 def select(view: View, query: Query, *, stix_id: str | None = None,
-           default_versions: tuple[str, ...] = ("last",)) -> QuerySet[ObjectVersion]:
+           default_versions: tuple[str, ...] = ("last",)) -> Selection:
     """Apply the TAXII filters of ``query`` to what ``view`` lets the caller see."""
     qs = view.versions
     if stix_id is not None:
@@ -32,22 +42,8 @@ def select(view: View, query: Query, *, stix_id: str | None = None,
         qs = qs.filter(type__in=query.types)
     if query.spec_versions:
         qs = qs.filter(spec_version__in=query.spec_versions)
-    versions = query.versions or default_versions
-    if "all" not in versions:
-        keywords = {v for v in versions if v in ("first", "last")}
-        exact = Q(version__in=query.version_values) if query.version_values else Q(pk__in=[])
-        if keywords == {"last"} and not query.version_values:
-            qs = qs & view.latest()
-        elif keywords == {"first"} and not query.version_values:
-            qs = qs & view.first()
-        else:
-            wanted = exact
-            if "last" in keywords:
-                wanted |= Q(pk__in=view.latest().values("pk"))
-            if "first" in keywords:
-                wanted |= Q(pk__in=view.first().values("pk"))
-            qs = qs.filter(wanted)
-    return qs
+    keywords = query.version_keywords if query.versions else frozenset(default_versions)
+    return Selection(qs, keywords, query.version_values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +61,11 @@ class Page:
                 "X-TAXII-Date-Added-Last": stix.format_timestamp(self.rows[-1][1])}
 
 
-def fetch(view: View, qs: QuerySet[ObjectVersion], query: Query, *fields: str) -> Page:
-    """One page of ``qs`` in ``view``'s order; ``limit + 1`` rows tell ``more``."""
-    rows = view.window(qs, added_after=query.added_after, after=query.cursor,
-                       limit=query.limit + 1, fields=fields)
+def fetch(view: View, selection: Selection, query: Query, *fields: str) -> Page:
+    """One page of ``selection`` in ``view``'s order; ``limit + 1`` rows tell ``more``."""
+    rows = view.window(selection.qs, added_after=query.added_after, after=query.cursor,
+                       limit=query.limit + 1, fields=fields, versions=selection.versions,
+                       exact=selection.exact)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     token = query.next_token(Cursor(rows[-1][1], rows[-1][0])) if more else None

@@ -271,7 +271,7 @@ class ObjectView(CollectionScopedView):
     def get(self, request: Request, root: str, ident: str, object_id: str) -> HttpResponse:
         collection = self.readable(root, ident)
         view = self.view(collection)
-        if not view.versions.filter(stix_id=object_id).exists():
+        if not view.exists(object_id):
             raise NotFound("no such object")
         query = self.query(request, OBJECT_FILTERS, collection.pk, object_id)
         page = pages.fetch(view, pages.select(view, query, stix_id=object_id), query, "raw",
@@ -285,11 +285,13 @@ class ObjectView(CollectionScopedView):
         if not (access.can_read and access.can_write):
             raise Forbidden("deleting needs both read and write access (§5.7)")
         view = self.view(collection)
-        if not view.versions.filter(stix_id=object_id).exists():
+        if not view.exists(object_id):
             raise NotFound("no such object")
         query = self.query(request, DELETE_FILTERS, collection.pk, object_id)
         doomed = pages.select(view, query, stix_id=object_id, default_versions=("all",))
-        self.audit_versions = list(doomed.values_list("pk", flat=True))
+        rows = view.window(doomed.qs, added_after=None, after=None, limit=100_000, fields=(),
+                           versions=doomed.versions, exact=doomed.exact)
+        self.audit_versions = [row[0] for row in rows]
         ingest.delete(collection=collection, stix_id=object_id, version_pks=self.audit_versions)
         return taxii_response(b"", status=200)
 
@@ -300,9 +302,9 @@ class VersionsView(CollectionScopedView):
     def get(self, request: Request, root: str, ident: str, object_id: str) -> HttpResponse:
         collection = self.readable(root, ident)
         view = self.view(collection)
-        if not view.versions.filter(stix_id=object_id).exists():
+        if not view.exists(object_id):
             raise NotFound("no such object")
         query = self.query(request, VERSIONS_FILTERS, collection.pk, object_id)
-        qs = pages.select(view, query, stix_id=object_id, default_versions=("all",))
-        page = pages.fetch(view, qs, query, "version")
+        selection = pages.select(view, query, stix_id=object_id, default_versions=("all",))
+        page = pages.fetch(view, selection, query, "version")
         return taxii_response(pages.versions(page), headers=self.served(page))
