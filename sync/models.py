@@ -1,0 +1,209 @@
+"""Partner feeds (DESIGN.md "Sync"): what to sync with whom, every run, and the
+inbound objects that failed validation."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from intelshare import stix
+from intelshare.models import TLP_CHOICES, Collection, Partner, User
+from sync import crypto
+
+
+class Feed(models.Model):
+    """One partner TAXII collection the hub pulls from or pushes to.
+
+    Pull: remote → ``ingest`` into ``collection``, resuming from ``checkpoint``
+    (the remote's ``X-TAXII-Date-Added-Last``, TAXII 2.1 §3.2, full
+    microseconds). Push: ``policy.visible(partner, collection)`` → remote,
+    resuming after (``push_cursor_date``, ``push_cursor_pk``) in the partner's
+    view order. The credential is stored encrypted (``sync.crypto``) and never
+    shown; ``lease_*`` lets one run at a time hold the feed.
+    """
+
+    PULL, PUSH = "pull", "push"
+    AUTH_NONE, AUTH_BASIC, AUTH_BEARER, AUTH_HEADER = "none", "basic", "bearer", "header"
+    DIRECTIONS = [(PULL, "pull (partner → hub)"), (PUSH, "push (hub → partner)")]
+    AUTH_TYPES = [(AUTH_NONE, "none"), (AUTH_BASIC, "HTTP Basic"),
+                  (AUTH_BEARER, "bearer token"), (AUTH_HEADER, "custom header")]
+
+    name = models.SlugField(max_length=100, unique=True)
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="feeds")
+    direction = models.CharField(max_length=4, choices=DIRECTIONS, default=PULL)
+    api_root_url = models.URLField(max_length=500, help_text="The remote TAXII API root.")
+    remote_collection_id = models.CharField(max_length=300)
+    taxii_version = models.CharField(max_length=3, default="2.1",
+                                     choices=[("2.1", "TAXII 2.1"), ("2.0", "TAXII 2.0")])
+    auth_type = models.CharField(max_length=6, choices=AUTH_TYPES, default=AUTH_NONE)
+    username = models.CharField(max_length=200, blank=True, help_text="HTTP Basic user name.")
+    header_name = models.CharField(max_length=100, blank=True,
+                                   help_text="Header carrying the key, e.g. X-Api-Key.")
+    # Fernet token of the password, bearer token or header value; never displayed.
+    secret_encrypted = models.TextField(blank=True, default="", editable=False)
+    client_cert = models.CharField(max_length=500, blank=True,
+                                   help_text="Path of a PEM client certificate (TAXII 2.1 §8.3.1).")
+    client_key = models.CharField(max_length=500, blank=True,
+                                  help_text="Path of its key, if not inside the certificate file.")
+    verify_tls = models.BooleanField(default=True)
+    ca_bundle = models.CharField(max_length=500, blank=True,
+                                 help_text="Path of a CA bundle to trust instead of the system's.")
+    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="feeds",
+                                   help_text="Local collection pulled into or pushed from.")
+    interval = models.DurationField(default=timedelta(minutes=15))
+    page_size = models.PositiveIntegerField(default=500)
+    default_tlp = models.PositiveSmallIntegerField(
+        choices=TLP_CHOICES, default=stix.TLP_AMBER,
+        help_text="TLP assumed, for policy only, for pulled objects with no TLP marking.")
+    enabled = models.BooleanField(default=True)
+
+    checkpoint = models.DateTimeField(null=True, blank=True,
+                                      help_text="Pull resumes with added_after = this.")
+    push_cursor_date = models.DateTimeField(null=True, blank=True)
+    push_cursor_pk = models.BigIntegerField(null=True, blank=True)
+    # A pushed envelope whose status was not yet read back: {"status_id", "items"}.
+    push_inflight = models.JSONField(null=True, blank=True, editable=False)
+    remote_added_last = models.DateTimeField(
+        null=True, blank=True, help_text="Newest date_added seen (pull) or pushed (push).")
+
+    last_success = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    next_attempt = models.DateTimeField(null=True, blank=True, db_index=True)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    lease_owner = models.CharField(max_length=200, blank=True, default="", editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.auth_type == self.AUTH_BASIC and not self.username:
+            errors["username"] = "HTTP Basic needs a user name."
+        if self.auth_type == self.AUTH_HEADER and not self.header_name:
+            errors["header_name"] = "A custom-header feed needs the header's name."
+        if self.direction == self.PUSH and self.taxii_version != "2.1":
+            errors["taxii_version"] = "Push needs a TAXII 2.1 server."
+        parts = urlsplit(self.api_root_url or "")
+        if parts.scheme not in ("http", "https") or parts.username or parts.password:
+            errors["api_root_url"] = ("An http(s) URL without credentials in it "
+                                      "(the credential is stored encrypted).")
+        if self.client_key and not self.client_cert:
+            errors["client_key"] = "A client key needs its certificate."
+        if self.page_size < 1:
+            errors["page_size"] = "At least 1."
+        if self.interval <= timedelta(0):
+            errors["interval"] = "Must be positive."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def secret(self) -> str:
+        """The decrypted credential (for the client only; never log or show it)."""
+        return crypto.decrypt(self.secret_encrypted)
+
+    def set_secret(self, plaintext: str) -> None:
+        self.secret_encrypted = crypto.encrypt(plaintext)
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret_encrypted)
+
+    @property
+    def healthy(self) -> bool:
+        return self.consecutive_failures == 0
+
+    def lag(self, now: datetime | None = None) -> timedelta | None:
+        """How old the newest remote data seen is (pull), or the newest pushed."""
+        if self.remote_added_last is None:
+            return None
+        return (now or timezone.now()) - self.remote_added_last
+
+
+class SyncRun(models.Model):
+    """One run of a feed: what it fetched, stored, pushed or failed, and where its
+    checkpoint stood before and after (for push: the cursor's view date)."""
+
+    RUNNING, SUCCESS, PARTIAL, FAILED, ABANDONED = (
+        "running", "success", "partial", "failed", "abandoned")
+    OUTCOMES = [(RUNNING, "running"), (SUCCESS, "success"),
+                (PARTIAL, "stopped early; continues next run"), (FAILED, "failed"),
+                (ABANDONED, "abandoned (worker lost)")]
+
+    feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="runs")
+    direction = models.CharField(max_length=4, choices=Feed.DIRECTIONS)
+    task_id = models.CharField(max_length=200, blank=True, default="",
+                               help_text="Celery task id, or 'cli:…' / 'admin:…'.")
+    outcome = models.CharField(max_length=10, choices=OUTCOMES, default=RUNNING)
+    started = models.DateTimeField()
+    finished = models.DateTimeField(null=True, blank=True)
+    pages = models.PositiveIntegerField(default=0)
+    fetched = models.PositiveIntegerField(default=0)
+    stored = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    quarantined = models.PositiveIntegerField(default=0)
+    pushed = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    # TAXII status failure details (§4.3.1) of rejected objects: id, version, message.
+    rejections = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True, default="")
+    checkpoint_before = models.DateTimeField(null=True, blank=True)
+    checkpoint_after = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started", "-id"]
+        indexes = [models.Index(fields=["feed", "-started"], name="syncrun_feed_started")]
+
+    def __str__(self) -> str:
+        return f"{self.feed} {self.direction} {self.started:%Y-%m-%d %H:%M:%S} {self.outcome}"
+
+    @property
+    def duration(self) -> timedelta | None:
+        return None if self.finished is None else self.finished - self.started
+
+
+class Quarantine(models.Model):
+    """An inbound object that failed validation: kept with the reason, never stored
+    as good. Staff release it (stored through ``ingest`` as the partner's
+    contribution, if it now passes; ``raw`` may be corrected first) or discard it."""
+
+    PENDING, RELEASED, DISCARDED = "pending", "released", "discarded"
+    STATES = [(PENDING, "pending"), (RELEASED, "released"), (DISCARDED, "discarded")]
+
+    feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="quarantine")
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL,
+                            related_name="quarantine")
+    stix_id = models.CharField(max_length=300, blank=True)
+    version = models.CharField(max_length=40, blank=True)
+    raw = models.TextField(help_text="The object's JSON as received.")
+    # SHA-256 of the JSON as received: the same bad object is quarantined once per feed.
+    digest = models.CharField(max_length=64, editable=False)
+    reason = models.TextField()
+    state = models.CharField(max_length=10, choices=STATES, default=PENDING)
+    created = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name_plural = "quarantine"
+        constraints = [
+            models.UniqueConstraint(fields=["feed", "digest"], name="quarantine_once"),
+        ]
+        indexes = [models.Index(fields=["state", "created"], name="quarantine_state"),
+                   models.Index(fields=["feed"], condition=Q(state="pending"),
+                                name="quarantine_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.stix_id or '(no id)'} from {self.feed} ({self.state})"
