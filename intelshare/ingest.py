@@ -19,7 +19,7 @@ import orjson
 from django.db import transaction
 from django.utils import timezone
 
-from intelshare import stix
+from intelshare import signals, stix
 from intelshare.models import Collection, ObjectVersion, Partner, VersionRef
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,8 @@ def validate(obj: Any) -> tuple[_Candidate | None, Outcome | None]:
 
 
 def store(*, collection: Collection, objects: Sequence[Any],
-          source_partner: Partner | None = None, default_tlp: int | None = None) -> StoreResult:
+          source_partner: Partner | None = None, default_tlp: int | None = None,
+          origin: str = "") -> StoreResult:
     """Validate ``objects`` and store every valid version not stored yet.
 
     Returns one outcome per input object, in order: stored, already present
@@ -111,6 +112,7 @@ def store(*, collection: Collection, objects: Sequence[Any],
     objects are never stored. ``default_tlp`` (a partner feed's setting) is
     the policy TLP of versions without a TLP marking; the object is not
     rewritten. Without it, unmarked versions follow the collection's default.
+    ``origin`` records where the versions came from (provenance).
     """
     slots: list[Outcome | _Candidate] = []
     for obj in objects:
@@ -120,12 +122,15 @@ def store(*, collection: Collection, objects: Sequence[Any],
     decided: dict[int, Outcome] = {}
     if candidates:
         with transaction.atomic():
-            decided = _store_candidates(collection, candidates, source_partner, default_tlp)
+            decided = _store_candidates(collection, candidates, source_partner, default_tlp,
+                                        origin[:100])
     result = StoreResult()
     for slot in slots:
         result.outcomes.append(decided[id(slot)] if isinstance(slot, _Candidate) else slot)
     logger.info("collection %s: %d stored, %d duplicate, %d failed",
                 collection.pk, result.new, result.duplicate, result.failed)
+    signals.objects_ingested.send(sender=store, collection=collection, new=result.new,
+                                  duplicate=result.duplicate, failed=result.failed)
     return result
 
 
@@ -150,8 +155,8 @@ def _existing(collection: Collection, stix_ids: Iterable[str]
 
 
 def _store_candidates(collection: Collection, candidates: list[_Candidate],
-                      source_partner: Partner | None,
-                      default_tlp: int | None) -> dict[int, Outcome]:
+                      source_partner: Partner | None, default_tlp: int | None,
+                      origin: str) -> dict[int, Outcome]:
     last = _lock_clock(collection)
     existing = _existing(collection, {c.facts.stix_id for c in candidates})
     unversioned_raws = _unversioned_raws(
@@ -186,7 +191,7 @@ def _store_candidates(collection: Collection, candidates: list[_Candidate],
             collection=collection, stix_id=facts.stix_id, type=facts.type,
             spec_version=facts.spec_version, version=version, date_added=stamp,
             tlp_rank=default_tlp if facts.tlp_rank is None else facts.tlp_rank,
-            source_partner=source_partner,
+            source_partner=source_partner, origin=origin,
             has_granular=facts.has_granular, granular_rank=facts.granular_rank,
             granular_required_rank=facts.granular_required_rank, has_refs=bool(facts.refs),
             revoked=facts.revoked, raw=cand.raw,

@@ -242,6 +242,9 @@ class ObjectVersion(models.Model):
     tlp_rank = models.PositiveSmallIntegerField(null=True, choices=TLP_CHOICES)
     source_partner = models.ForeignKey(Partner, null=True, blank=True,
                                        on_delete=models.SET_NULL, related_name="+")
+    # Where the version came from: "post:<status id>", "feed:<id>/run:<id>",
+    # "pack", "atlas", "cli:<file>"… (provenance, not policy).
+    origin = models.CharField(max_length=100, blank=True, default="")
     has_granular = models.BooleanField(default=False)
     # Highest TLP level among granular markings, and among those that mark a
     # required property (which redaction cannot remove); NULL when none.

@@ -61,7 +61,7 @@ def submit(*, collection: Collection, objects: list[Any], user: User | None,
         )
         if inline:
             result = ingest.store(collection=collection, objects=objects,
-                                  source_partner=partner)
+                                  source_partner=partner, origin=f"post:{status.pk}")
             _record(status, result, len(objects))
             status.save()
         else:
@@ -86,7 +86,8 @@ def process(status_id: str) -> None:
             done = locked.success_count + locked.failure_count
             chunk = objects[done:done + CHUNK]
             result = ingest.store(collection=locked.collection, objects=chunk,
-                                  source_partner=locked.partner)
+                                  source_partner=locked.partner,
+                                  origin=f"post:{status_id}")
             _record(locked, result, len(chunk))
             locked.save()
             if locked.status == Status.COMPLETE:

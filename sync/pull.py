@@ -90,7 +90,8 @@ def _store_page(feed: Feed, sync_run: SyncRun, owner: str, page: Page) -> None:
     newest = _later(feed.remote_added_last, page.date_added_last)
     with transaction.atomic():
         result = ingest.store(collection=feed.collection, objects=page.objects,
-                              source_partner=feed.partner, default_tlp=feed.default_tlp)
+                              source_partner=feed.partner, default_tlp=feed.default_tlp,
+                              origin=f"feed:{feed.pk}/run:{sync_run.pk}")
         bad = [_quarantine_row(feed, sync_run, obj, outcome)
                for obj, outcome in zip(page.objects, result.outcomes, strict=True)
                if not outcome.ok]

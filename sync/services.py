@@ -331,7 +331,8 @@ def quarantine_release(*, item: Quarantine, by: User | None = None) -> ingest.Ou
     else:
         with transaction.atomic():
             result = ingest.store(collection=feed.collection, objects=[obj],
-                                  source_partner=feed.partner, default_tlp=feed.default_tlp)
+                                  source_partner=feed.partner, default_tlp=feed.default_tlp,
+                                  origin=f"feed:{feed.pk}/quarantine:{item.pk}")
             outcome = result.outcomes[0]
             if outcome.ok:
                 Quarantine.objects.filter(pk=item.pk).update(

@@ -283,3 +283,13 @@ def test_partner_killed_mid_pull_then_the_retried_run_ends_with_exactly_the_remo
     ids = stored_ids(feed)
     assert len(ids) == 400 and sorted(ids) == sorted(obj["id"] for _, obj in remote)
     assert feed.checkpoint == remote[-1][0]
+
+
+
+def test_pulled_versions_record_feed_and_run(world: World, partner: MedallionServer) -> None:
+    """Provenance: every pulled version names its feed and run (DESIGN.md "Sync")."""
+    feed = make_feed(world, partner, TLP)
+    run = _run(feed)
+    origins = set(ObjectVersion.objects.filter(collection=feed.collection)
+                  .values_list("origin", flat=True))
+    assert origins == {f"feed:{feed.pk}/run:{run.pk}"}

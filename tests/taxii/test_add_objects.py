@@ -38,6 +38,7 @@ def test_post_stores_and_reports_per_object(world: World, taxii: Any, coll: str)
     assert "requires the property 'pattern'" in reasons[0]
     assert "id must be" in reasons[1]
     assert ObjectVersion.objects.count() == 1
+    assert ObjectVersion.objects.get().origin == f"post:{status['id']}"  # provenance
     polled = taxii("acme").get(f"/taxii2/intel/status/{status['id']}/")
     assert orjson.loads(polled.content) == status  # §4.3
 
