@@ -252,5 +252,6 @@ def import_atlas(bundle: dict[str, Any], *, collection: Any) -> tuple[list[Fix],
     from intelshare import ingest  # Django app code: imported only when storing
 
     objects, fixes = normalise_atlas(bundle)
-    result = ingest.store(collection=collection, objects=objects, source_partner=None)
+    result = ingest.store(collection=collection, objects=objects, source_partner=None,
+                          origin="atlas")
     return fixes, result

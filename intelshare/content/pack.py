@@ -221,5 +221,5 @@ def load_pack(*, collection: Any) -> Any:
     from intelshare import ingest  # Django app code: imported only when storing
 
     return ingest.store(
-        collection=collection, objects=build_pack(), source_partner=None
+        collection=collection, objects=build_pack(), source_partner=None, origin="pack"
     )
