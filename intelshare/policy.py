@@ -35,7 +35,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from django.db.models import Exists, FilteredRelation, OuterRef, Q, QuerySet
+from django.db.models import (
+    Case,
+    Exists,
+    FilteredRelation,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 
 from intelshare import stix
 from intelshare.models import (
@@ -377,14 +388,15 @@ def _version_prefilter(view: View, qs: QuerySet[ObjectVersion], versions: frozen
 
 def hidden_refs(rules: Rules, now: datetime, refs: set[str]) -> set[str]:
     """Of ``refs``, the objects stored in the collection of which the partner may
-    see no version (DESIGN.md "references")."""
+    see no version (DESIGN.md "references"); one grouped index lookup."""
     if not refs:
         return set()
-    stored = ObjectVersion.objects.filter(collection_id=rules.collection_id,
-                                          stix_id__in=sorted(refs))
-    present = set(stored.values_list("stix_id", flat=True).distinct())
-    seen = set(stored.filter(base_q(rules, now)).values_list("stix_id", flat=True).distinct())
-    return present - seen
+    rows = (ObjectVersion.objects.filter(collection_id=rules.collection_id,
+                                         stix_id__in=sorted(refs))
+            .values("stix_id").order_by()
+            .annotate(seen=Max(Case(When(base_q(rules, now), then=Value(1)), default=Value(0),
+                                    output_field=IntegerField()))))
+    return {row["stix_id"] for row in rows if not row["seen"]}
 
 
 def _refs_pass(rules: Rules, now: datetime, rows: Sequence[dict[str, Any]]) -> set[int]:
