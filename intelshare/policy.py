@@ -258,6 +258,27 @@ def exempt_q(rules: Rules) -> Q:
     return Q(source_partner_id=rules.partner_id) | Q(stix_id__in=TLP_MARKING_IDS)
 
 
+def exempt_versions(rules: Rules) -> QuerySet[ObjectVersion]:
+    """The versions of the rules' collection that no rule but the grant hides."""
+    return _versions_of_id(rules.collection_id).filter(exempt_q(rules))
+
+
+def newly_visible(before: Rules, after: Rules, now: datetime) -> QuerySet[ObjectVersion]:
+    """Versions ``after`` shows at ``now`` that ``before`` did not, oldest first
+    (for widening reveals). When ``before`` had no access at all, everything
+    visible counts as new: nothing tells what the partner received before."""
+    versions = _versions_of_id(after.collection_id)
+    newly = versions.filter(visible_q(after, now))
+    if before.active and before.can_read:
+        old = versions.filter(pk=OuterRef("pk")).filter(visible_q(before, now))
+        newly = newly.filter(~Exists(old))
+    return newly.order_by("date_added", "pk")
+
+
+def _versions_of_id(collection_id: uuid.UUID) -> QuerySet[ObjectVersion]:
+    return ObjectVersion.objects.filter(collection_id=collection_id)
+
+
 # --- views ----------------------------------------------------------------------------
 
 

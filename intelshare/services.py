@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import F
 from django.utils import timezone
 
 from intelshare import policy
 from intelshare.ingest import TICK
-from intelshare.models import Agreement, Collection, Grant, ObjectVersion, Partner, Reveal
+from intelshare.models import Agreement, Collection, Grant, Partner, Reveal
 
 logger = logging.getLogger(__name__)
 
@@ -60,17 +60,10 @@ def _reveal(before: policy.Rules | None, after: policy.Rules | None, now: dateti
     # Exempt versions (own contributions, TLP markings) are dated without embargo.
     stale = Reveal.objects.filter(grant_id=after.grant_id,
                                   revealed_at__lt=F("version__date_added") + after.embargo)
-    stale.exclude(version__in=ObjectVersion.objects.filter(policy.exempt_q(after))).delete()
+    stale.exclude(version__in=policy.exempt_versions(after)).delete()
     if before is None or not (after.active and after.can_read):
         return 0  # a new grant has no checkpoint to resume from; no access, nothing to show
-    versions = ObjectVersion.objects.filter(collection_id=after.collection_id)
-    newly = versions.filter(policy.visible_q(after, now))
-    if before.active and before.can_read:
-        old = versions.filter(pk=OuterRef("pk")).filter(policy.visible_q(before, now))
-        newly = newly.filter(~Exists(old))
-    # Access restored (validity or read grant): everything visible counts as new,
-    # since nothing tells what the partner received before it lost access.
-    newly = newly.order_by("date_added", "pk").values_list("pk", flat=True)
+    newly = policy.newly_visible(before, after, now).values_list("pk", flat=True)
     # Strictly after anything already served (served view dates are <= now).
     reveals = [Reveal(grant_id=after.grant_id, version_id=pk, revealed_at=now + TICK * (n + 1))
                for n, pk in enumerate(newly.iterator(chunk_size=2000))]
