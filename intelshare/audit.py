@@ -27,12 +27,19 @@ def record(*, user: User | None, token: ApiToken | None, method: str, endpoint: 
            status_code: int, versions: Sequence[int], count: int | None = None) -> AuditEvent:
     """Write the event of one request."""
     partner_id = user.partner_id if user is not None else None
+    params = {k: _clean(str(v)) for k, v in params.items()}
+    object_id = _clean(object_id)
     return AuditEvent.objects.create(
         at=timezone.now(), partner_id=partner_id, user=user, token=token, method=method,
         endpoint=endpoint, collection=collection, object_id=object_id[:300],
         filters={k: str(params[k])[:500] for k in params if k in KEPT_PARAMS or k == "status"},
         status_code=status_code, count=len(versions) if count is None else count,
         versions=list(versions))
+
+
+def _clean(text: str) -> str:
+    """Request text as stored: no NUL (PostgreSQL text cannot hold it)."""
+    return text.replace("\x00", "\ufffd")
 
 
 @dataclass(frozen=True, slots=True)

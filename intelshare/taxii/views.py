@@ -197,6 +197,12 @@ class CollectionScopedView(TaxiiView):
             raise Forbidden("you may not read this collection")
         return collection
 
+    def object_id(self, object_id: str) -> str:
+        """A STIX identifier from the URL (§5.6); anything else names no object."""
+        if not filters.IDENTIFIER.match(object_id):
+            raise NotFound("no such object")
+        return object_id
+
     def view(self, collection: Collection) -> policy.View:
         self.audit_collection = collection
         return policy.view_for(self.caller, collection, self.now)
@@ -271,7 +277,7 @@ class ObjectView(CollectionScopedView):
     def get(self, request: Request, root: str, ident: str, object_id: str) -> HttpResponse:
         collection = self.readable(root, ident)
         view = self.view(collection)
-        if not view.exists(object_id):
+        if not view.exists(self.object_id(object_id)):
             raise NotFound("no such object")
         query = self.query(request, OBJECT_FILTERS, collection.pk, object_id)
         page = pages.fetch(view, pages.select(view, query, stix_id=object_id), query, "raw",
@@ -285,7 +291,7 @@ class ObjectView(CollectionScopedView):
         if not (access.can_read and access.can_write):
             raise Forbidden("deleting needs both read and write access (§5.7)")
         view = self.view(collection)
-        if not view.exists(object_id):
+        if not view.exists(self.object_id(object_id)):
             raise NotFound("no such object")
         query = self.query(request, DELETE_FILTERS, collection.pk, object_id)
         doomed = pages.select(view, query, stix_id=object_id, default_versions=("all",))
@@ -302,7 +308,7 @@ class VersionsView(CollectionScopedView):
     def get(self, request: Request, root: str, ident: str, object_id: str) -> HttpResponse:
         collection = self.readable(root, ident)
         view = self.view(collection)
-        if not view.exists(object_id):
+        if not view.exists(self.object_id(object_id)):
             raise NotFound("no such object")
         query = self.query(request, VERSIONS_FILTERS, collection.pk, object_id)
         selection = pages.select(view, query, stix_id=object_id, default_versions=("all",))

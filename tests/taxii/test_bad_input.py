@@ -228,3 +228,13 @@ def test_fuzzed_envelopes_never_5xx_and_account_for_every_object(
         objects)
     assert after - before <= status["success_count"]
     assert AuditEvent.objects.filter(method="POST").exists()
+
+
+@pytest.mark.parametrize("query", ["limit=%00", "match[type]=%00", "added_after=%00",
+                                   "next=%00", "match[colour]=%00"])
+def test_nul_bytes_in_filters_are_400_not_5xx(world: World, taxii: Any, query: str) -> None:
+    """§3.4: malformed parameters are 400; NUL bytes never reach the database."""
+    response = taxii("globex").get(
+        f"/taxii2/intel/collections/{world.collection.pk}/objects/?{query}")
+    assert response.status_code in (200, 400)
+    assert AuditEvent.objects.latest("pk").status_code == response.status_code
