@@ -31,12 +31,20 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "intelshare",
     "sync",
 ]
 
 MIDDLEWARE = [
+    # First: the request id is on every log line, and every request is counted.
+    "intelshare.observability.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin, API docs) from the processes that serve the app; no CDN,
+    # no separate web server needed (WHITENOISE_USE_FINDERS below).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -177,11 +185,37 @@ TAXII_RATE_LIMIT = env_int("INTELSHARE_RATE_LIMIT", default=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = None  # bounded per API root by max_content_length
 
 REST_FRAMEWORK = {
+    # The management API (intelshare/api); TAXII views set their own classes.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "intelshare.taxii.auth.PartnerBasicAuthentication",
+        "intelshare.taxii.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_PERMISSION_CLASSES": ["intelshare.api.permissions.IsHubStaff"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "intelshare management API",
+    "DESCRIPTION": "Administration of the intelshare TAXII 2.1 hub (hub staff only): "
+                   "partners, users, tokens, collections, agreements, feeds, audit, "
+                   "explain and preview. TAXII 2.1 itself is served under /taxii2/.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["intelshare.api.schema.management_api_only"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"TlpEnum": ["clear", "green", "amber", "amber+strict", "red"]},
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -209,11 +243,45 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not EMBEDDED)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=0)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
 
+# --- observability (intelshare/observability.py) -------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env_str("LOG_FORMAT", default="text")  # text | json
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "text"}},
+    "filters": {"request_id": {"()": "intelshare.logs.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s"},
+        "json": {"()": "intelshare.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+# Serve the apps' static files without a collectstatic step (admin, API docs pages);
+# files collected into STATIC_ROOT, if any, are served too.
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# /metrics answers only ``Authorization: Bearer <token>`` when set.
+INTELSHARE_METRICS_TOKEN = env_str("INTELSHARE_METRICS_TOKEN", default="")
+
+# --- security ---
+# Hardening beside the block "security (see README "Production")" above;
+# proved by tests/security (check --deploy clean, redirects, headers).
+# HSTS beyond max-age promises HTTPS for every subdomain and to the browsers'
+# preload lists: both opt-in (check --deploy warns until they are set).
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+# Probes (the compose healthcheck, an orchestrator) speak plain HTTP to the
+# container, without the proxy's X-Forwarded-Proto: no redirect to https for them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+# --- end security ---

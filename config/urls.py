@@ -1,4 +1,5 @@
-"""URL routes: TAXII 2.1 under /taxii2/, the Django admin under /admin/."""
+"""URL routes: TAXII 2.1 under /taxii2/, the management API under /api/v1/, the
+Django admin under /admin/, and the operational endpoints."""
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
@@ -9,9 +10,11 @@ from intelshare.taxii.errors import NotFound, render_error
 
 urlpatterns = [
     path("taxii2/", include("intelshare.taxii.urls")),
+    path("api/v1/", include("intelshare.api.urls")),
     path("admin/", admin.site.urls),
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics, name="metrics"),
 ]
 
 

@@ -1,12 +1,16 @@
-"""Operational endpoints without authentication: liveness and readiness."""
+"""Operational endpoints: liveness and readiness (no authentication) and the
+Prometheus metrics (a bearer token when ``INTELSHARE_METRICS_TOKEN`` is set)."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 
+from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from kombu import Connection
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from config.celery import app as celery_app
 
@@ -43,3 +47,18 @@ def readyz(request: HttpRequest) -> JsonResponse:
     ready = all(v == "ok" for v in checks.values())
     return JsonResponse({"status": "ok" if ready else "unavailable", **checks},
                         status=200 if ready else 503)
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format (README "Production deployment" lists the metrics)."""
+    from intelshare.observability import render_metrics
+
+    expected = settings.INTELSHARE_METRICS_TOKEN
+    if expected:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+            response = HttpResponse("metrics need a bearer token\n", status=401,
+                                    content_type="text/plain")
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+    return HttpResponse(render_metrics(), content_type=CONTENT_TYPE_LATEST)

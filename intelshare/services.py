@@ -138,6 +138,20 @@ def grant_set(*, agreement: Agreement, collection: Collection, can_read: bool = 
     return grant
 
 
+@transaction.atomic
+def grant_remove(*, agreement: Agreement, collection: Collection) -> bool:
+    """Take ``collection`` out of ``agreement``: a narrowing, nothing to record."""
+    deleted, _ = Grant.objects.filter(agreement=agreement, collection=collection).delete()
+    return bool(deleted)
+
+
+def agreement_delete(*, agreement: Agreement) -> None:
+    """Delete an agreement with its grants and reveals: a narrowing."""
+    agreement_id = agreement.pk
+    agreement.delete()
+    logger.info("agreement %s deleted", agreement_id)
+
+
 def agreement_revoke(*, agreement: Agreement, now: datetime | None = None) -> None:
     """End the agreement now: every request after this one finds no access."""
     agreement_update(agreement=agreement, valid_until=now or timezone.now(), now=now)

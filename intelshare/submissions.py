@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import orjson
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import KombuError
 
 from intelshare import ingest, stix
 from intelshare.models import Collection, Partner, Status, User
@@ -65,10 +67,21 @@ def submit(*, collection: Collection, objects: list[Any], user: User | None,
             _record(status, result, len(objects))
             status.save()
         else:
-            from intelshare.tasks import process_status as process_status_task
-
-            transaction.on_commit(lambda: process_status_task.delay(str(status.pk)))
+            transaction.on_commit(partial(_enqueue, str(status.pk)))
     return status
+
+
+def _enqueue(status_id: str) -> None:
+    """Send the task of a committed pending status. The envelope is already stored,
+    so a broker that is down must not turn the 202 into an error: the status stays
+    pending and ``resume_pending`` (beat, every minute) sends it again later."""
+    from intelshare.tasks import process_status as process_status_task
+
+    try:
+        process_status_task.delay(status_id)
+    except (KombuError, OSError) as exc:
+        logger.warning("status %s: task not sent (%s); resume_pending will send it",
+                       status_id, type(exc).__name__)
 
 
 def process(status_id: str) -> None:

@@ -9,11 +9,18 @@ from typing import Any
 import orjson
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions as drf
 
 from intelshare.models import TAXII_21
 
 logger = logging.getLogger(__name__)
+
+# Connection failures of Redis (CACHE_URL) and of the Celery broker (kombu).
+_BACKEND_OUTAGES: tuple[type[Exception], ...] = (KombuOperationalError, RedisConnectionError,
+                                                 RedisTimeoutError)
 
 
 class TaxiiError(Exception):
@@ -126,6 +133,12 @@ def as_taxii_error(exc: Exception, request: HttpRequest | None = None) -> TaxiiE
         logger.warning("database unavailable: %s", type(exc).__name__)
         return ServiceUnavailable("the database is unavailable; try again shortly",
                                   headers={"Retry-After": "5"})
+    if isinstance(exc, _BACKEND_OUTAGES):
+        # The cache (verified credentials, rate limits) or the broker is down:
+        # a transient outage like the database's, not an internal error.
+        logger.warning("cache or broker unavailable: %s", type(exc).__name__)
+        return ServiceUnavailable("a service the hub depends on is unavailable; "
+                                  "try again shortly", headers={"Retry-After": "5"})
     error = InternalError("internal error; quote the error_id to the hub's operators")
     logger.error("internal error %s", error.error_id, exc_info=exc)
     return error

@@ -1,0 +1,361 @@
+"""Admin of partners, their users and API tokens, and the partner preview page.
+
+A partner's page shows its agreements (editable inline, saved through
+``intelshare.services``), its grants, feeds and last pulls, and links to the
+preview of what it would receive from each collection. Tokens are issued
+through ``intelshare.accounts``; the plaintext is shown once on the page that
+answers the "add" form and kept nowhere (not in messages, which live in
+cookies or the session).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q, QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from intelshare import accounts, preview, services
+from intelshare.admin.sharing import AgreementInlineForm, DeletesGrants, save_agreement
+from intelshare.models import Agreement, ApiToken, AuditEvent, Collection, Grant, Partner, User
+
+LAST_PULLS = 10
+
+
+class PartnerAgreementInline(admin.TabularInline):
+    """Agreements under their partner; grants and consents on the agreement's page."""
+
+    model = Agreement
+    form = AgreementInlineForm
+    fields = AgreementInlineForm.Meta.fields
+    extra = 0
+    show_change_link = True
+
+
+def _table(headers: tuple[str, ...], rows: list[tuple[Any, ...]], empty: str) -> str:
+    if not rows:
+        return format_html("<p>{}</p>", empty)
+    head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
+    body = format_html_join("", "<tr>{}</tr>", ((format_html_join(
+        "", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows))
+    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head,
+                       body)
+
+
+@admin.register(Partner)
+class PartnerAdmin(DeletesGrants, admin.ModelAdmin):
+    list_display = ("name", "slug", "n_users", "n_agreements", "created")
+    search_fields = ("name", "slug", "description")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("grants", "feeds", "last_pulls", "preview_links", "created")
+    inlines = [PartnerAgreementInline]
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "description", "created")}),
+        ("What it receives", {"fields": ("grants", "preview_links")}),
+        ("Activity", {"fields": ("feeds", "last_pulls")}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Partner]:
+        return super().get_queryset(request).annotate(
+            users_n=Count("users", distinct=True), agreements_n=Count("agreements",
+                                                                      distinct=True))
+
+    @admin.display(description="users", ordering="users_n")
+    def n_users(self, partner: Partner) -> int:
+        return partner.users_n  # type: ignore[attr-defined]
+
+    @admin.display(description="agreements", ordering="agreements_n")
+    def n_agreements(self, partner: Partner) -> int:
+        return partner.agreements_n  # type: ignore[attr-defined]
+
+    @admin.display(description="grants")
+    def grants(self, partner: Partner) -> str:
+        rows = [(g.collection, g.agreement, "yes" if g.can_read else "no",
+                 "yes" if g.can_write else "no")
+                for g in Grant.objects.filter(partner=partner).select_related(
+                    "collection", "agreement")] if partner.pk else []
+        return _table(("collection", "agreement", "read", "write"), rows, "No grant.")
+
+    @admin.display(description="feeds")
+    def feeds(self, partner: Partner) -> str:
+        from sync.models import Feed
+
+        rows = []
+        for feed in Feed.objects.filter(partner=partner) if partner.pk else []:
+            link = format_html('<a href="{}">{}</a>', reverse(
+                "admin:sync_feed_change", args=[feed.pk]), feed.name)
+            health = "ok" if feed.healthy else f"failing x{feed.consecutive_failures}"
+            rows.append((link, feed.direction, "enabled" if feed.enabled else "paused", health,
+                         feed.last_success or "never"))
+        return _table(("feed", "direction", "state", "health", "last success"), rows,
+                      "No feed.")
+
+    @admin.display(description=f"last {LAST_PULLS} requests")
+    def last_pulls(self, partner: Partner) -> str:
+        events = AuditEvent.objects.filter(partner=partner).select_related(
+            "collection").order_by("-at")[:LAST_PULLS] if partner.pk else []
+        rows = [(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.method, e.endpoint, e.collection or "",
+                 e.status_code, e.count) for e in events]
+        more = ""
+        if rows:
+            url = reverse("admin:intelshare_auditevent_changelist")
+            more = format_html('<p><a href="{}?partner__id__exact={}">All requests</a></p>',
+                               url, partner.pk)
+        return format_html("{}{}", _table(
+            ("at", "method", "endpoint", "collection", "status", "versions"), rows,
+            "No TAXII request yet."), more)
+
+    @admin.display(description="preview")
+    def preview_links(self, partner: Partner) -> str:
+        if not partner.pk:
+            return "—"
+        url = reverse("admin:intelshare_partner_preview", args=[partner.pk])
+        return format_html('<a href="{}">What {} would receive now, per collection</a>', url,
+                           partner)
+
+    def save_formset(self, request: HttpRequest, form: forms.ModelForm,
+                     formset: BaseInlineFormSet, change: bool) -> None:
+        if formset.model is not Agreement:
+            super().save_formset(request, form, formset, change)
+            return
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for inline_form in formset.forms:
+            data = getattr(inline_form, "cleaned_data", None)
+            if not data:
+                continue
+            if data.get("DELETE"):
+                if inline_form.instance.pk is not None:
+                    services.agreement_delete(agreement=inline_form.instance)
+                    formset.deleted_objects.append(inline_form.instance)
+                continue
+            if inline_form.has_changed():
+                adding = inline_form.instance.pk is None
+                saved = save_agreement(inline_form, partner=form.instance)
+                if adding:
+                    formset.new_objects.append(saved)
+                else:
+                    formset.changed_objects.append((saved, inline_form.changed_data))
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.preview_view)
+        return [path("<int:partner_id>/preview/", view, name="intelshare_partner_preview"),
+                *super().get_urls()]
+
+    def preview_view(self, request: HttpRequest, partner_id: int) -> HttpResponse:
+        """What the partner would receive right now: per collection, a summary and
+        one page of versions (``intelshare.preview``, the API's preview)."""
+        partner = Partner.objects.filter(pk=partner_id).first()
+        if partner is None or not self.has_view_permission(request, partner):
+            raise Http404("no such partner")
+        now = timezone.now()
+        granted = Collection.objects.filter(grants__partner=partner).select_related("api_root")
+        chosen = None
+        wanted = request.GET.get("collection")
+        if wanted:
+            chosen = Collection.objects.filter(pk=wanted).first() if _is_uuid(wanted) else None
+        chosen = chosen or granted.first()
+        context = {**self.admin_site.each_context(request), "opts": self.opts,
+                   "partner": partner, "collections": granted, "chosen": chosen, "now": now,
+                   "title": f"Preview: what {partner} receives"}
+        if chosen is not None:
+            try:
+                page = preview.page(partner=partner, collection=chosen, now=now,
+                                    cursor=request.GET.get("cursor") or None, limit=100)
+            except preview.BadCursor:
+                messages.error(request, "That page link is no longer valid; starting over.")
+                page = preview.page(partner=partner, collection=chosen, now=now, limit=100)
+            context["page"] = page
+            if not request.GET.get("cursor"):
+                context["summary"] = preview.summary(partner=partner, collection=chosen,
+                                                     now=now)
+        return TemplateResponse(request, "admin/intelshare/partner/preview.html", context)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+class RolesMixin:
+    """A user is a partner's or the hub's staff, never both (``accounts.roles_check``)."""
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()  # type: ignore[misc]
+        instance = self.instance  # type: ignore[attr-defined]
+        partner = data.get("partner", getattr(instance, "partner", None))
+        is_staff = data.get("is_staff", getattr(instance, "is_staff", False))
+        if data.get("is_superuser"):
+            is_staff = True
+        try:
+            accounts.roles_check(partner=partner, is_staff=is_staff)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)  # type: ignore[attr-defined]
+        return data
+
+
+class HubUserCreationForm(RolesMixin, AdminUserCreationForm):
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+        fields = ("username", "partner", "is_staff")
+
+
+class HubUserChangeForm(RolesMixin, UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = User
+
+
+class ApiTokenInline(admin.TabularInline):
+    """A user's tokens; issue new ones from the token page (shown once)."""
+
+    model = ApiToken
+    extra = 0
+    fields = ("name", "hint", "created", "expires_at", "revoked_at", "last_used_at")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(User)
+class HubUserAdmin(UserAdmin):
+    form = HubUserChangeForm
+    add_form = HubUserCreationForm
+    list_display = ("username", "partner", "email", "is_staff", "is_active", "last_login",
+                    "n_tokens")
+    list_filter = ("partner", "is_staff", "is_superuser", "is_active")
+    list_select_related = ("partner",)
+    fieldsets = (*UserAdmin.fieldsets, ("Partner", {"fields": ("partner", "issue_token")}))
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": (
+        "username", "partner", "is_staff", "usable_password", "password1", "password2")}),)
+    readonly_fields = ("issue_token",)
+    inlines = [ApiTokenInline]
+
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.inlines if obj is not None else []  # a new user has no token yet
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        return super().get_queryset(request).annotate(
+            tokens_n=Count("tokens", filter=Q(tokens__revoked_at__isnull=True)))
+
+    @admin.display(description="live tokens", ordering="tokens_n")
+    def n_tokens(self, user: User) -> int:
+        return user.tokens_n  # type: ignore[attr-defined]
+
+    @admin.display(description="API tokens")
+    def issue_token(self, user: User) -> str:
+        if not user.pk:
+            return "—"
+        url = reverse("admin:intelshare_apitoken_add")
+        return format_html('<a href="{}?user={}">Issue a token</a> (shown once)', url, user.pk)
+
+
+class TokenIssueForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ("user", "name", "expires_at")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("user") is not None and "name" in data:
+            try:
+                accounts.token_check(user=data["user"], name=data["name"],
+                                     expires_at=data.get("expires_at"))
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    self.add_error(field, errors)
+        return data
+
+
+class ActiveTokenFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "active"), ("revoked", "revoked"), ("expired", "expired")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> Any:
+        now = timezone.now()
+        if self.value() == "active":
+            return queryset.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+                                   revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        if self.value() == "expired":
+            return queryset.filter(expires_at__lte=now)
+        return queryset
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "user", "partner", "hint", "created", "expires_at", "revoked_at",
+                    "last_used_at")
+    list_filter = (ActiveTokenFilter, "user__partner")
+    list_select_related = ("user", "user__partner")
+    search_fields = ("name", "hint", "user__username")
+    actions = ["revoke"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False,
+                 **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = TokenIssueForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ("user", "name", "expires_at")
+        return ("user", "name", "hint", "created", "expires_at", "revoked_at", "last_used_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return () if obj is None else self.get_fields(request, obj)
+
+    @admin.display(description="partner", ordering="user__partner__name")
+    def partner(self, token: ApiToken) -> Any:
+        return token.user.partner or "(hub staff)"
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: forms.ModelForm,
+                   change: bool) -> None:
+        if change:
+            return  # nothing on an issued token is editable
+        token, plaintext = accounts.token_issue(user=obj.user, name=obj.name,
+                                                expires_at=obj.expires_at)
+        obj.pk, obj.digest, obj.hint = token.pk, token.digest, token.hint
+        obj.created = token.created
+        obj._state.adding = False
+        request._issued_token = plaintext  # type: ignore[attr-defined]
+
+    def response_add(self, request: HttpRequest, obj: ApiToken,
+                     post_url_continue: str | None = None) -> HttpResponse:
+        plaintext = getattr(request, "_issued_token", None)
+        if plaintext is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "token": obj,
+                   "plaintext": plaintext, "title": "Token issued"}
+        response = TemplateResponse(request, "admin/intelshare/apitoken/issued.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke the selected tokens now")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        n = 0
+        for token in queryset.filter(revoked_at__isnull=True):
+            accounts.token_revoke(token=token)
+            n += 1
+        self.message_user(request, f"{n} token(s) revoked.", messages.SUCCESS)
+

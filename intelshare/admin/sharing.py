@@ -1,0 +1,304 @@
+"""Admin of what flows where: API roots, collections, agreements and grants.
+
+Every agreement write — its own page, the inline under a partner, the grants
+inline, the "revoke now" action — goes through ``intelshare.services`` (grant
+and agreement removal, narrowings, through ``intelshare.accounts``), so a
+widening made here is recorded exactly as one made through the API or the CLI.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Count, QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.html import format_html_join
+
+from intelshare import services
+from intelshare.models import Agreement, ApiRoot, Collection, Grant, Reveal
+
+_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
+RULE_FIELDS = ("tlp_ceiling", "allowed_types", "denied_types", "embargo", "valid_from",
+               "valid_until", "granular_mode", "rate_limit")
+
+
+class StixTypesField(forms.CharField):
+    """STIX types as comma- or space-separated text; empty = ``empty_value``."""
+
+    def __init__(self, *, empty_value: Any, **kwargs: Any) -> None:
+        self.empty_list_value = empty_value
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", forms.TextInput(attrs={"size": 60}))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return value
+        names = [n for n in re.split(r"[\s,]+", value or "") if n]
+        bad = [n for n in names if not _TYPE.match(n)]
+        if bad:
+            raise forms.ValidationError(f"Not STIX types: {', '.join(bad)}")
+        return names or self.empty_list_value
+
+
+class AgreementForm(forms.ModelForm):
+    allowed_types = StixTypesField(empty_value=None,
+                                   help_text="STIX types the partner receives; empty = all.")
+    denied_types = StixTypesField(empty_value=[], help_text="STIX types never sent.")
+
+    class Meta:
+        model = Agreement
+        fields = ("partner", "name", *RULE_FIELDS, "consents")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("valid_from"), data.get("valid_until")
+        if start and end and end <= start:
+            self.add_error("valid_until", "Must be after valid from.")
+        partner = data.get("partner") or getattr(self.instance, "partner", None)
+        if partner is not None and partner in (data.get("consents") or ()):
+            self.add_error("consents", "A partner always sees its own contributions.")
+        return data
+
+
+class AgreementInlineForm(forms.ModelForm):
+    """The rules shown in a row under the partner (types and consents: on the
+    agreement's own page, so a row never clears what it does not show)."""
+
+    class Meta:
+        model = Agreement
+        fields = ("name", "tlp_ceiling", "embargo", "granular_mode", "valid_from",
+                  "valid_until")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("valid_from"), data.get("valid_until")
+        if start and end and end <= start:
+            self.add_error("valid_until", "Must be after valid from.")
+        return data
+
+
+def save_agreement(form: forms.ModelForm, *, partner: Any = None) -> Agreement:
+    """Create or change the agreement of ``form`` through the services; returns
+    the saved agreement (the form's instance, now with a primary key)."""
+    obj: Agreement = form.instance
+    data = form.cleaned_data
+    if obj.pk is None:
+        rules = {name: data[name] for name in RULE_FIELDS if name in data}
+        saved = services.agreement_create(
+            partner=partner or data["partner"], name=data["name"],
+            consents=data.get("consents") or (), **rules)
+        obj.pk, obj.created, obj.updated = saved.pk, saved.created, saved.updated
+        obj._state.adding = False
+        return obj
+    changed = {name: data[name] for name in form.changed_data
+               if name in services.AGREEMENT_FIELDS}
+    consents = data["consents"] if "consents" in form.changed_data else None
+    if changed or consents is not None:
+        # agreement_update compares with the rows as stored, not this instance.
+        services.agreement_update(agreement=obj, consents=consents, **changed)
+    return obj
+
+
+class GrantFormSet(BaseInlineFormSet):
+    """Refuse a collection the partner holds under another of its agreements."""
+
+    def clean(self) -> None:
+        super().clean()
+        agreement: Agreement = self.instance
+        partner_id = agreement.partner_id  # set from the parent form before this runs
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", {})
+            collection = data.get("collection")
+            if collection is None or data.get("DELETE") or partner_id is None:
+                continue
+            other = Grant.objects.filter(partner_id=partner_id, collection=collection)
+            if agreement.pk is not None:
+                other = other.exclude(agreement=agreement)
+            if other.exists():
+                form.add_error("collection", "The partner has a grant on this collection under "
+                                             "another agreement (one set of rules per "
+                                             "collection).")
+
+
+def save_grants(formset: BaseInlineFormSet, agreement: Agreement) -> None:
+    """The grants inline, through ``services.grant_set`` / ``services.grant_remove``."""
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+    for form in formset.forms:
+        if not hasattr(form, "cleaned_data") or not form.cleaned_data:
+            continue
+        data = form.cleaned_data
+        old: Grant | None = data.get("id")
+        if data.get("DELETE"):
+            if old is not None:
+                services.grant_remove(agreement=agreement, collection=old.collection)
+                formset.deleted_objects.append(old)
+            continue
+        if not form.has_changed():
+            continue
+        if old is not None and old.collection_id != data["collection"].pk:
+            services.grant_remove(agreement=agreement, collection=old.collection)
+        grant = services.grant_set(agreement=agreement, collection=data["collection"],
+                                   can_read=data["can_read"], can_write=data["can_write"])
+        if old is None:
+            formset.new_objects.append(grant)
+        else:
+            formset.changed_objects.append((grant, form.changed_data))
+
+
+class DeletesGrants:
+    """Deleting this deletes grants and their reveals with it, which their own
+    (read-only) admin pages would otherwise refuse; it is a narrowing."""
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        to_delete, counts, perms_needed, protected = super().get_deleted_objects(  # type: ignore[misc]
+            objs, request)
+        derived = {str(m._meta.verbose_name) for m in (Grant, Reveal)}
+        return to_delete, counts, {p for p in perms_needed if str(p) not in derived}, protected
+
+
+class GrantInline(admin.TabularInline):
+    model = Grant
+    formset = GrantFormSet
+    fields = ("collection", "can_read", "can_write")
+    extra = 0
+
+
+@admin.register(Agreement)
+class AgreementAdmin(DeletesGrants, admin.ModelAdmin):
+    form = AgreementForm
+    list_display = ("name", "partner", "tlp_ceiling", "collections", "embargo", "valid_from",
+                    "valid_until", "active")
+    list_filter = ("partner", "tlp_ceiling", "granular_mode")
+    search_fields = ("name", "partner__name", "partner__slug")
+    list_select_related = ("partner",)
+    filter_horizontal = ("consents",)
+    inlines = [GrantInline]
+    actions = ["revoke_now"]
+    readonly_fields = ("created", "updated")
+    fieldsets = (
+        (None, {"fields": ("partner", "name")}),
+        ("Rules", {"fields": ("tlp_ceiling", "allowed_types", "denied_types", "embargo",
+                              "granular_mode", "consents", "rate_limit")}),
+        ("Validity", {"fields": ("valid_from", "valid_until", "created", "updated")}),
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fixed = ("partner",) if obj is not None else ()
+        return (*self.readonly_fields, *fixed)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Agreement]:
+        return super().get_queryset(request).annotate(n_grants=Count("grants"))
+
+    @admin.display(description="collections", ordering="n_grants")
+    def collections(self, agreement: Agreement) -> str:
+        return ", ".join(str(g.collection) for g in agreement.grants.select_related(
+            "collection")) or "—"
+
+    @admin.display(boolean=True, description="active now")
+    def active(self, agreement: Agreement) -> bool:
+        return agreement.active_at(timezone.now())
+
+    def save_model(self, request: HttpRequest, obj: Agreement, form: forms.ModelForm,
+                   change: bool) -> None:
+        save_agreement(form)
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any,
+                     change: bool) -> None:
+        # Consents were saved by save_model (through the services), not save_m2m.
+        for formset in formsets:
+            save_grants(formset, form.instance)
+
+    def delete_model(self, request: HttpRequest, obj: Agreement) -> None:
+        services.agreement_delete(agreement=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Agreement]) -> None:
+        for agreement in queryset:
+            services.agreement_delete(agreement=agreement)
+
+    @admin.action(description="Revoke now (end the selected agreements)")
+    def revoke_now(self, request: HttpRequest, queryset: QuerySet[Agreement]) -> None:
+        now = timezone.now()
+        ended = 0
+        for agreement in queryset:
+            if agreement.valid_until is None or agreement.valid_until > now:
+                services.agreement_revoke(agreement=agreement, now=now)
+                ended += 1
+        self.message_user(request, f"{ended} agreement(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(Grant)
+class GrantAdmin(admin.ModelAdmin):
+    """Grants are edited on their agreement's page; this list is for finding them."""
+
+    list_display = ("partner", "collection", "agreement", "can_read", "can_write")
+    list_filter = ("partner", "collection", "can_read", "can_write")
+    list_select_related = ("partner", "collection", "agreement")
+    search_fields = ("partner__name", "agreement__name")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: Grant) -> None:
+        services.grant_remove(agreement=obj.agreement, collection=obj.collection)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Grant]) -> None:
+        for grant in queryset.select_related("agreement", "collection"):
+            services.grant_remove(agreement=grant.agreement, collection=grant.collection)
+
+
+@admin.register(ApiRoot)
+class ApiRootAdmin(admin.ModelAdmin):
+    list_display = ("slug", "title", "max_content_length", "is_default", "n_collections")
+    search_fields = ("slug", "title")
+    list_filter = ("is_default",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiRoot]:
+        return super().get_queryset(request).annotate(n=Count("collections"))
+
+    @admin.display(description="collections", ordering="n")
+    def n_collections(self, root: ApiRoot) -> int:
+        return root.n  # type: ignore[attr-defined]
+
+
+@admin.register(Collection)
+class CollectionAdmin(admin.ModelAdmin):
+    list_display = ("title", "alias", "api_root", "default_tlp", "created", "id")
+    list_filter = ("api_root", "default_tlp")
+    search_fields = ("title", "alias", "=id")
+    list_select_related = ("api_root",)
+    readonly_fields = ("id", "last_date_added", "created", "grants")
+
+    @admin.display(description="grants (edited on the agreements)")
+    def grants(self, collection: Collection) -> str:
+        rows = ((g.partner, g.agreement, "yes" if g.can_read else "no",
+                 "yes" if g.can_write else "no")
+                for g in Grant.objects.filter(collection=collection).select_related(
+                    "partner", "agreement")) if collection.pk else ()
+        return format_html_join("", "<div>{}: {} (read {}, write {})</div>", rows) or "—"
+
+    @transaction.atomic
+    def save_model(self, request: HttpRequest, obj: Collection, form: forms.ModelForm,
+                   change: bool) -> None:
+        if not change or "default_tlp" not in form.changed_data:
+            obj.save()
+            return
+        # Lowering the default TLP is a widening: through the service.
+        # The service compares with the collection as stored, so it gets a fresh copy.
+        others = [n for n in form.changed_data if n != "default_tlp"]
+        if others:
+            obj.save(update_fields=others)
+        services.collection_set_default_tlp(collection=Collection.objects.get(pk=obj.pk),
+                                            default_tlp=form.cleaned_data["default_tlp"])

@@ -1,0 +1,100 @@
+"""Query filters of the management API's lists (django-filter)."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.db.models import BooleanField, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django_filters import rest_framework as filters
+
+from intelshare import policy
+from intelshare.models import Agreement, ApiToken, AuditEvent, Collection, Partner, User
+
+
+class UserFilter(filters.FilterSet):
+    partner = filters.CharFilter(field_name="partner__slug", help_text="partner slug")
+
+    class Meta:
+        model = User
+        fields = ("partner", "is_staff", "is_active")
+
+
+class ApiTokenFilter(filters.FilterSet):
+    partner = filters.CharFilter(field_name="user__partner__slug", help_text="partner slug")
+    active = filters.BooleanFilter(method="filter_active", help_text="neither revoked nor "
+                                                                      "expired")
+
+    class Meta:
+        model = ApiToken
+        fields = ("user", "partner", "active")
+
+    def filter_active(self, queryset: QuerySet[ApiToken], name: str, value: bool
+                      ) -> QuerySet[ApiToken]:
+        from django.utils import timezone
+
+        live = Q(revoked_at__isnull=True) & (Q(expires_at__isnull=True)
+                                             | Q(expires_at__gt=timezone.now()))
+        return queryset.filter(live) if value else queryset.exclude(live)
+
+
+class CollectionFilter(filters.FilterSet):
+    api_root = filters.CharFilter(field_name="api_root__slug", help_text="API root slug")
+
+    class Meta:
+        model = Collection
+        fields = ("api_root", "alias", "default_tlp")
+
+
+class AgreementFilter(filters.FilterSet):
+    partner = filters.CharFilter(field_name="partner__slug", help_text="partner slug")
+    collection = filters.UUIDFilter(field_name="grants__collection", distinct=True,
+                                    help_text="agreements with a grant on this collection")
+
+    class Meta:
+        model = Agreement
+        fields = ("partner", "collection", "granular_mode")
+
+
+def _served_any(pks: list[int]) -> Q:
+    """Events whose ``versions`` list holds one of ``pks`` (JSON containment)."""
+    if connection.vendor == "postgresql":
+        served = Q()
+        for pk in pks:
+            served |= Q(versions__contains=[pk])
+        return served
+    # SQLite has no JSON containment lookup; json_each is its equivalent.
+    table = AuditEvent._meta.db_table
+    marks = ",".join(["%s"] * len(pks))
+    return Q(RawSQL(f'EXISTS (SELECT 1 FROM json_each("{table}"."versions") '
+                    f"WHERE json_each.value IN ({marks}))", pks, output_field=BooleanField()))
+
+
+class AuditEventFilter(filters.FilterSet):
+    partner = filters.CharFilter(field_name="partner__slug", help_text="partner slug")
+    collection = filters.UUIDFilter(field_name="collection")
+    object_id = filters.CharFilter(
+        method="filter_object",
+        help_text="STIX id: requests for this object, and those that served or stored a "
+                  "version of it")
+    at = filters.IsoDateTimeFromToRangeFilter(
+        help_text="time range: at_after=…&at_before=… (ISO 8601)")
+
+    class Meta:
+        model = AuditEvent
+        fields = ("partner", "collection", "object_id", "method", "endpoint", "status_code",
+                  "at")
+
+    def filter_object(self, queryset: QuerySet[AuditEvent], name: str, value: str
+                      ) -> QuerySet[AuditEvent]:
+        pks: list[int] = []
+        for collection in Collection.objects.all():
+            view = policy.staff_versions(collection=collection)
+            pks += list(view.versions.filter(stix_id=value).values_list("pk", flat=True)[:200])
+        named = Q(object_id=value)
+        return queryset.filter(named | _served_any(pks) if pks else named)
+
+
+class PartnerFilter(filters.FilterSet):
+    class Meta:
+        model = Partner
+        fields = ("slug",)

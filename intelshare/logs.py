@@ -1,0 +1,77 @@
+"""Log context: the request id on every line, and the JSON line format.
+
+Loaded by ``LOGGING`` in every process (web, worker, beat, commands) before the
+apps are ready, so it imports no models. In a Celery worker the "request id"
+of a task's lines is ``task-<task id>``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from celery.signals import task_postrun, task_prerun
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def sane_request_id(offered: str) -> str:
+    """The caller's id when it is a plain token (it goes into logs), else a new one."""
+    return offered if _SANE_ID.match(offered) else new_request_id()
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request (or task) id on every record as ``request_id``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request_id, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", request_id.get()),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(line, default=str).decode()
+
+
+_task_tokens: dict[str, contextvars.Token[str]] = {}
+
+
+def _task_started(task_id: str | None = None, **kwargs: Any) -> None:
+    if task_id:
+        _task_tokens[task_id] = request_id.set(f"task-{task_id}")
+
+
+def _task_finished(task_id: str | None = None, **kwargs: Any) -> None:
+    token = _task_tokens.pop(task_id or "", None)
+    if token is not None:
+        try:
+            request_id.reset(token)
+        except ValueError:  # set in another context: just clear it
+            request_id.set("-")
+
+
+task_prerun.connect(_task_started, dispatch_uid="intelshare.logs.task_prerun")
+task_postrun.connect(_task_finished, dispatch_uid="intelshare.logs.task_postrun")

@@ -1,0 +1,144 @@
+"""What a partner would receive from a collection right now, before it pulls.
+
+``page()`` is exactly the partner's TAXII view: ``policy.visible()`` walked in
+the partner's own order (embargo shift, widening reveals) with
+``View.window``, so a preview row is a version the partner's ``/objects/``
+(with ``match[version]=all``) would serve, dated as it would see it. Pages are
+keyset pages; the cursor is a signed token bound to the partner and the
+collection.
+
+``summary()`` says why the rest is withheld: every version of the collection
+through ``policy.decide`` — the rule in Python, which the policy tests keep
+equal to the SQL of ``visible()`` — with the first rule that withholds it.
+Reference rules look at other versions, so for versions that pass every other
+rule and carry references, "visible or not" is asked of ``visible()`` itself
+(its ``window``), a few queries per chunk. Cost: one pass over the collection's metadata columns
+(never the JSON), i.e. proportional to the collection, not to a page; the API
+computes it on the first page only (README "Administration").
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core import signing
+
+from intelshare import policy, stix
+from intelshare.models import Collection, Partner
+
+_SALT = "intelshare.preview"
+_CHUNK = 2000
+# The order in which decide() applies the rules (policy module docstring).
+RULES = ("validity", "grant", "tlp-ceiling", "originator-control", "types", "embargo",
+         "granular-markings", "references")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One version the partner would receive, dated in the partner's view."""
+
+    pk: int
+    date_added: datetime
+    stix_id: str
+    type: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: list[Row]
+    next: str | None
+
+
+@dataclass(slots=True)
+class Summary:
+    """How many versions of the collection the partner receives, and why not the rest."""
+
+    total: int = 0
+    shared: int = 0
+    withheld: dict[str, int] = field(default_factory=dict)
+
+
+class BadCursor(ValueError):
+    """A cursor that was forged, truncated or made for another preview."""
+
+
+def _cursor_token(partner: Partner, collection: Collection, row: Row) -> str:
+    return signing.dumps({"p": partner.pk, "c": str(collection.pk), "pk": row.pk,
+                          "d": stix.format_timestamp(row.date_added)}, salt=_SALT, compress=True)
+
+
+def _cursor(token: str, partner: Partner, collection: Collection) -> policy.Cursor:
+    try:
+        data = signing.loads(token, salt=_SALT)
+        if data["p"] != partner.pk or data["c"] != str(collection.pk):
+            raise BadCursor("the cursor belongs to another partner or collection")
+        return policy.Cursor(stix.parse_timestamp(data["d"]), int(data["pk"]))
+    except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, BadCursor):
+            raise
+        raise BadCursor("invalid cursor") from None
+
+
+def page(*, partner: Partner, collection: Collection, now: datetime, cursor: str | None = None,
+         limit: int = 100) -> Page:
+    """Up to ``limit`` versions ``partner`` would receive from ``collection`` at
+    ``now``, in its view order, after ``cursor``."""
+    after = _cursor(cursor, partner, collection) if cursor else None
+    view = policy.visible(partner=partner, collection=collection, now=now)
+    found = view.window(view.versions, added_after=None, after=after, limit=limit + 1,
+                        fields=("stix_id", "type", "version"))
+    rows = [Row(pk, added, sid, typ, stix.format_version(version))
+            for pk, added, sid, typ, version in found[:limit]]
+    more = len(found) > limit
+    return Page(rows, _cursor_token(partner, collection, rows[-1]) if more else None)
+
+
+_FACT_COLUMNS = ("pk", "stix_id", "type", "tlp_rank", "source_partner_id", "date_added",
+                 "granular_rank", "granular_required_rank", "has_refs")
+
+
+def _chunks(collection: Collection) -> Iterator[list[tuple[Any, ...]]]:
+    versions = policy.staff_versions(collection=collection).versions
+    chunk: list[tuple[Any, ...]] = []
+    for row in versions.order_by("pk").values_list(*_FACT_COLUMNS).iterator(chunk_size=_CHUNK):
+        chunk.append(row)
+        if len(chunk) == _CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def summary(*, partner: Partner, collection: Collection, now: datetime) -> Summary:
+    """Counts of the versions of ``collection`` that ``partner`` receives at ``now``
+    and of those withheld, by the rule that withholds them."""
+    rules = policy.compile_rules(partner_id=partner.pk, collection=collection, now=now)
+    view = policy.visible(partner=partner, collection=collection, now=now)
+    counts: Counter[str] = Counter()
+    for chunk in _chunks(collection):
+        if rules is None:
+            counts["grant"] += len(chunk)
+            continue
+        to_check: list[int] = []
+        for pk, sid, typ, tlp, source, added, g_rank, g_req, has_refs in chunk:
+            facts = policy.VersionFacts(stix_id=sid, type=typ, tlp_rank=tlp,
+                                        source_partner_id=source, date_added=added,
+                                        granular_rank=g_rank, granular_required_rank=g_req)
+            decision = policy.decide(rules, facts, now)
+            if decision.shared and decision.rule == "shared" and has_refs:
+                to_check.append(pk)  # the reference rules decide
+            else:
+                counts["shared" if decision.shared else decision.rule] += 1
+        if to_check:
+            seen = view.window(view.versions.filter(pk__in=to_check), added_after=None,
+                               after=None, limit=len(to_check), fields=())
+            counts["shared"] += len(seen)
+            counts["references"] += len(to_check) - len(seen)
+    shared = counts.pop("shared", 0)
+    return Summary(total=shared + sum(counts.values()), shared=shared,
+                   withheld={rule: counts[rule] for rule in RULES if counts[rule]})
