@@ -182,7 +182,9 @@ TAXII_NEXT_MAX_AGE = env_int("INTELSHARE_NEXT_MAX_AGE", default=86400)
 TAXII_AUTH_CACHE_SECONDS = env_int("INTELSHARE_AUTH_CACHE_SECONDS", default=60)
 # TAXII requests per minute per partner when its agreements set none (0 = no limit).
 TAXII_RATE_LIMIT = env_int("INTELSHARE_RATE_LIMIT", default=0)
-DATA_UPLOAD_MAX_MEMORY_SIZE = None  # bounded per API root by max_content_length
+# Django's own body limit stays on for every other view; TAXII POST reads its
+# body from the stream, bounded by the API root's max_content_length instead.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 
 REST_FRAMEWORK = {
     # The management API (intelshare/api); TAXII views set their own classes.

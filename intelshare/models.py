@@ -52,6 +52,12 @@ class User(AbstractUser):
         Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="users"
     )
 
+    @property
+    def is_hub_staff(self) -> bool:
+        """Active staff belonging to no partner: a partner's people are never staff,
+        whatever their ``is_staff`` flag says (TAXII, admin and management API)."""
+        return bool(self.is_active and self.is_staff and self.partner_id is None)
+
 
 def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()

@@ -75,8 +75,7 @@ class Caller:
 
     @classmethod
     def of(cls, user: User) -> Caller:
-        return cls(user_id=user.pk, partner_id=user.partner_id,
-                   is_staff=bool(user.is_staff and user.is_active))
+        return cls(user_id=user.pk, partner_id=user.partner_id, is_staff=user.is_hub_staff)
 
 
 @dataclass(frozen=True, slots=True)

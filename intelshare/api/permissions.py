@@ -17,8 +17,7 @@ AUTHENTICATION_CLASSES = [PartnerBasicAuthentication, BearerTokenAuthentication,
 
 def is_hub_staff(user: Any) -> bool:
     """Active staff that belongs to no partner (a partner's people are never staff)."""
-    return bool(user and user.is_authenticated and user.is_active and user.is_staff
-                and user.partner_id is None)
+    return bool(user and user.is_authenticated and user.is_hub_staff)
 
 
 class IsHubStaff(BasePermission):

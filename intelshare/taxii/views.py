@@ -14,7 +14,8 @@ import uuid
 from typing import Any
 
 import orjson
-from django.db import DatabaseError, OperationalError
+from django import db
+from django.db import DatabaseError, OperationalError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.permissions import IsAuthenticated
@@ -72,15 +73,28 @@ class TaxiiView(APIView):
         self.caller = policy.Caller.of(request.user)
         self.now = timezone.now()
 
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        """Writes (POST, DELETE) and their audit event commit together or not at all."""
+        if request.method not in ("POST", "DELETE"):
+            return super().dispatch(request, *args, **kwargs)
+        try:
+            with transaction.atomic():
+                return super().dispatch(request, *args, **kwargs)
+        except DatabaseError as exc:  # the database failed at BEGIN or COMMIT
+            return render_error(as_taxii_error(exc))
+
     def finalize_response(self, request: Request, response: Any, *args: Any,
                           **kwargs: Any) -> Any:
         """Every TAXII request leaves an audit event (who, what, which versions)."""
         response = super().finalize_response(request, response, *args, **kwargs)
         try:
             self._audit(request, response, kwargs)
-        except DatabaseError:
+        except db.Error:
             logger.warning("audit event not written; answering 503")
-            # Data served without its audit record would be unaccounted for.
+            # Data served or stored without its audit record would be unaccounted
+            # for: a read answers 503, a write is rolled back and answers 503.
+            if transaction.get_connection().in_atomic_block:
+                transaction.set_rollback(True)
             return render_error(as_taxii_error(OperationalError("audit")))
         return response
 
@@ -268,7 +282,9 @@ def _read_envelope(request: Request, max_length: int) -> list[Any]:
     if not declared.isdigit() or int(declared) > max_length:
         raise PayloadTooLarge(f"the body exceeds max_content_length ({max_length} octets)",
                               error_code="too-large")
-    return envelope.parse(request._request.body, max_length=max_length)
+    # Read from the stream (bounded by the declared length, at most max_length + 1),
+    # not through HttpRequest.body, which applies DATA_UPLOAD_MAX_MEMORY_SIZE.
+    return envelope.parse(request._request.read(max_length + 1), max_length=max_length)
 
 
 class ObjectView(CollectionScopedView):
