@@ -1,0 +1,235 @@
+"""Server processes on loopback: intelshare and medallion under gunicorn.
+
+Every process is started by this module and stopped by its pid (SIGTERM to the
+gunicorn master, which stops its workers; SIGKILL after a grace period).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import requests
+
+from benchmarks.taxii import TAXII
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def gunicorn_extra(gunicorn: Path) -> list[str]:
+    """gunicorn 27 opens a control socket at one fixed path per user; two
+    gunicorns would fight over it, so turn it off where the flag exists."""
+    try:
+        helptext = subprocess.run([str(gunicorn), "--help"], capture_output=True, text=True,
+                                  timeout=30, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return ["--no-control-socket"] if "--no-control-socket" in helptext else []
+
+
+def rss_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+class Process:
+    """One server process with its log file; stopped by pid."""
+
+    def __init__(self, name: str, workdir: Path) -> None:
+        self.name = name
+        self.workdir = workdir
+        self.port = free_port()
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / f"{name}.log"
+        self._log: IO[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    def spawn(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                      stdout=self._log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, url: str, auth: tuple[str, str] | None, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen is None or self.popen.poll() is not None:
+                break
+            try:
+                response = requests.get(url, auth=auth, headers={"Accept": TAXII}, timeout=5)
+                if response.status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not start on {url}:\n{self.log_tail()}")
+
+    def workers(self) -> list[int]:
+        return children(self.pid) if self.pid else []
+
+    def worker_rss_kib(self) -> dict[str, int | None]:
+        return {str(pid): rss_kib(pid) for pid in self.workers()}
+
+    def stop(self) -> None:
+        popen, self.popen = self.popen, None
+        if popen is not None and popen.poll() is None:
+            popen.send_signal(signal.SIGTERM)
+            try:
+                popen.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def venv_bin(name: str) -> Path:
+    return Path(sys.executable).parent / name
+
+
+class Intelshare(Process):
+    """intelshare under gunicorn (``config.wsgi``) on the benchmark database."""
+
+    def __init__(self, workdir: Path, database_url: str, *, workers: int) -> None:
+        super().__init__("intelshare", workdir)
+        self.workers_count = workers
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+            "INTELSHARE_VAR_DIR": str(workdir / "var"),
+            # 1,000-object envelopes (and the largest used here) are stored inline.
+            "INTELSHARE_INLINE_MAX_OBJECTS": "5000",
+            "INTELSHARE_MAX_PAGE_SIZE": "1000",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+        }
+        self.env.pop("DEBUG", None)
+
+    def manage(self, *args: str, timeout: float = 600) -> str:
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=self.env,
+                                capture_output=True, text=True, timeout=timeout, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+        return result.stdout
+
+    def setup(self, *args: str, timeout: float = 3600) -> Any:
+        """Run ``python -m benchmarks.setup_db`` with this server's environment."""
+        result = subprocess.run([sys.executable, "-m", "benchmarks.setup_db", *args], cwd=REPO,
+                                env=self.env, capture_output=True, text=True, timeout=timeout,
+                                check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"setup_db {args[0]} failed:\n{result.stderr[-3000:]}")
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def start(self, auth: tuple[str, str]) -> None:
+        gunicorn = venv_bin("gunicorn")
+        argv = [str(gunicorn), "config.wsgi", "--bind", f"127.0.0.1:{self.port}",
+                "--workers", str(self.workers_count), "--timeout", "600",
+                "--log-level", "warning", *gunicorn_extra(gunicorn)]
+        self.spawn(argv, self.env, REPO)
+        self.wait_ready(self.base + "taxii2/", auth, timeout=60)
+
+    def collection_url(self, collection_id: str) -> str:
+        return f"{self.base}taxii2/bench/collections/{collection_id}/"
+
+
+MEDALLION_USER = ("bench", "bench-medallion-pass")
+
+
+class Medallion(Process):
+    """medallion 3.0.0, memory backend, under gunicorn with ONE worker: the memory
+    backend lives in the worker, so a second worker would see other data."""
+
+    COLLECTION = "6a1e6f7e-5e1b-4c3a-9d0b-000000000001"
+
+    def __init__(self, workdir: Path, *, max_page_size: int = 1000) -> None:
+        super().__init__("medallion", workdir)
+        self.max_page_size = max_page_size
+
+    def _write(self) -> Path:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        data_path = self.workdir / "medallion-data.json"
+        config_path = self.workdir / "medallion-config.json"
+        root = f"{self.base}bench/"
+        data = {
+            "/discovery": {"title": "medallion (benchmark)", "default": root,
+                           "api_roots": [root]},
+            "bench": {
+                "information": {"title": "bench", "versions": [TAXII],
+                                "max_content_length": 256 * 1024 * 1024},
+                "status": [],
+                "collections": [{
+                    "id": self.COLLECTION, "title": "bench", "can_read": True,
+                    "can_write": True, "media_types": ["application/stix+json;version=2.1"],
+                    "objects": [], "manifest": []}],
+            },
+        }
+        data_path.write_text(json.dumps(data), encoding="utf-8")
+        config = {
+            "backend": {"module": "medallion.backends.memory_backend",
+                        "module_class": "MemoryBackend", "filename": str(data_path),
+                        # next tokens must outlive a slow page walk
+                        "session_timeout": 3600, "check_interval": 60},
+            "users": {MEDALLION_USER[0]: MEDALLION_USER[1]},
+            "taxii": {"max_page_size": self.max_page_size},
+        }
+        config_path.write_text(json.dumps(config), encoding="utf-8")
+        return config_path
+
+    def start(self) -> None:
+        config = self._write()
+        gunicorn = venv_bin("gunicorn")
+        argv = [str(gunicorn), f"medallion:load_app({str(config)!r})", "--bind",
+                f"127.0.0.1:{self.port}", "--workers", "1", "--timeout", "900",
+                "--log-level", "warning", *gunicorn_extra(gunicorn)]
+        self.spawn(argv, dict(os.environ), self.workdir)
+        self.wait_ready(self.base + "taxii2/", MEDALLION_USER, timeout=60)
+
+    def collection_url(self) -> str:
+        return f"{self.base}bench/collections/{self.COLLECTION}/"
