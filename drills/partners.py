@@ -1,0 +1,219 @@
+"""Partner feeds on partners that misbehave, beside a healthy one (issue 7, "Faults").
+
+Loopback servers made here play the bad partners: one accepts connections
+and never answers (``hang``), two answer garbage (bytes that are not HTTP;
+HTTP whose body is not JSON), one answers a valid TAXII page too late
+(``slow``), one sends its headers at once and then drips the body a byte at
+a time, each byte within the read timeout (``trickle``). medallion 3.0.0
+(``tests/support/medallion.py``) plays the healthy partner. Feeds are
+created with ``sync.services.feed_create`` and run concurrently with
+``sync.pull.run`` in a ``drills.setup`` subprocess whose sync timeouts are
+short (connect 2 s, read 3 s).
+
+What must hold: every bad run ends within its timeout as a failed
+``SyncRun`` (transient for silence and slowness, permanent for garbage), the
+feed turns unhealthy and backs off exponentially with jitter (and is not due
+for the dispatcher), and the healthy feed stores everything in the same
+round, as fast as alone.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+from drills.objects import indicator
+from drills.result import Result
+from drills.stack import LOOPBACK, Stack
+
+CONNECT_TIMEOUT, READ_TIMEOUT, REQUEST_SECONDS = 2, 3, 10
+REMOTE_COLLECTION = "7a0c6f5e-3b1d-4e2f-9a8b-0c1d2e3f4a5b"
+TRANSIENT_BASE, PERMANENT_BASE, GRACE = 30.0, 300.0, 60.0  # sync.services
+
+
+class FakePartner:
+    """A loopback TCP server that misbehaves in one way; one thread per connection."""
+
+    def __init__(self, mode: str, *, delay: float = 0.0, drip: float = 1.0,
+                 give_up: float = 60.0) -> None:
+        self.mode, self.delay, self.drip, self.give_up = mode, delay, drip, give_up
+        self.stopping = threading.Event()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((LOOPBACK, 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def api_root_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}/api1/"
+
+    def __enter__(self) -> FakePartner:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+    def _serve(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep, unless the drill is over; False when it is."""
+        return not self.stopping.wait(seconds)
+
+    def _handle(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        try:
+            conn.recv(65536)  # the request; its content does not matter here
+            if self.mode == "hang":
+                self._wait(self.give_up)
+            elif self.mode == "not-http":
+                conn.sendall(b"\x16\x03\x01 this is not HTTP \xff\xfe\x00\r\n\r\n")
+            elif self.mode == "not-json":
+                body = b"<html>{garbage! not a TAXII envelope"
+                conn.sendall(_head(200, len(body)) + body)
+            elif self.mode == "slow":
+                if self._wait(self.delay):
+                    body = _page()
+                    conn.sendall(_head(200, len(body)) + body)
+            elif self.mode == "trickle":
+                body = _page()
+                conn.sendall(_head(200, len(body)))
+                ended = time.monotonic() + self.give_up
+                for i in range(len(body)):
+                    if time.monotonic() > ended or not self._wait(self.drip):
+                        break
+                    conn.sendall(body[i:i + 1])
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+def _head(status: int, length: int) -> bytes:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return (f"HTTP/1.1 {status} OK\r\n"
+            "Content-Type: application/taxii+json;version=2.1\r\n"
+            f"Content-Length: {length}\r\nX-TAXII-Date-Added-First: {now}\r\n"
+            f"X-TAXII-Date-Added-Last: {now}\r\nConnection: close\r\n\r\n").encode()
+
+
+def _page() -> bytes:
+    return orjson.dumps({"more": False, "objects": [indicator("slow-partner", n)
+                                                    for n in range(3)]})
+
+
+def _env() -> dict[str, str]:
+    # INTELSHARE_SYNC_REQUEST_SECONDS bounds a whole request once sync/client.py
+    # has an overall deadline (see partner_trickle); ignored until then.
+    return {"INTELSHARE_SYNC_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
+            "INTELSHARE_SYNC_READ_TIMEOUT": str(READ_TIMEOUT),
+            "INTELSHARE_SYNC_REQUEST_SECONDS": str(REQUEST_SECONDS)}
+
+
+def _window(failures: int, *, transient: bool) -> tuple[float, float]:
+    """Where ``next_attempt`` may fall after the n-th failure (sync.services.backoff)."""
+    base = TRANSIENT_BASE if transient else PERMANENT_BASE
+    ceiling = base * 2 ** (failures - 1)
+    grace = GRACE if transient else 0.0
+    return ceiling / 2 + grace - 5, ceiling + grace + 1
+
+
+def partners(workdir: Path, *, healthy_objects: int = 500) -> Result:
+    from tests.support.medallion import MedallionCollection, MedallionServer, make_indicators
+
+    result = Result("partners")
+    seed_start = datetime(2025, 3, 1, tzinfo=UTC)
+    seed = [(seed_start + timedelta(microseconds=1 + 997 * i), obj)
+            for i, obj in enumerate(make_indicators(healthy_objects, label="drill-healthy"))]
+    collection = MedallionCollection(id=REMOTE_COLLECTION, title="Healthy partner", seed=seed,
+                                     can_write=False)
+    bad = {"hang": FakePartner("hang"), "not-http": FakePartner("not-http"),
+           "not-json": FakePartner("not-json"), "slow": FakePartner("slow", delay=12)}
+    with Stack(workdir, env=_env()) as stack, \
+            MedallionServer(workdir / "medallion", collections=(collection,)) as medallion:
+        stack.prepare()
+        for fake in bad.values():
+            fake.__enter__()
+        try:
+            specs = [{"name": f"partner-{name}", "url": fake.api_root_url,
+                      "collection": REMOTE_COLLECTION} for name, fake in bad.items()]
+            specs.append({"name": "partner-healthy", "url": medallion.api_root_url,
+                          "collection": REMOTE_COLLECTION, "auth": list(medallion.auth)})
+            report = stack.django("feeds", feeds=specs, rounds=2, timeout=300)
+        finally:
+            for fake in bad.values():
+                fake.__exit__()
+    result.numbers["rounds"] = report["rounds"]
+    bound = CONNECT_TIMEOUT + READ_TIMEOUT + 3
+    for n, round_ in enumerate(report["rounds"], start=1):
+        runs, feeds = round_["runs"], round_["feeds"]
+        for name, transient, words in (("hang", True, "timed out"), ("slow", True, "timed out"),
+                                       ("not-http", False, "not HTTP"),
+                                       ("not-json", False, "not JSON")):
+            run, feed = runs.get(f"partner-{name}", {}), feeds.get(f"partner-{name}", {})
+            low, high = _window(n, transient=transient)
+            when = feed.get("next_attempt_in")
+            result.check(
+                run.get("outcome") == "failed" and words in run.get("error", "")
+                and (run.get("seconds") or 1e9) <= bound
+                and (run.get("retry_in") is not None) == transient
+                and not feed.get("healthy") and feed.get("consecutive_failures") == n
+                and when is not None and low <= when <= high,
+                f"round {n}, {name}: failed in {run.get('seconds')} s (bound {bound} s) with "
+                f"{run.get('error', '')[:70]!r}; {'transient' if transient else 'permanent'}; "
+                f"unhealthy, {feed.get('consecutive_failures')} failures in a row, next "
+                f"attempt in {when} s (backoff window {low:.0f}-{high:.0f} s)")
+        healthy = runs.get("partner-healthy", {})
+        want = healthy_objects if n == 1 else 0
+        result.check(healthy.get("outcome") == "success" and healthy.get("stored") == want
+                     and (healthy.get("seconds") or 1e9) < READ_TIMEOUT
+                     and feeds["partner-healthy"]["healthy"],
+                     f"round {n}, healthy medallion feed: {healthy.get('outcome')}, stored "
+                     f"{healthy.get('stored')} (expected {want}) in {healthy.get('seconds')} s, "
+                     f"beside the bad ones (under the {READ_TIMEOUT} s read timeout they sat in)")
+    result.check(not [d for d in report["due_now"] if d != "partner-healthy"],
+                 f"backed-off feeds are not due for the dispatcher (due now: "
+                 f"{report['due_now'] or 'none'})")
+    return result
+
+
+def partner_trickle(workdir: Path) -> Result:
+    """A partner that sends its headers, then one byte per second: each byte comes
+    within the 3 s read timeout, so only an overall deadline per request ends it
+    (without one the run is held until the Celery soft time limit, 55 minutes)."""
+    result = Result("partner-trickle")
+    with Stack(workdir, env=_env()) as stack, FakePartner("trickle", drip=1.0,
+                                                           give_up=45) as fake:
+        stack.prepare()
+        report = stack.django("feeds", feeds=[{"name": "partner-trickle",
+                                               "url": fake.api_root_url,
+                                               "collection": REMOTE_COLLECTION}],
+                              rounds=1, join_timeout=120, timeout=200)
+    run = report["rounds"][0]["runs"]["partner-trickle"]
+    bound = REQUEST_SECONDS + CONNECT_TIMEOUT + READ_TIMEOUT + 5
+    result.numbers["run"] = run
+    result.check(run.get("seconds") is not None and run["seconds"] <= bound,
+                 f"the run ended in {run.get('seconds')} s (bound {bound} s; the fake partner "
+                 f"hangs up after 45 s), outcome {run.get('outcome')}: "
+                 f"{str(run.get('error'))[:80]!r}")
+    return result
