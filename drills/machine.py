@@ -100,7 +100,13 @@ def pg_restart(*, down_seconds: float = 0.0) -> float:
         if down_seconds > 0:
             _pg_ctl("stop")
             time.sleep(down_seconds)
-            _pg_ctl("start")
+            try:
+                _pg_ctl("start")
+            except subprocess.CalledProcessError:
+                # Something else (a supervisor, another session) started it first.
+                if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"],
+                                  check=False).returncode != 0:
+                    raise
         else:
             _pg_ctl("restart")
     finally:
