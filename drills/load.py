@@ -31,6 +31,7 @@ import hashlib
 import itertools
 import json
 import multiprocessing as mp
+import os
 import statistics
 import sys
 import threading
@@ -232,6 +233,51 @@ class RssSampler(threading.Thread):
             self.stopping.wait(self.period)
 
 
+def _cpu_ticks(pid: int) -> int:
+    """utime + stime of ``pid`` (all its threads), in clock ticks; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip().startswith("postgres"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, dict[int, int]]:
+    return {name: {pid: _cpu_ticks(pid) for pid in pids} for name, pids in groups.items()}
+
+
+def _machine_busy() -> tuple[int, int]:
+    """(busy, total) clock ticks of the whole machine, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def _cpu_used(before: dict[str, dict[int, int]], after: dict[str, dict[int, int]],
+              seconds: float) -> dict[str, float]:
+    """Cores used by each group over the window. A process that appeared during the
+    window (PostgreSQL backends come and go with CONN_MAX_AGE) counts from zero; one
+    that ended before its end is missed, so the figures are lower bounds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name, ticks in after.items():
+        delta = sum(t - before.get(name, {}).get(pid, 0) for pid, t in ticks.items())
+        used[name] = round(delta / tick / seconds, 2)
+    return used
+
+
 # --- the run ---------------------------------------------------------------------------------
 
 
@@ -296,11 +342,24 @@ def run(args: argparse.Namespace) -> int:
                 procs.append(proc)
             writers = Writers(stack, world, args.writers, args.writer_think)
             writers.start()
+
+            def groups() -> dict[str, list[int]]:
+                return {"gunicorn": stack.web_pids(), "celery": stack.worker_pids(),
+                        "postgres (all databases)": _postgres_pids(),
+                        "load generator": [os.getpid(), *(p.pid for p in procs if p.pid)]}
+
+            cpu_before, cpu_t, busy_before = _cpu_snapshot(groups()), time.monotonic(), \
+                _machine_busy()
             end = t0 + args.minutes * 60
             while time.monotonic() < end:
                 time.sleep(min(30, max(0.0, end - time.monotonic())))
                 say(f"  {round((time.monotonic() - t0) / 60, 1)} min: {len(writers.sent)} "
                     f"envelopes accepted, {len(writers.errors)} writer errors")
+            cpu = _cpu_used(cpu_before, _cpu_snapshot(groups()), time.monotonic() - cpu_t)
+            busy_after = _machine_busy()
+            cpu["machine (everything)"] = round(
+                (os.cpu_count() or 1) * (busy_after[0] - busy_before[0])
+                / max(1, busy_after[1] - busy_before[1]), 2)
             writers.finish()
             say("writers stopped; waiting for every pending status")
             statuses = _settle(stack, set(writers.sent))
@@ -313,7 +372,7 @@ def run(args: argparse.Namespace) -> int:
             final, final_errors = _final_pull(stack, world)
             stored = [tuple(v) for v in stack.django("versions")["versions"]]
         return _report(args, workdir, t0, seed_keys, writers, statuses, reports, final,
-                       final_errors, stored, sampler)
+                       final_errors, stored, sampler, cpu)
     finally:
         machine.ensure_up()
 
@@ -348,7 +407,7 @@ def _report(args: argparse.Namespace, workdir: Path, t0: float,
             seed_keys: list[tuple[str, str]], writers: Writers,
             statuses: dict[str, list[Any]], reports: list[dict[str, Any]],
             final: list[tuple[str, str]], final_errors: list[str],
-            stored: list[tuple[str, str]], sampler: RssSampler) -> int:
+            stored: list[tuple[str, str]], sampler: RssSampler, cpu: dict[str, float]) -> int:
     say = _say
     window_end = t0 + args.minutes * 60
     samples = list(writers.samples)
@@ -394,6 +453,7 @@ def _report(args: argparse.Namespace, workdir: Path, t0: float,
         "db_versions": len(stored), "db_matches": set(stored) == accepted,
         "readers_stream_mismatch": stream_bad, "duplicates_within_full_pulls": full_dups,
         "memory": memory, "memory_grew_after_warmup": sorted(grown),
+        "cpu_cores_used": cpu, "cpu_cores_available": os.cpu_count(),
     }
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "load.json").write_text(json.dumps(result, indent=1, default=str))
@@ -401,6 +461,7 @@ def _report(args: argparse.Namespace, workdir: Path, t0: float,
         f"{result['requests']} requests ({result['requests_per_second']}/s), answers {dict(codes)}")
     for kind, stats in latency.items():
         say(f"  latency {kind:12s} {stats}")
+    say(f"  CPU cores used over the window (of {os.cpu_count()}): {cpu}")
     say(f"  accepted {len(accepted)} versions ({len(writers.sent)} envelopes + {SEED} seeded); "
         f"final full pull {len(final)}: lost {lost}, duplicated {duplicated}, unexpected "
         f"{unexpected}; database {len(stored)} (matches: {result['db_matches']})")
