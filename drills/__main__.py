@@ -10,12 +10,15 @@ Each prints PASS/FAIL with its checks and numbers; results also go to
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
+import os
 import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from drills import machine
@@ -101,8 +104,37 @@ def run_drills(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+LOCK = Path("/tmp/intelshare-drills.lock")
+
+
+@contextmanager
+def one_run_at_a_time(wait: float = 1800) -> Iterator[None]:
+    """Drill runs share a database name, Redis databases and the services they
+    restart: a second run on this machine waits for the first."""
+    fd = os.open(LOCK, os.O_CREAT | os.O_RDWR, 0o644)
+    deadline = time.monotonic() + wait
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"another drill run still holds {LOCK}") from None
+                sys.stderr.write(f"waiting for another drill run ({LOCK})\n")
+                time.sleep(10)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    with one_run_at_a_time():
+        return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["load"]:
         from drills import load
 
