@@ -3,6 +3,9 @@
 Password hashing is deliberately slow, and TAXII clients send Basic on every
 page, so a verified credential is remembered briefly, keyed by an HMAC of the
 header under the secret key (never the password itself; DESIGN.md "Traps").
+The cached entry also carries a keyed fingerprint of the user's stored password
+hash, so a changed password (or a deactivated user) stops working at once, not
+when the entry expires.
 """
 
 from __future__ import annotations
@@ -22,9 +25,17 @@ from intelshare.models import ApiToken, User
 REALM = "intelshare"
 
 
+def _keyed(value: bytes) -> str:
+    return hmac.new(settings.SECRET_KEY.encode(), value, hashlib.sha256).hexdigest()
+
+
 def _cache_key(header: bytes) -> str:
-    digest = hmac.new(settings.SECRET_KEY.encode(), header, hashlib.sha256).hexdigest()
-    return f"taxii:basic:{digest}"
+    return f"taxii:basic:{_keyed(header)}"
+
+
+def _password_fingerprint(user: User) -> str:
+    """Changes whenever the stored password hash changes (new password, rehash)."""
+    return _keyed(user.password.encode())
 
 
 class PartnerBasicAuthentication(authentication.BasicAuthentication):
@@ -37,15 +48,19 @@ class PartnerBasicAuthentication(authentication.BasicAuthentication):
         if not header.lower().startswith(b"basic "):
             return None
         key = _cache_key(header)
-        user_pk = cache.get(key)
-        if user_pk is not None:
+        cached = cache.get(key)
+        if isinstance(cached, (list, tuple)) and len(cached) == 2:
+            user_pk, fingerprint = cached
             user = User.objects.select_related("partner").filter(
                 pk=user_pk, is_active=True).first()
-            if user is not None:
+            if user is not None and hmac.compare_digest(
+                    str(fingerprint), _password_fingerprint(user)):
                 return user, None
+            cache.delete(key)
         result = super().authenticate(request)
         if result is not None:
-            cache.set(key, result[0].pk, settings.TAXII_AUTH_CACHE_SECONDS)
+            cache.set(key, (result[0].pk, _password_fingerprint(result[0])),
+                      settings.TAXII_AUTH_CACHE_SECONDS)
         return result
 
 

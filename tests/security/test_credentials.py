@@ -100,17 +100,21 @@ def test_basic_for_an_unknown_user_still_runs_the_hasher(world: World) -> None:
 
 
 def test_the_verified_credential_cache_holds_no_secret(world: World) -> None:
-    """The cache (LocMem or Redis) keeps an HMAC of the header and the user id only."""
+    """The cache (LocMem or Redis) keeps an HMAC of the header, the user id and an HMAC
+    of the stored password hash: nothing a reader of the cache could log in with."""
     from intelshare.taxii import auth
 
     persona = world.personas["acme"]
     assert Client(HTTP_AUTHORIZATION=persona.basic,
                   HTTP_ACCEPT="application/taxii+json").get("/taxii2/").status_code == 200
     key = auth._cache_key(persona.basic.encode())
-    assert cache.get(key) == persona.user.pk
+    user_pk, fingerprint = cache.get(key)
+    assert user_pk == persona.user.pk
     header = persona.basic.split()[1]
-    for secret in (PASSWORD, header):
+    persona.user.refresh_from_db()
+    for secret in (PASSWORD, header, persona.user.password):
         assert secret not in key
+        assert secret not in str(fingerprint)
 
 
 def test_a_deactivated_user_is_refused_at_once_despite_the_cache(world: World) -> None:
@@ -126,3 +130,15 @@ def test_a_deactivated_user_is_refused_at_once_despite_the_cache(world: World) -
 def test_session_cookie_is_http_only_and_frames_are_denied(settings: Any) -> None:
     assert settings.SESSION_COOKIE_HTTPONLY is True
     assert settings.X_FRAME_OPTIONS == "DENY"
+
+
+def test_a_changed_password_stops_working_at_once(world: World) -> None:
+    """The old password must not outlive a change for TAXII_AUTH_CACHE_SECONDS."""
+    persona = world.personas["acme"]
+    client = Client(HTTP_AUTHORIZATION=persona.basic, HTTP_ACCEPT="application/taxii+json")
+    assert client.get("/taxii2/").status_code == 200  # now cached
+    persona.user.set_password("a-brand-new-password-42")
+    persona.user.save(update_fields=["password"])
+    assert client.get("/taxii2/").status_code == 401
+    assert _basic(persona.user.username, "a-brand-new-password-42").get(
+        "/taxii2/").status_code == 200
