@@ -75,7 +75,7 @@ class Fingerprint:
 # --- readers (child processes) -------------------------------------------------------------
 
 
-def _pull(client: Client, params: dict[str, Any], samples: list[tuple[str, float, float, int]],
+def _pull(client: Client, params: dict[str, Any], samples: list[tuple[str, float, float, int, int]],
           kind: str, sink: Any, errors: list[str]) -> str | None:
     """Follow ``next`` to the end; feed each object's key to ``sink``; returns the last
     ``X-TAXII-Date-Added-Last`` seen (None when nothing was returned). Raises on error."""
@@ -86,15 +86,18 @@ def _pull(client: Client, params: dict[str, Any], samples: list[tuple[str, float
         try:
             response = client.get(client.objects_path, params)
         except requests.RequestException as exc:
-            samples.append((kind, began, time.monotonic() - began, 0))
+            samples.append((kind, began, time.monotonic() - began, 0, 0))
             errors.append(f"{kind}: {type(exc).__name__}: {str(exc)[:120]}")
             raise
-        samples.append((kind, began, time.monotonic() - began, response.status_code))
+        elapsed = time.monotonic() - began
         if response.status_code != 200:
+            samples.append((kind, began, elapsed, response.status_code, 0))
             errors.append(f"{kind}: HTTP {response.status_code}: {response.text[:150]}")
             raise RuntimeError("bad answer")
         body = orjson.loads(response.content)
-        for obj in body.get("objects", ()):
+        objects = body.get("objects", ())
+        samples.append((kind, began, elapsed, response.status_code, len(objects)))
+        for obj in objects:
             sink(key(obj))
         last = response.headers.get("X-TAXII-Date-Added-Last") or last
         if not body.get("more"):
@@ -106,7 +109,7 @@ def _pull(client: Client, params: dict[str, Any], samples: list[tuple[str, float
 def _reader(n: int, base_url: str, auth: str, collection: str, full_every: float,
             think: float, stop: Any, out: Any) -> None:
     client = Client(base_url, auth, collection=collection)
-    samples: list[tuple[str, float, float, int]] = []
+    samples: list[tuple[str, float, float, int, int]] = []
     errors: list[str] = []
     stream = Fingerprint()
     duplicates_in_full = 0
@@ -165,7 +168,7 @@ class Writers:
         self.numbers = itertools.count()
         self.lock = threading.Lock()
         self.sent: dict[str, list[tuple[str, str]]] = {}
-        self.samples: list[tuple[str, float, float, int]] = []
+        self.samples: list[tuple[str, float, float, int, int]] = []
         self.errors: list[str] = []
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(count)]
 
@@ -191,12 +194,12 @@ class Writers:
                     response = client.post_objects(objects)
                 except requests.RequestException as exc:
                     with self.lock:
-                        self.samples.append((kind, began, time.monotonic() - began, 0))
+                        self.samples.append((kind, began, time.monotonic() - began, 0, size))
                         self.errors.append(f"{kind}: {type(exc).__name__}: {str(exc)[:120]}")
                     continue
                 with self.lock:
                     self.samples.append((kind, began, time.monotonic() - began,
-                                         response.status_code))
+                                         response.status_code, size))
                     if response.status_code == 202:
                         status = orjson.loads(response.content)
                         self.sent[status["id"]] = [key(o) for o in objects]
@@ -219,10 +222,14 @@ class RssSampler(threading.Thread):
         self.stack, self.period = stack, period
         self.samples: list[tuple[float, str, int, int]] = []  # t, role, pid, KiB
         self.stopping = threading.Event()
+        self.cpu = CpuTracker()
+        self.groups: Any = None  # set by run(): () -> {group: [pid, ...]}
 
     def run(self) -> None:
         while not self.stopping.is_set():
             now = time.monotonic()
+            if self.groups is not None:
+                self.cpu.observe(self.groups())
             web, worker = self.stack.web_pids(), self.stack.worker_pids()
             for role, pids in (("gunicorn", web), ("celery", worker)):
                 for i, pid in enumerate(pids):
@@ -254,10 +261,6 @@ def _postgres_pids() -> list[int]:
     return pids
 
 
-def _cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, dict[int, int]]:
-    return {name: {pid: _cpu_ticks(pid) for pid in pids} for name, pids in groups.items()}
-
-
 def _machine_busy() -> tuple[int, int]:
     """(busy, total) clock ticks of the whole machine, from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -265,17 +268,47 @@ def _machine_busy() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
-def _cpu_used(before: dict[str, dict[int, int]], after: dict[str, dict[int, int]],
-              seconds: float) -> dict[str, float]:
-    """Cores used by each group over the window. A process that appeared during the
-    window (PostgreSQL backends come and go with CONN_MAX_AGE) counts from zero; one
-    that ended before its end is missed, so the figures are lower bounds."""
-    tick = os.sysconf("SC_CLK_TCK")
-    used = {}
-    for name, ticks in after.items():
-        delta = sum(t - before.get(name, {}).get(pid, 0) for pid, t in ticks.items())
-        used[name] = round(delta / tick / seconds, 2)
-    return used
+class CpuTracker:
+    """CPU time of groups of processes over a window, sampled every few seconds, so
+    that PostgreSQL backends which come and go (CONN_MAX_AGE) are counted: a process
+    first seen after the start counts from zero. Lower bounds: a process that lived
+    between two samples is missed."""
+
+    def __init__(self) -> None:
+        self.first: dict[tuple[str, int], int] = {}
+        self.last: dict[tuple[str, int], int] = {}
+        self.began: float | None = None
+        self.ended: float | None = None
+        self.busy: tuple[int, int] = (0, 0)
+        self.lock = threading.Lock()
+
+    def observe(self, groups: dict[str, list[int]]) -> None:
+        with self.lock:
+            if self.ended is not None:
+                return
+            starting = self.began is None
+            for name, pids in groups.items():
+                for pid in pids:
+                    ticks = _cpu_ticks(pid)
+                    if ticks:
+                        self.first.setdefault((name, pid), ticks if starting else 0)
+                        self.last[(name, pid)] = ticks
+            if starting:
+                self.began, self.busy = time.monotonic(), _machine_busy()
+
+    def finish(self, groups: dict[str, list[int]]) -> dict[str, float]:
+        self.observe(groups)
+        with self.lock:
+            self.ended = time.monotonic()
+            seconds = self.ended - (self.began or self.ended) or 1.0
+            tick = os.sysconf("SC_CLK_TCK")
+            used: dict[str, float] = defaultdict(float)
+            for (name, pid), ticks in self.last.items():
+                used[name] += (ticks - self.first[(name, pid)]) / tick / seconds
+            busy = _machine_busy()
+            used["machine (everything)"] = (os.cpu_count() or 1) * (
+                busy[0] - self.busy[0]) / max(1, busy[1] - self.busy[1])
+        return {name: round(value, 2) for name, value in used.items()}
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -312,18 +345,29 @@ def _memory(samples: list[tuple[float, str, int, int]], t0: float, minutes: floa
     return report
 
 
+def _series(samples: list[tuple[float, str, int, int]], t0: float
+            ) -> dict[str, list[tuple[int, float]]]:
+    """Per process: (second since the start, MiB) for every sample."""
+    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for t, name, pid, kib in samples:
+        series[f"{name}:{pid}"].append((round(t - t0), round(kib / 1024, 1)))
+    return series
+
+
 def run(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir) / time.strftime("%Y%m%d-%H%M%S")
     say = _say
     try:
-        with Stack(workdir, web_workers=args.web_workers, web_threads=args.web_threads) as stack:
+        with Stack(workdir, web_workers=args.web_workers, web_threads=args.web_threads,
+                   keep_alive=args.keep_alive) as stack:
             world = stack.prepare()
             stack.django("load", count=SEED, label="load-seed")
             seed_keys = [key(o) for o in batch("load-seed", 0, SEED)]
             stack.start_web()
             stack.start_worker(concurrency=1)
             say(f"stack up on {stack.base_url}: gunicorn {args.web_workers} workers x "
-                f"{args.web_threads} threads (gthread), 1 Celery worker; {SEED} versions seeded")
+                f"{args.web_threads} threads (gthread, keep-alive {args.keep_alive} s), "
+                f"1 Celery worker; {SEED} versions seeded")
             reader_user = world["users"]["reader"]
             reader_auth = basic(reader_user["username"], reader_user["password"])
 
@@ -348,18 +392,13 @@ def run(args: argparse.Namespace) -> int:
                         "postgres (all databases)": _postgres_pids(),
                         "load generator": [os.getpid(), *(p.pid for p in procs if p.pid)]}
 
-            cpu_before, cpu_t, busy_before = _cpu_snapshot(groups()), time.monotonic(), \
-                _machine_busy()
+            sampler.groups = groups
             end = t0 + args.minutes * 60
             while time.monotonic() < end:
                 time.sleep(min(30, max(0.0, end - time.monotonic())))
                 say(f"  {round((time.monotonic() - t0) / 60, 1)} min: {len(writers.sent)} "
                     f"envelopes accepted, {len(writers.errors)} writer errors")
-            cpu = _cpu_used(cpu_before, _cpu_snapshot(groups()), time.monotonic() - cpu_t)
-            busy_after = _machine_busy()
-            cpu["machine (everything)"] = round(
-                (os.cpu_count() or 1) * (busy_after[0] - busy_before[0])
-                / max(1, busy_after[1] - busy_before[1]), 2)
+            cpu = sampler.cpu.finish(groups())
             writers.finish()
             say("writers stopped; waiting for every pending status")
             statuses = _settle(stack, set(writers.sent))
@@ -418,6 +457,7 @@ def _report(args: argparse.Namespace, workdir: Path, t0: float,
     latency = {kind: _percentiles([s[2] for s in in_window if s[0] == kind])
                for kind in sorted({s[0] for s in in_window})}
     latency["all"] = _percentiles([s[2] for s in in_window])
+    served = sum(s[4] for s in in_window if s[0] in ("full", "incremental"))
     codes: dict[str, int] = defaultdict(int)
     for s in samples:
         codes[str(s[3])] += 1
@@ -446,6 +486,7 @@ def _report(args: argparse.Namespace, workdir: Path, t0: float,
     result = {
         "config": vars(args), "requests": len(samples), "answers": dict(codes),
         "requests_per_second": round(len(in_window) / (args.minutes * 60), 1),
+        "versions_served_per_second": round(served / (args.minutes * 60)),
         "latency": latency, "errors": errors[:50], "error_count": len(errors),
         "envelopes_accepted": len(writers.sent), "statuses_inexact": len(inexact),
         "versions_accepted": len(accepted), "final_pull_versions": len(final),
@@ -454,11 +495,13 @@ def _report(args: argparse.Namespace, workdir: Path, t0: float,
         "readers_stream_mismatch": stream_bad, "duplicates_within_full_pulls": full_dups,
         "memory": memory, "memory_grew_after_warmup": sorted(grown),
         "cpu_cores_used": cpu, "cpu_cores_available": os.cpu_count(),
+        "rss_series_mib": _series(sampler.samples, t0),
     }
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "load.json").write_text(json.dumps(result, indent=1, default=str))
     say(f"\nload: {args.readers} readers, {args.writers} writers, {args.minutes} min; "
-        f"{result['requests']} requests ({result['requests_per_second']}/s), answers {dict(codes)}")
+        f"{result['requests']} requests ({result['requests_per_second']}/s, "
+        f"{result['versions_served_per_second']} versions served/s), answers {dict(codes)}")
     for kind, stats in latency.items():
         say(f"  latency {kind:12s} {stats}")
     say(f"  CPU cores used over the window (of {os.cpu_count()}): {cpu}")
@@ -492,6 +535,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--writers", type=int, default=5)
     parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--web-threads", type=int, default=4)
+    parser.add_argument("--keep-alive", type=int, default=2,
+                        help="gunicorn --keep-alive seconds (2 = gunicorn's default)")
     parser.add_argument("--reader-procs", type=int, default=5,
                         help="processes the reader threads are spread over")
     parser.add_argument("--think", type=float, default=1.0,

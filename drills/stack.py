@@ -128,11 +128,12 @@ class Stack:
     """intelshare on PostgreSQL + Redis, started for one drill and stopped after it."""
 
     def __init__(self, workdir: Path, *, database: str = DRILL_DATABASE,
-                 web_workers: int = 2, web_threads: int = 4,
+                 web_workers: int = 2, web_threads: int = 4, keep_alive: int = 2,
                  env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
         self.database = database
         self.web_workers, self.web_threads = web_workers, web_threads
+        self.keep_alive = keep_alive  # gunicorn's default, as docker-compose runs it
         self.port = free_port()
         base = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
         self.env: dict[str, str] = {
@@ -198,7 +199,8 @@ class Stack:
                 "--bind", f"{LOOPBACK}:{port}",
                 "--workers", str(self.web_workers), "--threads", str(self.web_threads),
                 "--worker-class", "gthread", "--timeout", "60", "--graceful-timeout", "10",
-                "--no-control-socket", "--log-level", "warning"]
+                "--keep-alive", str(self.keep_alive), "--no-control-socket",
+                "--log-level", "warning"]
         web = Proc("gunicorn", argv, env, self.workdir / f"gunicorn-{port}.log")
         self._webs.append(web)
         if first:
