@@ -161,6 +161,9 @@ INTELSHARE_SYNC_RUN_SECONDS = env_int("INTELSHARE_SYNC_RUN_SECONDS", default=300
 INTELSHARE_SYNC_STATUS_TIMEOUT = env_int("INTELSHARE_SYNC_STATUS_TIMEOUT", default=120)
 INTELSHARE_SYNC_CONNECT_TIMEOUT = env_int("INTELSHARE_SYNC_CONNECT_TIMEOUT", default=5)
 INTELSHARE_SYNC_READ_TIMEOUT = env_int("INTELSHARE_SYNC_READ_TIMEOUT", default=60)
+# The read timeout bounds each wait for a byte; this bounds a whole request, so a
+# partner trickling its answer cannot hold a run (sync/client.py, _Deadline).
+INTELSHARE_SYNC_REQUEST_SECONDS = env_int("INTELSHARE_SYNC_REQUEST_SECONDS", default=300)
 _sync_tick = env_int("INTELSHARE_SYNC_DISPATCH_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE["sync.dispatch_due_feeds"] = {
     "task": "sync.dispatch_due_feeds",

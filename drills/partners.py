@@ -123,8 +123,8 @@ def _page() -> bytes:
 
 
 def _env() -> dict[str, str]:
-    # INTELSHARE_SYNC_REQUEST_SECONDS bounds a whole request once sync/client.py
-    # has an overall deadline (see partner_trickle); ignored until then.
+    # INTELSHARE_SYNC_REQUEST_SECONDS bounds a whole request (sync/client.py,
+    # _Deadline); partner_trickle proves it.
     return {"INTELSHARE_SYNC_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
             "INTELSHARE_SYNC_READ_TIMEOUT": str(READ_TIMEOUT),
             "INTELSHARE_SYNC_REQUEST_SECONDS": str(REQUEST_SECONDS)}

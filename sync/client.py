@@ -3,7 +3,11 @@
 taxii2-client 2.3 speaks TAXII 2.0 and 2.1 but lacks what unattended sync needs
 (STYLE.md §10). This wrapper adds:
 
-- a (connect, read) timeout on every request, through an adapter on the session;
+- a (connect, read) timeout on every request, through an adapter on the session,
+  and a whole-request deadline: requests' read timeout bounds each wait for a
+  byte, so a partner trickling one byte a second would otherwise hold a run
+  for as long as it likes; the adapter reads the whole body under a watchdog
+  that shuts the socket when the deadline passes (``Timeout.total``);
 - the ``X-TAXII-Date-Added-First/Last`` headers (TAXII 2.1 §3.2), which
   taxii2client drops because it returns bare dicts: a response hook keeps the
   last response of the session;
@@ -25,10 +29,13 @@ A client is one feed run on one thread; it is not thread-safe.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
 import re
+import socket
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -42,6 +49,8 @@ from urllib.parse import urlsplit
 import requests
 import requests.adapters
 import requests.auth
+import urllib3.connection
+import urllib3.connectionpool
 from taxii2client import v20, v21
 from taxii2client.common import _HTTPConnection
 from taxii2client.exceptions import (
@@ -107,10 +116,13 @@ class RemoteProtocolError(RemoteError):
 
 @dataclass(frozen=True)
 class Timeout:
-    """Seconds to wait to connect, and between bytes of a response (requests' rule)."""
+    """Seconds to wait to connect, between bytes of a response (requests' rule),
+    and for a whole request, from sending it to the last byte of its body
+    (None: no overall bound)."""
 
     connect: float = 5.0
     read: float = 30.0
+    total: float | None = 300.0
 
 
 @dataclass(frozen=True)
@@ -255,6 +267,76 @@ def _header_timestamp(response: requests.Response | None, name: str) -> datetime
 # --- session plumbing -------------------------------------------------------
 
 
+class _Deadline:
+    """A watchdog for the one request in flight on an adapter (a client is one run
+    on one thread). ``start`` arms it; the connection that sends the request
+    registers its socket; when the time is up the socket is shut down, so whatever
+    read is blocked in it returns at once and the request fails.
+
+    The socket itself is kept, not the connection: http.client lets go of it
+    (``sock = None``) once a ``Connection: close`` response has begun, while the
+    body is still being read from it."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._sock: socket.socket | None = None
+
+    def start(self) -> None:
+        if self.seconds is None:
+            return
+        with self._lock:
+            self.expired, self._sock = False, None
+            self._timer = threading.Timer(self.seconds, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def attach(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._sock = sock
+            if self.expired:
+                self._shut()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer, self._sock = None, None
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shut()
+
+    def _shut(self) -> None:
+        if self._sock is None:
+            return
+        # The plain socket's shutdown, also under TLS: SSLSocket.shutdown would
+        # drop its SSL object under the reading thread's feet. OSError: closed.
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+
+
+def _watched(base: type[urllib3.connection.HTTPConnection],
+             deadline: _Deadline) -> type[urllib3.connection.HTTPConnection]:
+    # A fresh connection connects inside request() (HTTP) or just before it (HTTPS,
+    # to verify the peer); a kept-alive one arrives connected. Either way the
+    # socket is registered before the request is sent.
+    def connect(self: urllib3.connection.HTTPConnection) -> None:
+        base.connect(self)
+        deadline.attach(self.sock)
+
+    def request(self: urllib3.connection.HTTPConnection, *args: Any, **kwargs: Any) -> None:
+        deadline.attach(self.sock)
+        base.request(self, *args, **kwargs)
+
+    return type(f"Watched{base.__name__}", (base,), {"connect": connect, "request": request})
+
+
 class _ClientAdapter(requests.adapters.HTTPAdapter):
     """Sends every request with the client's timeout, TLS verification and cert.
 
@@ -270,10 +352,20 @@ class _ClientAdapter(requests.adapters.HTTPAdapter):
         verify: bool | str,
         cert: str | tuple[str, str] | None,
     ) -> None:
+        self._deadline = _Deadline(timeout.total)  # before init_poolmanager runs
         super().__init__()
         self._timeout = (timeout.connect, timeout.read)
         self._verify = verify
         self._cert = cert
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        pools: dict[str, type[urllib3.connectionpool.HTTPConnectionPool]] = {}
+        for scheme, pool in (("http", urllib3.connectionpool.HTTPConnectionPool),
+                             ("https", urllib3.connectionpool.HTTPSConnectionPool)):
+            connection = _watched(pool.ConnectionCls, self._deadline)
+            pools[scheme] = type(f"Watched{pool.__name__}", (pool,), {"ConnectionCls": connection})
+        self.poolmanager.pool_classes_by_scheme = pools
 
     def send(
         self,
@@ -284,14 +376,27 @@ class _ClientAdapter(requests.adapters.HTTPAdapter):
         cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
         proxies: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        return super().send(
-            request,
-            stream=stream,
-            timeout=self._timeout if timeout is None else timeout,
-            verify=verify if self._verify is True else self._verify,
-            cert=self._cert,
-            proxies=proxies,
-        )
+        self._deadline.start()
+        try:
+            response = super().send(
+                request,
+                stream=True,
+                timeout=self._timeout if timeout is None else timeout,
+                verify=verify if self._verify is True else self._verify,
+                cert=self._cert,
+                proxies=proxies,
+            )
+            if not stream:
+                response.content  # noqa: B018 - the whole body, under the deadline
+        except Exception as exc:
+            if self._deadline.expired:
+                raise requests.exceptions.ReadTimeout(
+                    f"no complete answer within {self._deadline.seconds} s", request=request
+                ) from exc
+            raise
+        finally:
+            self._deadline.stop()
+        return response
 
 
 class _BearerAuth(requests.auth.AuthBase):
