@@ -6,7 +6,7 @@ class IntelshareConfig(AppConfig):
     verbose_name = "intelshare hub"
 
     def ready(self) -> None:
-        from intelshare import ingest, observability  # noqa: F401 - metrics receivers
+        from intelshare import ingest, lookups, observability  # noqa: F401 - metrics receivers, field__among
         from intelshare.content.extension import validate_extensions
 
         # Objects using the llm-misuse extension are checked against its schema.

@@ -292,9 +292,10 @@ class Cursor:
 Row = tuple[Any, ...]  # (pk, view date_added, *fields)
 
 
-# Columns a partner view needs beside the caller's fields to finish its rules.
-REFINE_FIELDS = ("stix_id", "version", "type", "has_refs", "source_partner_id",
-                 "is_latest")
+# Columns a partner view needs beside the caller's fields to finish its rules;
+# ``version`` too when first or exact versions are asked for (a stored newest
+# version needs none to be "last", and the older ones are looked up anyway).
+REFINE_FIELDS = ("stix_id", "type", "has_refs", "source_partner_id", "is_latest")
 
 
 @dataclass(frozen=True)
@@ -313,10 +314,22 @@ class View:
     rules: Rules | None = None  # None for staff
     now: datetime | None = None
     redaction_fields: tuple[str, ...] = field(default=())
+    # stix id -> hidden from this partner, for the life of the view (one request:
+    # one instant, one agreement), so a page and its refills ask once per object.
+    _hidden: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def shift(self) -> timedelta:
         return self.rules.embargo if self.rules else ZERO
+
+    def hidden(self, refs: set[str]) -> set[str]:
+        """Of ``refs``, the objects stored here of which the partner may see no version."""
+        assert self.rules is not None and self.now is not None
+        unknown = refs - self._hidden.keys()
+        if unknown:
+            gone = hidden_refs(self.rules, self.now, unknown)
+            self._hidden.update((ref, ref in gone) for ref in unknown)
+        return {ref for ref in refs if self._hidden[ref]}
 
     def exists(self, stix_id: str) -> bool:
         """Whether the caller may see any version of ``stix_id`` (hidden = absent)."""
@@ -343,17 +356,22 @@ class View:
         qs = _version_prefilter(self, qs, versions, exact)
         if self.rules is None:
             return self._merged(qs, added_after, after, limit, list(fields))
-        wanted = list(fields) + list(REFINE_FIELDS)
+        refine = REFINE_FIELDS
+        if versions & {"first", "last"} and ("first" in versions or exact):
+            refine = (*REFINE_FIELDS, "version")
+        wanted = [*fields, *refine]
         rows: list[Row] = []
         cursor = after
         passed = 1.0  # share of candidates the last batch kept: sizes the refill
         while len(rows) < limit:
             want = limit - len(rows)
-            size = min(int(want / max(passed, 0.2)) + 16, 5 * limit + 16)
+            # A refill reads 10 % more than the last pass ratio predicts: a third
+            # round trip for the last few rows costs more than the extra rows.
+            size = min(int(want * 1.1 / max(passed, 0.2)) + 16, 5 * limit + 16)
             batch = self._merged(qs, added_after, cursor, size, wanted)
             if not batch:
                 break
-            kept = _refine(self, batch, len(fields), versions, exact)
+            kept = _refine(self, batch, len(fields), refine, versions, exact)
             rows += kept
             passed = len(kept) / len(batch)
             if len(batch) < size:
@@ -416,25 +434,27 @@ def hidden_refs(rules: Rules, now: datetime, refs: set[str]) -> set[str]:
     if not refs:
         return set()
     rows = (ObjectVersion.objects.filter(collection_id=rules.collection_id,
-                                         stix_id__in=sorted(refs))
+                                         stix_id__among=sorted(refs))
             .values("stix_id").order_by()
             .annotate(seen=Max(Case(When(base_q(rules, now), then=Value(1)), default=Value(0),
                                     output_field=IntegerField()))))
     return {row["stix_id"] for row in rows if not row["seen"]}
 
 
-def _refs_pass(rules: Rules, now: datetime, rows: Sequence[dict[str, Any]]) -> set[int]:
+def _refs_pass(view: View, rows: Sequence[dict[str, Any]]) -> set[int]:
     """Primary keys of ``rows`` that the reference rule lets through."""
+    rules = view.rules
+    assert rules is not None
     checked = [r["pk"] for r in rows if r["has_refs"] and r["source_partner_id"] != rules.partner_id
                and r["stix_id"] not in stix.TLP_MARKINGS]
     passing = {r["pk"] for r in rows} - set(checked)
     if not checked:
         return passing
     refs: dict[int, list[tuple[str, str]]] = {}
-    for version_id, ref, kind in VersionRef.objects.filter(version_id__in=checked).values_list(
-            "version_id", "ref", "kind"):
+    for version_id, ref, kind in VersionRef.objects.filter(
+            version_id__among=checked).values_list("version_id", "ref", "kind"):
         refs.setdefault(version_id, []).append((ref, kind))
-    hidden = hidden_refs(rules, now, {ref for pairs in refs.values() for ref, _ in pairs})
+    hidden = view.hidden({ref for pairs in refs.values() for ref, _ in pairs})
     types = {r["pk"]: r["type"] for r in rows}
     for pk in checked:
         pairs = refs.get(pk, [])
@@ -447,16 +467,15 @@ def _refs_pass(rules: Rules, now: datetime, rows: Sequence[dict[str, Any]]) -> s
     return passing
 
 
-def _refine(view: View, batch: list[Row], nfields: int, versions: frozenset[str],
-            exact: tuple[datetime, ...]) -> list[Row]:
+def _refine(view: View, batch: list[Row], nfields: int, refine: tuple[str, ...],
+            versions: frozenset[str], exact: tuple[datetime, ...]) -> list[Row]:
     """Finish a partner's rules on one batch: references, then first/last among
-    the visible versions (a version is "last" when no visible one is newer)."""
-    rules, now = view.rules, view.now
-    assert rules is not None and now is not None
+    the visible versions (a version is "last" when no visible one is newer).
+    ``refine`` names the columns after the caller's fields (REFINE_FIELDS, and
+    ``version`` when first or exact versions are asked for)."""
     start = 2 + nfields
-    info = [dict(zip(("pk", *REFINE_FIELDS), (row[0], *row[start:]), strict=True))
-            for row in batch]
-    passing = _refs_pass(rules, now, info)
+    info = [dict(zip(("pk", *refine), (row[0], *row[start:]), strict=True)) for row in batch]
+    passing = _refs_pass(view, info)
     kept = [(row, i) for row, i in zip(batch, info, strict=True) if i["pk"] in passing]
     if "all" in versions or not versions & {"first", "last"}:
         return [row for row, _ in kept]
@@ -464,20 +483,26 @@ def _refine(view: View, batch: list[Row], nfields: int, versions: frozenset[str]
     # so only older rows (and "first") need the object's other visible versions.
     unsure = {i["stix_id"] for _, i in kept if "first" in versions or not i["is_latest"]}
     visible_versions: dict[str, list[datetime]] = {}
+    version_of: dict[int, datetime] = {}
     if unsure:
-        others = [dict(zip(("pk", *REFINE_FIELDS), row, strict=True)) for row in
-                  view.versions.filter(stix_id__in=sorted(unsure)).values_list(
-                      "pk", *REFINE_FIELDS)]
-        shown = _refs_pass(rules, now, others)
+        names = ("pk", *REFINE_FIELDS, "version")
+        others = [dict(zip(names, row, strict=True)) for row in
+                  view.versions.filter(stix_id__among=sorted(unsure)).values_list(*names)]
+        shown = _refs_pass(view, others)
         for other in others:
+            version_of[other["pk"]] = other["version"]
             if other["pk"] in shown:
                 visible_versions.setdefault(other["stix_id"], []).append(other["version"])
     keep: list[Row] = []
     for row, i in kept:
+        if i["is_latest"] and "first" not in versions and not exact:
+            keep.append(row)  # "last" alone: the stored newest version is the newest seen
+            continue
+        version = i["version"] if "version" in i else version_of[i["pk"]]
         seen = visible_versions.get(i["stix_id"], [])
-        last = i["is_latest"] or all(v <= i["version"] for v in seen)
-        first = all(v >= i["version"] for v in seen)
-        if i["version"] in exact or ("last" in versions and last) or (
+        last = i["is_latest"] or all(v <= version for v in seen)
+        first = all(v >= version for v in seen)
+        if version in exact or ("last" in versions and last) or (
                 "first" in versions and first):
             keep.append(row)
     return keep
@@ -516,9 +541,10 @@ def _redact(view: View, rows: Sequence[Row], raw_index: int) -> list[str]:
                   and i["type"] in stix.MEMBER_TYPES]
     hidden: dict[int, set[str]] = {}
     if containers:
-        pairs = list(VersionRef.objects.filter(version_id__in=containers, kind=VersionRef.MEMBER)
+        pairs = list(VersionRef.objects.filter(version_id__among=containers,
+                                               kind=VersionRef.MEMBER)
                      .values_list("version_id", "ref"))
-        gone = hidden_refs(rules, view.now, {ref for _, ref in pairs})
+        gone = view.hidden({ref for _, ref in pairs})
         for version_id, ref in pairs:
             if ref in gone:
                 hidden.setdefault(version_id, set()).add(ref)

@@ -1,0 +1,45 @@
+"""``field__among`` (intelshare/lookups.py): the same rows as ``field__in``, sent to
+PostgreSQL as one array parameter instead of one placeholder per value."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from intelshare import ingest
+from intelshare.models import ObjectVersion, VersionRef
+from tests.factories import World, indicator, malware
+
+
+@pytest.fixture
+def stored(world: World) -> list[ObjectVersion]:
+    objects = [indicator(n) for n in range(40)] + [malware(n) for n in range(3)]
+    relationship = {"type": "relationship", "spec_version": "2.1",
+                    "id": "relationship--2f8a7f0e-0f6c-4a8e-9a43-0f5f6c1d2e3a",
+                    "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
+                    "relationship_type": "indicates", "source_ref": objects[0]["id"],
+                    "target_ref": objects[-1]["id"]}
+    ingest.store(collection=world.collection, objects=[*objects, relationship])
+    return list(ObjectVersion.objects.filter(collection=world.collection).order_by("pk"))
+
+
+def test_among_selects_what_in_selects(stored: list[ObjectVersion]) -> None:
+    ids = [v.stix_id for v in stored[::3]] + ["indicator--00000000-0000-4000-8000-000000000000"]
+    pks = [v.pk for v in stored]
+    assert (sorted(ObjectVersion.objects.filter(stix_id__among=ids).values_list("pk", flat=True))
+            == sorted(ObjectVersion.objects.filter(stix_id__in=ids).values_list("pk", flat=True)))
+    assert (sorted(VersionRef.objects.filter(version_id__among=pks).values_list("ref", flat=True))
+            == sorted(VersionRef.objects.filter(version_id__in=pks).values_list("ref", flat=True)))
+    assert VersionRef.objects.filter(version_id__among=pks).count() == 2
+
+
+def test_among_is_one_array_parameter_on_postgresql(stored: list[ObjectVersion]) -> None:
+    ids = [v.stix_id for v in stored]
+    with CaptureQueriesContext(connection) as captured:
+        assert ObjectVersion.objects.filter(stix_id__among=ids).count() == len(ids)
+    sql = captured.captured_queries[-1]["sql"]
+    if connection.vendor == "postgresql":
+        assert "= ANY(" in sql and " IN (" not in sql
+    else:
+        assert " IN (" in sql
