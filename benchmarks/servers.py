@@ -141,6 +141,8 @@ class Intelshare(Process):
             "DATABASE_URL": database_url,
             "SECRET_KEY": secrets.token_urlsafe(50),
             "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+            # As docker-compose runs it: verified credentials shared by the workers.
+            "CACHE_URL": "redis://127.0.0.1:6379/4",
             "INTELSHARE_VAR_DIR": str(workdir / "var"),
             # 1,000-object envelopes (and the largest used here) are stored inline.
             "INTELSHARE_INLINE_MAX_OBJECTS": "5000",

@@ -521,6 +521,8 @@ def _stream(qs: QuerySet[ObjectVersion], column: str, shift: timedelta,
         qs = qs.filter(Q(**{f"{column}__gte": edge}),
                        Q(**{f"{column}__gt": edge}) | Q(**{column: edge, "pk__gt": after.pk}))
     rows = qs.order_by(column, "pk").values_list("pk", column, *fields)[:limit]
+    if not shift:
+        return list(rows)
     return [(pk, stamp + shift, *rest) for pk, stamp, *rest in rows]
 
 
