@@ -13,19 +13,23 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from django.db import transaction
 from django.utils import timezone
 
-from intelshare import signals, stix
+from intelshare import bulk, signals, stix
 from intelshare.models import Collection, ObjectVersion, Partner, VersionRef
 
 logger = logging.getLogger(__name__)
 
 TICK = timedelta(microseconds=1)
 _CHUNK = 500
+# ObjectVersion columns in the order of the rows ``_insert`` builds.
+_VERSION_FIELDS = ("collection_id", "stix_id", "type", "spec_version", "version", "date_added",
+                   "tlp_rank", "source_partner_id", "origin", "has_granular", "granular_rank",
+                   "granular_required_rank", "has_refs", "revoked", "is_latest", "raw")
 
 # Extra per-object checks (e.g. extension schemas); each returns error strings.
 Check = Callable[[dict[str, Any]], list[str]]
@@ -76,6 +80,24 @@ class StoreResult:
 class _Candidate:
     obj: dict[str, Any]
     facts: stix.Facts
+    raw: str
+
+
+class _Stored(NamedTuple):
+    """A version already in the collection."""
+
+    pk: int
+    version: datetime
+    is_latest: bool
+
+
+@dataclass(slots=True)
+class _NewVersion:
+    """A version to insert; its ``is_latest`` is known once the whole batch is seen."""
+
+    facts: stix.Facts
+    version: datetime
+    date_added: datetime
     raw: str
 
 
@@ -140,17 +162,14 @@ def _lock_clock(collection: Collection) -> datetime | None:
     return locked.last_date_added
 
 
-def _existing(collection: Collection, stix_ids: Iterable[str]
-              ) -> dict[str, list[tuple[datetime, bool]]]:
-    """The stored (version, is_latest) pairs of each of ``stix_ids``."""
-    found: dict[str, list[tuple[datetime, bool]]] = {}
-    ids = list(stix_ids)
-    for start in range(0, len(ids), _CHUNK):
-        rows = (ObjectVersion.objects.filter(collection=collection,
-                                             stix_id__in=ids[start:start + _CHUNK])
-                .values_list("stix_id", "version", "is_latest"))
-        for stix_id, version, is_latest in rows:
-            found.setdefault(stix_id, []).append((version, is_latest))
+def _existing(collection: Collection, stix_ids: Iterable[str]) -> dict[str, list[_Stored]]:
+    """The stored versions of each of ``stix_ids``."""
+    found: dict[str, list[_Stored]] = {}
+    rows = bulk.select_by_keys(ObjectVersion, where={"collection_id": collection.pk},
+                               key="stix_id", values=list(stix_ids),
+                               columns=("stix_id", "id", "version", "is_latest"))
+    for stix_id, pk, version, is_latest in rows:
+        found.setdefault(stix_id, []).append(_Stored(pk, version, is_latest))
     return found
 
 
@@ -164,11 +183,10 @@ def _store_candidates(collection: Collection, candidates: list[_Candidate],
     now = timezone.now()
     stamp = now if last is None or now > last else last + TICK
     latest: dict[str, datetime] = {
-        sid: max(v for v, _ in rows) for sid, rows in existing.items()}
-    seen = {(sid, v) for sid, rows in existing.items() for v, _ in rows}
+        sid: max(s.version for s in stored) for sid, stored in existing.items()}
+    seen = {(sid, s.version) for sid, stored in existing.items() for s in stored}
     decided: dict[int, Outcome] = {}
-    rows: list[ObjectVersion] = []
-    refs_of: list[tuple[tuple[str, str], ...]] = []
+    new: list[_NewVersion] = []
     for cand in candidates:
         facts = cand.facts
         version = facts.version
@@ -187,44 +205,51 @@ def _store_candidates(collection: Collection, candidates: list[_Candidate],
                                         message="version already present")
             continue
         seen.add((facts.stix_id, version))
-        rows.append(ObjectVersion(
-            collection=collection, stix_id=facts.stix_id, type=facts.type,
-            spec_version=facts.spec_version, version=version, date_added=stamp,
-            tlp_rank=default_tlp if facts.tlp_rank is None else facts.tlp_rank,
-            source_partner=source_partner, origin=origin,
-            has_granular=facts.has_granular, granular_rank=facts.granular_rank,
-            granular_required_rank=facts.granular_required_rank, has_refs=bool(facts.refs),
-            revoked=facts.revoked, raw=cand.raw,
-        ))
-        refs_of.append(facts.refs)
+        new.append(_NewVersion(facts, version, stamp, cand.raw))
         if facts.stix_id not in latest or version > latest[facts.stix_id]:
             latest[facts.stix_id] = version
         decided[id(cand)] = Outcome(facts.stix_id, text_version, ok=True, stored=True)
         stamp += TICK
-    if rows:
-        for row in rows:
-            row.is_latest = row.version == latest[row.stix_id]
-        demoted = [sid for sid, rows_ in existing.items()
-                   if any(v < latest[sid] and is_latest for v, is_latest in rows_)]
-        for start in range(0, len(demoted), _CHUNK):
-            ObjectVersion.objects.filter(
-                collection=collection, stix_id__in=demoted[start:start + _CHUNK],
-                is_latest=True).update(is_latest=False)
-        ObjectVersion.objects.bulk_create(rows, batch_size=_CHUNK)
-        VersionRef.objects.bulk_create(
-            [VersionRef(version_id=row.pk, ref=ref, kind=kind)
-             for row, refs in zip(rows, refs_of, strict=True) for ref, kind in refs],
-            batch_size=_CHUNK)
+    if new:
+        _demote([s.pk for sid, stored in existing.items() for s in stored
+                 if s.is_latest and s.version < latest[sid]])
+        _insert(collection, new, latest, source_partner, default_tlp, origin)
         Collection.objects.filter(pk=collection.pk).update(last_date_added=stamp - TICK)
     return decided
 
 
+def _demote(pks: list[int]) -> None:
+    """Clear ``is_latest`` on stored versions a newer version superseded.
+
+    By primary key, from the rows ``_existing`` read under the collection lock:
+    an index probe per row, whatever the planner knows about the table.
+    """
+    for start in range(0, len(pks), _CHUNK):
+        ObjectVersion.objects.filter(pk__in=pks[start:start + _CHUNK]).update(is_latest=False)
+
+
+def _insert(collection: Collection, new: list[_NewVersion], latest: dict[str, datetime],
+            source_partner: Partner | None, default_tlp: int | None, origin: str) -> None:
+    """Insert the new versions and their references (``bulk``: COPY on PostgreSQL)."""
+    partner_id = source_partner.pk if source_partner is not None else None
+    rows = [(collection.pk, n.facts.stix_id, n.facts.type, n.facts.spec_version, n.version,
+             n.date_added, default_tlp if n.facts.tlp_rank is None else n.facts.tlp_rank,
+             partner_id, origin, n.facts.has_granular, n.facts.granular_rank,
+             n.facts.granular_required_rank, bool(n.facts.refs), n.facts.revoked,
+             n.version == latest[n.facts.stix_id], n.raw)
+            for n in new]
+    pks = bulk.insert_returning_pks(ObjectVersion, _VERSION_FIELDS, rows)
+    bulk.insert(VersionRef, ("version_id", "ref", "kind"),
+                [(pk, ref, kind) for pk, n in zip(pks, new, strict=True)
+                 for ref, kind in n.facts.refs])
+
+
 def _unversioned_raws(collection: Collection, stix_ids: set[str]) -> dict[str, set[str]]:
+    """The stored JSON texts of each of ``stix_ids`` (unversioned SCOs)."""
     found: dict[str, set[str]] = {}
-    if not stix_ids:
-        return found
-    rows = ObjectVersion.objects.filter(collection=collection, stix_id__in=list(stix_ids))
-    for stix_id, raw in rows.values_list("stix_id", "raw"):
+    rows = bulk.select_by_keys(ObjectVersion, where={"collection_id": collection.pk},
+                               key="stix_id", values=list(stix_ids), columns=("stix_id", "raw"))
+    for stix_id, raw in rows:
         found.setdefault(stix_id, set()).add(raw)
     return found
 

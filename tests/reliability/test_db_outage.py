@@ -114,9 +114,11 @@ def test_connection_lost_half_way_through_a_post_stores_nothing(world: World,
                                                                 taxii: Any) -> None:
     """The versions' INSERT fails after the status row was written: all or nothing."""
     before = _counts()[:2]
-    with mock.patch.object(ObjectVersion.objects, "bulk_create",
-                           side_effect=OperationalError("server closed the connection "
-                                                        "unexpectedly (simulated)")):
+    # The versions' INSERT (COPY on PostgreSQL, bulk_create elsewhere) goes through
+    # intelshare.bulk on every backend.
+    with mock.patch("intelshare.bulk.insert_returning_pks",
+                    side_effect=OperationalError("server closed the connection "
+                                                 "unexpectedly (simulated)")):
         response = taxii("acme").post(_objects(world), _envelope(1, 2, 3))
     assert_unavailable(response)
     assert _counts()[:2] == before

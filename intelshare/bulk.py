@@ -1,0 +1,126 @@
+"""Bulk reads and writes for the ingest path: fast on PostgreSQL, plain ORM elsewhere.
+
+Django's ``bulk_create`` on PostgreSQL renders a 1,000-row batch as one huge
+INSERT whose values psycopg quotes client-side (arrays for UNNEST); on ingest
+of 1,000-object envelopes that, plus building a model instance per row, was
+the largest single cost. COPY streams the same rows in PostgreSQL's text
+format instead. SQLite (the embedded default) keeps ``bulk_create``.
+
+Rows are tuples of values ready for the database, in the order of ``fields``
+(attribute names, e.g. ``collection_id``): str, int, bool, None, aware
+datetime, UUID. No field's ``get_db_prep_save`` runs on the COPY path, so
+only columns of such plain types belong here.
+
+``select_by_keys`` reads rows by a list of keys. Written as ``where AND key IN
+(…)``, PostgreSQL plans from how selective it thinks the ``where`` values are;
+without statistics on them (a first bulk load, a new collection, until the
+next ANALYZE; for ever where autovacuum is off, as in CI) it took the
+collection for tiny and read all of it for every envelope: by 100k versions a
+1,000-object envelope took four times as long as into an empty collection.
+Sent as arrays joined to the table, the values are out of the planner's sight,
+and on a large table it probes the index once per key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection
+from django.db.models import Model
+
+# Rows per INSERT and keys per IN (…) on the ORM path: SQLite limits bound parameters.
+_BATCH = 500
+
+Row = Sequence[Any]
+
+
+def insert(model: type[Model], fields: Sequence[str], rows: Sequence[Row]) -> None:
+    """Insert ``rows`` into ``model``'s table."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        _copy(model, fields, rows)
+    else:
+        _bulk_create(model, fields, rows)
+
+
+def insert_returning_pks(model: type[Model], fields: Sequence[str],
+                         rows: Sequence[Row]) -> list[int]:
+    """Insert ``rows`` into ``model``'s table; returns their primary keys, in order.
+
+    On PostgreSQL the keys are drawn from the table's sequence first and
+    copied with the rows, as COPY returns nothing.
+    """
+    if not rows:
+        return []
+    if connection.vendor != "postgresql":
+        return [obj.pk for obj in _bulk_create(model, fields, rows)]
+    pks = _reserve_pks(model, len(rows))
+    _copy(model, [model._meta.pk.attname, *fields],
+          [(pk, *row) for pk, row in zip(pks, rows, strict=True)])
+    return pks
+
+
+def select_by_keys(model: type[Model], *, where: dict[str, Any], key: str,
+                   values: Sequence[Any], columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """``columns`` of the rows matching ``where`` (equality on each item) whose
+    ``key`` is one of ``values`` (distinct); an index on the ``where`` columns
+    then ``key`` serves it."""
+    if not values:
+        return []
+    if connection.vendor == "postgresql":
+        return _join_select(model, where, key, values, columns)
+    manager = model._default_manager
+    return [row for start in range(0, len(values), _BATCH)
+            for row in manager.filter(**where, **{f"{key}__in": values[start:start + _BATCH]})
+            .values_list(*columns)]
+
+
+def _join_select(model: type[Model], where: dict[str, Any], key: str,
+                 values: Sequence[Any], columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    meta = model._meta
+    quote = connection.ops.quote_name
+    names = [*where, key]
+    fields = [meta.get_field(name) for name in names]
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+    wanted = ", ".join(f"w{i}" for i in range(len(names)))
+    conditions = " AND ".join(f"t.{quote(field.column)} = wanted.w{i}"
+                              for i, field in enumerate(fields))
+    selected = ", ".join(f"t.{quote(meta.get_field(name).column)}" for name in columns)
+    sql = (f"SELECT {selected} FROM unnest({arrays}) AS wanted({wanted})"
+           f" JOIN {quote(meta.db_table)} AS t ON {conditions}")
+    params = [[value] * len(values) for value in where.values()] + [list(values)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _bulk_create(model: type[Model], fields: Sequence[str], rows: Sequence[Row]) -> list[Model]:
+    objs = [model(**dict(zip(fields, row, strict=True))) for row in rows]
+    return model._default_manager.bulk_create(objs, batch_size=_BATCH)
+
+
+def _reserve_pks(model: type[Model], count: int) -> list[int]:
+    """``count`` fresh values of the primary key's sequence, ascending, so keys
+    follow row order as they would with an INSERT."""
+    meta = model._meta
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval((SELECT pg_get_serial_sequence(%s, %s))::regclass)"
+            " FROM generate_series(1, %s)",
+            [connection.ops.quote_name(meta.db_table), meta.pk.column, count])
+        return sorted(pk for (pk,) in cursor.fetchall())
+
+
+def _copy(model: type[Model], fields: Sequence[str], rows: Sequence[Row]) -> None:
+    meta = model._meta
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
+    sql = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
+    # The raw psycopg cursor does the COPY; Django's error wrapper keeps the
+    # exceptions callers see (IntegrityError, DataError…) the same as an INSERT's.
+    with (connection.cursor() as cursor, connection.wrap_database_errors,
+          cursor.cursor.copy(sql) as copy):
+        for row in rows:
+            copy.write_row(row)
