@@ -119,6 +119,7 @@ def suite(target: taxii.Target, objects: list[dict[str, Any]], args: argparse.Na
                                          Budget(args.budget * 2), "ingest_1000")
     if target.database:
         pg.analyze(target.database)
+    taxii.warm_reads(target, 2 * args.workers)
     say(f"  {target.server}: full pull")
     phases["full_pull"] = taxii.pull(target, PAGE, Budget(args.budget), "full_pull")
     sampler = RssSampler(rss) if rss is not None else contextlib.nullcontext()

@@ -20,6 +20,7 @@ def policy_line(server: Intelshare, collection_url: str, staff: dict[str, Any],
                 args: argparse.Namespace) -> dict[str, Any]:
     partner = taxii.Target("intelshare-partner", collection_url, PARTNER, args.timeout)
     taxii.warm(partner, 6 * args.workers)
+    taxii.warm_reads(partner, 2 * args.workers)  # as the staff suite was warmed
     out = {}
     for name, params in (("full_pull", PAGE), ("version_all", {**PAGE, "match[version]": "all"})):
         phase = taxii.pull(partner, params, Budget(args.budget), f"partner_{name}").summary()
