@@ -261,30 +261,10 @@ def manifest_dates(target: Target, budget: Budget, name: str) -> tuple[Phase, li
     def keep(page: PageResult) -> None:
         dates.extend(str(e.get("date_added", "")) for e in (page.body or {}).get("objects", []))
 
-    def run() -> bool:
-        token: str | None = None
-        while True:
-            if budget.expired():
-                phase.truncated = True
-                return False
-            params = {"limit": str(PAGE), "match[version]": "all"}
-            if token:
-                params["next"] = token
-            page = get_page(session, target.manifest_url, params, target.timeout,
-                            keep_body=True)
-            phase.record(page.seconds, page.count, ok=page.error is None)
-            if page.error is not None:
-                phase.notes.append(f"page failed: {page.error}")
-                return False
-            keep(page)
-            if page.more and not page.next:
-                phase.notes.append("more=true without next: the walk cannot go on (§3.4)")
-                return False
-            if not page.more:
-                return True
-            token = page.next
-
-    phase.extra["complete"] = timed(phase, run)
+    params = {"limit": str(PAGE), "match[version]": "all"}
+    phase.extra["complete"] = timed(phase, lambda: walk(
+        session, target.manifest_url, params, target.timeout, budget, phase, on_page=keep,
+        keep_body=True))
     return phase, dates
 
 

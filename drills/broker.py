@@ -38,17 +38,6 @@ def _client(stack: Stack, world: dict[str, Any], who: str) -> Client:
                   collection=world["collection"])
 
 
-def _wait_complete(stack: Stack, ids: set[str], timeout: float) -> dict[str, list[Any]]:
-    deadline = time.monotonic() + timeout
-    rows: dict[str, list[Any]] = {}
-    while time.monotonic() < deadline:
-        rows = {r[0]: r for r in stack.django("statuses")["statuses"] if r[0] in ids}
-        if len(rows) == len(ids) and all(r[1] == "complete" for r in rows.values()):
-            break
-        time.sleep(1)
-    return rows
-
-
 def _exact(result: Result, rows: dict[str, list[Any]], sent: dict[str, list[tuple[str, str]]],
            stored: list[tuple[str, str]]) -> None:
     bad = [sid for sid, keys in sent.items()
@@ -120,7 +109,7 @@ def redis_queued(workdir: Path) -> Result:
 
         resumed = stack.django("resume")["resumed"]
         stack.start_worker()
-        rows = _wait_complete(stack, set(sent), timeout=120)
+        rows = stack.wait_statuses(set(sent), timeout=120)
         stored = [tuple(v) for v in stack.django("versions")["versions"]]
 
     result.numbers.update({"queued_before_restart": queued_before,
@@ -174,7 +163,7 @@ def redis_running(workdir: Path, *, big: int = 20000) -> Result:
             time.sleep(0.3)
         done_at_restart = progress[0][3] if progress else 0
         restart_took = machine.redis_restart(down_seconds=3)
-        rows = _wait_complete(stack, set(sent), timeout=240)
+        rows = stack.wait_statuses(set(sent), timeout=240)
         first_done = bool(rows) and all(r[1] == "complete" for r in rows.values())
 
         # The same worker, reconnected, takes a new message without any resume.
@@ -183,12 +172,12 @@ def redis_running(workdir: Path, *, big: int = 20000) -> Result:
         second = _post(writer, objects, tally)
         if second:
             sent[second] = [key(o) for o in objects]
-        rows = _wait_complete(stack, set(sent), timeout=120)
+        rows = stack.wait_statuses(set(sent), timeout=120)
         second_s = time.monotonic() - began
         resumed: list[str] = []
         if not all(r[1] == "complete" for r in rows.values()):
             resumed = stack.django("resume")["resumed"]
-            rows = _wait_complete(stack, set(sent), timeout=120)
+            rows = stack.wait_statuses(set(sent), timeout=120)
         stored = [tuple(v) for v in stack.django("versions")["versions"]]
         same_worker = worker_pids == stack.worker_pids()
         log = stack.worker.log_text() if stack.worker else ""

@@ -141,15 +141,8 @@ def pg_post(workdir: Path, *, down: float, writers: int = 6) -> Result:
     result.check(not incomplete, f"every accepted status complete with exact counts "
                  f"({len(accepted) - len(incomplete)}/{len(accepted)})")
     after = [t for t in accepted_at if t >= back]
-    if after:
-        recovery = min(after) - back
-        result.numbers["first_202_after_pg_back_s"] = round(recovery, 2)
-        result.check(recovery < 15, f"recovered by itself: first 202 {recovery:.2f} s after "
-                     f"PostgreSQL accepted connections (restart took {back - began:.1f} s)")
-    else:
-        result.check(False, "no 202 after the restart")
-    result.check(pids_before == pids_after,
-                 f"same gunicorn master and workers before and after ({pids_before})")
+    _recovered(result, min(after) if after else None, began, back, "202", "first 202",
+               pids_before, pids_after)
     if ambiguous:
         result.note(f"{len(ambiguous)} objects were in POSTs that got no answer")
     if resumed:
@@ -249,13 +242,20 @@ def pg_pull(workdir: Path, *, down: float, readers: int = 4, count: int = 3000,
     exact = [len(g) == len(set(g)) == len(expected) and set(g) == expected for g in got]
     result.check(all(exact), f"each of {readers} readers got exactly the {len(expected)} "
                  f"versions, no duplicate, no gap (got {[len(g) for g in got]})")
-    if first_200_after:
-        recovery = first_200_after[0] - back
-        result.numbers["first_200_after_pg_back_s"] = round(recovery, 2)
-        result.check(recovery < 15, f"recovered by itself: first page {recovery:.2f} s after "
+    _recovered(result, first_200_after[0] if first_200_after else None, began, back, "200",
+               "first page", pids_before, pids_after)
+    return result
+
+
+def _recovered(result: Result, first_ok: float | None, began: float, back: float, code: str,
+               what: str, pids_before: Any, pids_after: Any) -> None:
+    """The service came back by itself, in the same processes, once PostgreSQL did."""
+    if first_ok is not None:
+        recovery = first_ok - back
+        result.numbers[f"first_{code}_after_pg_back_s"] = round(recovery, 2)
+        result.check(recovery < 15, f"recovered by itself: {what} {recovery:.2f} s after "
                      f"PostgreSQL accepted connections (restart took {back - began:.1f} s)")
     else:
-        result.check(False, "no page answered after the restart")
+        result.check(False, f"no {code} after the restart")
     result.check(pids_before == pids_after,
                  f"same gunicorn master and workers before and after ({pids_before})")
-    return result

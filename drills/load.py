@@ -43,9 +43,10 @@ from typing import Any
 import orjson
 import requests
 
+from benchmarks.servers import rss_kib
 from drills import machine
 from drills.objects import batch, key
-from drills.stack import Stack, rss_kib
+from drills.stack import Stack
 from drills.taxii import Client, basic
 
 SEED = 5000
@@ -401,7 +402,7 @@ def run(args: argparse.Namespace) -> int:
             cpu = sampler.cpu.finish(groups())
             writers.finish()
             say("writers stopped; waiting for every pending status")
-            statuses = _settle(stack, set(writers.sent))
+            statuses = stack.wait_statuses(set(writers.sent), timeout=300, poll=2)
             stop.set()
             reports = [out.get(timeout=300) for _ in range(args.readers)]
             for proc in procs:
@@ -414,17 +415,6 @@ def run(args: argparse.Namespace) -> int:
                        final_errors, stored, sampler, cpu)
     finally:
         machine.ensure_up()
-
-
-def _settle(stack: Stack, ids: set[str], timeout: float = 300) -> dict[str, list[Any]]:
-    deadline = time.monotonic() + timeout
-    rows: dict[str, list[Any]] = {}
-    while time.monotonic() < deadline:
-        rows = {r[0]: r for r in stack.django("statuses")["statuses"] if r[0] in ids}
-        if len(rows) == len(ids) and all(r[1] == "complete" for r in rows.values()):
-            break
-        time.sleep(2)
-    return rows
 
 
 def _final_pull(stack: Stack, world: dict[str, Any]) -> tuple[list[tuple[str, str]], list[str]]:

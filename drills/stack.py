@@ -26,6 +26,8 @@ import psycopg
 import requests
 from psycopg import sql
 
+from benchmarks.servers import children  # /proc reader shared with the benchmark
+
 REPO = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
 PG_ADMIN_URL = f"postgres://postgres@{LOOPBACK}:5432/postgres"
@@ -41,25 +43,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
-
-
-def rss_kib(pid: int) -> int | None:
-    """Resident set size of ``pid`` (KiB), None once it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
 
 
 def database_url(name: str) -> str:
@@ -187,6 +170,19 @@ class Stack:
             raise RuntimeError(f"drills.setup {command} failed ({done.returncode}):\n"
                                f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def wait_statuses(self, ids: set[str], timeout: float, poll: float = 1.0
+                      ) -> dict[str, list[Any]]:
+        """The status rows of ``ids`` once all are complete, or as they stand at
+        ``timeout``: {id: [id, status, total, success, failure, pending]}."""
+        deadline = time.monotonic() + timeout
+        rows: dict[str, list[Any]] = {}
+        while time.monotonic() < deadline:
+            rows = {r[0]: r for r in self.django("statuses")["statuses"] if r[0] in ids}
+            if len(rows) == len(ids) and all(r[1] == "complete" for r in rows.values()):
+                break
+            time.sleep(poll)
+        return rows
 
     def start_web(self, timeout: float = 60, **env_overrides: str) -> str:
         """Start gunicorn; returns its base URL. The first one is ``self.web`` at

@@ -323,11 +323,11 @@ class View:
         return self.rules.embargo if self.rules else ZERO
 
     def hidden(self, refs: set[str]) -> set[str]:
-        """Of ``refs``, the objects stored here of which the partner may see no version."""
+        """``_hidden_refs``, asked once per object for the life of the view."""
         assert self.rules is not None and self.now is not None
         unknown = refs - self._hidden.keys()
         if unknown:
-            gone = hidden_refs(self.rules, self.now, unknown)
+            gone = _hidden_refs(self.rules, self.now, unknown)
             self._hidden.update((ref, ref in gone) for ref in unknown)
         return {ref for ref in refs if self._hidden[ref]}
 
@@ -428,7 +428,7 @@ def _version_prefilter(view: View, qs: QuerySet[ObjectVersion], versions: frozen
     return qs
 
 
-def hidden_refs(rules: Rules, now: datetime, refs: set[str]) -> set[str]:
+def _hidden_refs(rules: Rules, now: datetime, refs: set[str]) -> set[str]:
     """Of ``refs``, the objects stored in the collection of which the partner may
     see no version (DESIGN.md "references"); one grouped index lookup."""
     if not refs:

@@ -302,13 +302,30 @@ def test_silent_server_times_out_as_unavailable(silent_server: str) -> None:
 
 
 @pytest.fixture
-def raw_server() -> Iterator[Callable[[bytes], str]]:
-    """Answers every connection with fixed bytes, then closes it."""
+def raw_server() -> Iterator[Callable[..., str]]:
+    """Answers every connection with fixed bytes, then closes it: the first ``at_once``
+    bytes (all by default) at once, the rest one byte every ``drip`` seconds (each byte
+    well within a read timeout, so only a whole-request deadline ends it early)."""
     listeners: list[socket.socket] = []
+    stop = threading.Event()
 
-    def start(reply: bytes) -> str:
+    def start(reply: bytes, at_once: int | None = None, drip: float = 0.0) -> str:
         listener = socket.create_server(("127.0.0.1", 0))
         listeners.append(listener)
+        head = len(reply) if at_once is None else at_once
+
+        def answer(conn: socket.socket) -> None:
+            with conn:
+                conn.settimeout(1)
+                try:
+                    conn.recv(65536)
+                    conn.sendall(reply[:head])
+                    for i in range(head, len(reply)):
+                        if stop.wait(drip):
+                            return
+                        conn.sendall(reply[i:i + 1])
+                except OSError:
+                    pass  # the client hung up (what a deadline does)
 
         def serve() -> None:
             while True:
@@ -316,18 +333,13 @@ def raw_server() -> Iterator[Callable[[bytes], str]]:
                     conn, _ = listener.accept()
                 except OSError:
                     return
-                with conn:
-                    conn.settimeout(1)
-                    try:
-                        conn.recv(65536)
-                        conn.sendall(reply)
-                    except OSError:
-                        pass
+                threading.Thread(target=answer, args=(conn,), daemon=True).start()
 
         threading.Thread(target=serve, daemon=True).start()
         return f"http://127.0.0.1:{listener.getsockname()[1]}/api1/"
 
     yield start
+    stop.set()
     for listener in listeners:
         listener.close()
 
@@ -364,47 +376,6 @@ def test_garbage_answer_is_a_protocol_error(
         list(client.pages())
 
 
-@pytest.fixture
-def trickling_server() -> Iterator[Callable[[bytes, int, float], str]]:
-    """Sends the first ``at_once`` bytes of a fixed reply, then one byte every ``drip``
-    seconds: every byte arrives well within the read timeout, so only a
-    whole-request deadline ends the request early."""
-    listeners: list[socket.socket] = []
-    stop = threading.Event()
-
-    def start(reply: bytes, at_once: int, drip: float) -> str:
-        listener = socket.create_server(("127.0.0.1", 0))
-        listeners.append(listener)
-
-        def answer(conn: socket.socket) -> None:
-            with conn:
-                try:
-                    conn.recv(65536)
-                    conn.sendall(reply[:at_once])
-                    for i in range(at_once, len(reply)):
-                        if stop.wait(drip):
-                            return
-                        conn.sendall(reply[i:i + 1])
-                except OSError:
-                    pass  # the client hung up: what the deadline does
-
-        def serve() -> None:
-            while True:
-                try:
-                    conn, _ = listener.accept()
-                except OSError:
-                    return
-                threading.Thread(target=answer, args=(conn,), daemon=True).start()
-
-        threading.Thread(target=serve, daemon=True).start()
-        return f"http://127.0.0.1:{listener.getsockname()[1]}/api1/"
-
-    yield start
-    stop.set()
-    for listener in listeners:
-        listener.close()
-
-
 def _taxii_reply(resource: dict[str, Any]) -> bytes:
     body = json.dumps(resource)
     stamp = "2026-01-01T00:00:00.000000Z"
@@ -416,14 +387,14 @@ def _taxii_reply(resource: dict[str, Any]) -> bytes:
 
 @pytest.mark.parametrize("phase", ["headers", "body"])
 def test_a_trickling_partner_is_cut_off_at_the_request_deadline(
-    trickling_server: Callable[[bytes, int, float], str], phase: str
+    raw_server: Callable[..., str], phase: str
 ) -> None:
     """One byte every 0.2 s never trips the 1 s read timeout; the 1.5 s deadline for
     the whole request ends it, whether the partner trickles its headers or its body,
     as a transient failure (retried later with backoff)."""
     reply = _taxii_reply({"more": False, "objects": make_indicators(3, label="drip")})
     at_once = reply.index(b"\r\n\r\n") + 4 if phase == "body" else 0
-    client = TaxiiClient(trickling_server(reply, at_once, 0.2), RW_COLLECTION,
+    client = TaxiiClient(raw_server(reply, at_once, 0.2), RW_COLLECTION,
                          timeout=Timeout(connect=0.5, read=1.0, total=1.5))
     started = time.monotonic()
     with client, pytest.raises(RemoteUnavailable, match="timed out"):
@@ -432,13 +403,13 @@ def test_a_trickling_partner_is_cut_off_at_the_request_deadline(
 
 
 def test_a_slow_but_complete_answer_within_the_deadline_is_read(
-    trickling_server: Callable[[bytes, int, float], str],
+    raw_server: Callable[..., str],
 ) -> None:
     """The deadline ends only what exceeds it: an API root (§4.2.1) whose last 40
     bytes arrive 0.02 s apart (0.8 s in all) under a 3 s deadline is read whole."""
     reply = _taxii_reply({"title": "Slow partner", "max_content_length": 104857600,
                           "versions": ["application/taxii+json;version=2.1"]})
-    client = TaxiiClient(trickling_server(reply, len(reply) - 40, 0.02), RW_COLLECTION,
+    client = TaxiiClient(raw_server(reply, len(reply) - 40, 0.02), RW_COLLECTION,
                          timeout=Timeout(connect=0.5, read=1.0, total=3.0))
     with client:
         info = client.api_root_info()
