@@ -53,21 +53,25 @@ def _record(status: Status, result: ingest.StoreResult, processed: int) -> None:
 def submit(*, collection: Collection, objects: list[Any], user: User | None,
            partner: Partner | None) -> Status:
     """Accept a validated envelope's objects; returns its status resource."""
-    inline = len(objects) <= settings.TAXII_INLINE_MAX_OBJECTS
+    if len(objects) <= settings.TAXII_INLINE_MAX_OBJECTS:
+        # Stored at once: the status row is written once, complete, in the same
+        # transaction as the versions it describes (no pending list to rewrite).
+        status = Status(collection=collection, user=user, partner=partner,
+                        request_timestamp=timezone.now(), total_count=len(objects))
+        with transaction.atomic():
+            result = ingest.store(collection=collection, objects=objects,
+                                  source_partner=partner, origin=f"post:{status.pk}")
+            _record(status, result, len(objects))
+            status.save(force_insert=True)
+        return status
     with transaction.atomic():
         status = Status.objects.create(
             collection=collection, user=user, partner=partner,
             request_timestamp=timezone.now(), total_count=len(objects),
             pending_count=len(objects), pendings=[_pending_detail(o) for o in objects],
-            envelope="" if inline else orjson.dumps(objects).decode(),
+            envelope=orjson.dumps(objects).decode(),
         )
-        if inline:
-            result = ingest.store(collection=collection, objects=objects,
-                                  source_partner=partner, origin=f"post:{status.pk}")
-            _record(status, result, len(objects))
-            status.save()
-        else:
-            transaction.on_commit(partial(_enqueue, str(status.pk)))
+        transaction.on_commit(partial(_enqueue, str(status.pk)))
     return status
 
 
