@@ -106,11 +106,15 @@ class Rules:
     embargo: timedelta
     redact: bool
     consenting: frozenset[int]  # partners whose AMBER contributions may flow here
+    # Whether a widening revealed versions through this grant (DESIGN.md "widening");
+    # without any, a page reads one stream instead of a stream and a join to reveals.
+    has_reveals: bool = True
 
 
 def compile_rules(*, partner_id: int, collection: Collection, now: datetime) -> Rules | None:
     """The rules of ``partner_id`` on ``collection`` at ``now``; ``None`` without a grant."""
     grant = (Grant.objects.select_related("agreement")
+             .annotate(has_reveals=Exists(Reveal.objects.filter(grant_id=OuterRef("pk"))))
              .filter(partner_id=partner_id, collection=collection).first())
     if grant is None:
         return None
@@ -127,6 +131,7 @@ def compile_rules(*, partner_id: int, collection: Collection, now: datetime) -> 
         denied_types=frozenset(agreement.denied_types or ()), embargo=agreement.embargo,
         redact=agreement.granular_mode == Agreement.REDACT,
         consenting=frozenset(p for p in consenting if p != partner_id),
+        has_reveals=grant.has_reveals,
     )
 
 
@@ -383,8 +388,11 @@ class View:
                 after: Cursor | None, limit: int, fields: Sequence[str]) -> list[Row]:
         if self.rules is None:
             return _stream(qs, "date_added", ZERO, added_after, after, limit, fields)
-        revealed = Reveal.objects.filter(grant_id=self.rules.grant_id, version_id=OuterRef("pk"))
-        plain = qs.filter(~Exists(revealed))
+        plain = qs
+        if self.rules.has_reveals:
+            revealed = Reveal.objects.filter(grant_id=self.rules.grant_id,
+                                             version_id=OuterRef("pk"))
+            plain = qs.filter(~Exists(revealed))
         if self.rules.embargo:
             exempt = exempt_q(self.rules)
             rows = (_stream(plain.filter(exempt), "date_added", ZERO, added_after, after, limit,
@@ -393,12 +401,16 @@ class View:
                               added_after, after, limit, fields))
         else:
             rows = _stream(plain, "date_added", ZERO, added_after, after, limit, fields)
-        # One explicit join to this grant's reveal rows (a FilteredRelation, so the
-        # filter and the ordering use the same row).
-        shown = qs.annotate(reveal=FilteredRelation(
-            "reveals", condition=Q(reveals__grant_id=self.rules.grant_id))).filter(
-            reveal__isnull=False)
-        rows += _stream(shown, "reveal__revealed_at", ZERO, added_after, after, limit, fields)
+            if not self.rules.has_reveals:
+                return rows  # one stream, already in order
+        if self.rules.has_reveals:
+            # One explicit join to this grant's reveal rows (a FilteredRelation, so the
+            # filter and the ordering use the same row).
+            shown = qs.annotate(reveal=FilteredRelation(
+                "reveals", condition=Q(reveals__grant_id=self.rules.grant_id))).filter(
+                reveal__isnull=False)
+            rows += _stream(shown, "reveal__revealed_at", ZERO, added_after, after, limit,
+                            fields)
         rows.sort(key=lambda row: (row[1], row[0]))
         return rows[:limit]
 
