@@ -246,7 +246,9 @@ class ObjectVersion(models.Model):
     version = models.DateTimeField()
     date_added = models.DateTimeField()
     tlp_rank = models.PositiveSmallIntegerField(null=True, choices=TLP_CHOICES)
-    source_partner = models.ForeignKey(Partner, null=True, blank=True,
+    # Indexed only where set (Meta): most versions are the hub's own (NULL), and a
+    # full index would cost every insert an entry no lookup ever uses.
+    source_partner = models.ForeignKey(Partner, null=True, blank=True, db_index=False,
                                        on_delete=models.SET_NULL, related_name="+")
     # Where the version came from: "post:<status id>", "feed:<id>/run:<id>",
     # "pack", "atlas", "cli:<file>"… (provenance, not policy).
@@ -271,6 +273,8 @@ class ObjectVersion(models.Model):
             models.Index(fields=["collection", "type", "date_added"], name="version_type"),
             models.Index(fields=["collection", "date_added", "id"], name="version_latest",
                          condition=Q(is_latest=True)),
+            models.Index(fields=["source_partner"], name="version_source_partner",
+                         condition=Q(source_partner__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -283,7 +287,9 @@ class VersionRef(models.Model):
 
     ENDPOINT, MEMBER = "endpoint", "member"
 
-    version = models.ForeignKey(ObjectVersion, on_delete=models.CASCADE, related_name="refs")
+    # ``ref_version`` (version, kind) serves every lookup by version; no second index.
+    version = models.ForeignKey(ObjectVersion, on_delete=models.CASCADE, related_name="refs",
+                                db_index=False)
     ref = models.CharField(max_length=300)
     kind = models.CharField(max_length=10, choices=[(ENDPOINT, ENDPOINT), (MEMBER, MEMBER)])
 
