@@ -72,17 +72,23 @@ def parse_timestamp(value: object) -> datetime:
         raise ValueError(f"{value!r} is not a valid date and time: {exc}") from None
 
 
+def _utc_text(value: datetime, timespec: str) -> str:
+    """``value`` in UTC as RFC 3339 text with ``Z`` (naive values are taken as UTC)."""
+    offset = value.utcoffset()
+    if offset:
+        value = value.astimezone(UTC)
+    text = value.isoformat(timespec=timespec)  # C, and always a 4-digit year
+    return (text if offset is None else text[:-6]) + "Z"
+
+
 def format_timestamp(value: datetime) -> str:
     """TAXII 2.1 timestamp: always six fractional digits and ``Z`` (§2)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _utc_text(value, "microseconds")
 
 
 def format_version(value: datetime) -> str:
     """A STIX version (``modified``) as text: milliseconds when exact, else micro."""
-    value = value.astimezone(UTC)
-    if value.microsecond % 1000 == 0:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _utc_text(value, "milliseconds" if value.microsecond % 1000 == 0 else "microseconds")
 
 
 # --- structural check -------------------------------------------------------------
@@ -172,6 +178,8 @@ def selector_property(selector: str) -> str:
 
 def _granular_ranks(stix_type: str, granular: list[dict[str, Any]]) -> tuple[int | None,
                                                                              int | None]:
+    if not granular:
+        return None, None
     required = set(COMMON_REQUIRED) | set(REQUIRED.get(stix_type, ()))
     ranks: list[int] = []
     required_ranks: list[int] = []

@@ -1,7 +1,7 @@
 """STIX 2.1 §3.2 timestamps as ``stix.parse_timestamp`` reads them: the exact form,
 UTC ``Z``, any number of fraction digits (truncated to microseconds), nothing else."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -45,3 +45,20 @@ def test_other_forms_are_refused(text):
 def test_non_strings_are_refused(value):
     with pytest.raises(ValueError, match="must be a string"):
         stix.parse_timestamp(value)
+
+
+@pytest.mark.parametrize(("value", "version", "timestamp"), [
+    (datetime(2026, 3, 1, 12, 30, 45, 123000, tzinfo=UTC),
+     "2026-03-01T12:30:45.123Z", "2026-03-01T12:30:45.123000Z"),
+    (datetime(2026, 3, 1, 12, 30, 45, 123456, tzinfo=UTC),
+     "2026-03-01T12:30:45.123456Z", "2026-03-01T12:30:45.123456Z"),
+    (datetime(2026, 3, 1, tzinfo=UTC), "2026-03-01T00:00:00.000Z", "2026-03-01T00:00:00.000000Z"),
+    (datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC),  # RFC 3339: four-digit years
+     "0999-01-02T03:04:05.000Z", "0999-01-02T03:04:05.000000Z"),
+    (datetime(2026, 3, 1, 14, 30, 45, 500, tzinfo=timezone(timedelta(hours=2))),
+     "2026-03-01T12:30:45.000500Z", "2026-03-01T12:30:45.000500Z"),
+])
+def test_versions_and_timestamps_are_written_in_utc(value, version, timestamp):
+    assert stix.format_version(value) == version
+    assert stix.format_timestamp(value) == timestamp
+    assert stix.parse_timestamp(version) == value
