@@ -361,10 +361,25 @@ class View:
         qs = _version_prefilter(self, qs, versions, exact)
         if self.rules is None:
             return self._merged(qs, added_after, after, limit, list(fields))
+        for _ in range(3):
+            rows = self._candidates(qs, added_after, after, limit, versions, exact)
+            if not fields:
+                return rows
+            filled = self._fill(rows, fields)
+            if len(filled) == len(rows):
+                return filled
+            # A version was deleted between the two reads: read the window again, so
+            # the caller's ``limit + 1`` rows still tell ``more`` truthfully.
+        return filled
+
+    def _candidates(self, qs: QuerySet[ObjectVersion], added_after: datetime | None,
+                    after: Cursor | None, limit: int, versions: frozenset[str],
+                    exact: tuple[datetime, ...]) -> list[Row]:
+        """The (pk, view date) of up to ``limit`` visible rows, read with only the
+        columns the rules need: refills then cost what they keep, not whole objects."""
         refine = REFINE_FIELDS
         if versions & {"first", "last"} and ("first" in versions or exact):
             refine = (*REFINE_FIELDS, "version")
-        wanted = [*fields, *refine]
         rows: list[Row] = []
         cursor = after
         passed = 1.0  # share of candidates the last batch kept: sizes the refill
@@ -373,16 +388,23 @@ class View:
             # A refill reads 10 % more than the last pass ratio predicts: a third
             # round trip for the last few rows costs more than the extra rows.
             size = min(int(want * 1.1 / max(passed, 0.2)) + 16, 5 * limit + 16)
-            batch = self._merged(qs, added_after, cursor, size, wanted)
+            batch = self._merged(qs, added_after, cursor, size, refine)
             if not batch:
                 break
-            kept = _refine(self, batch, len(fields), refine, versions, exact)
+            kept = _refine(self, batch, 0, refine, versions, exact)
             rows += kept
             passed = len(kept) / len(batch)
             if len(batch) < size:
                 break
             cursor = Cursor(batch[-1][1], batch[-1][0])
-        return [row[: 2 + len(fields)] for row in rows[:limit]]
+        return [row[:2] for row in rows[:limit]]
+
+    def _fill(self, rows: list[Row], fields: Sequence[str]) -> list[Row]:
+        """``rows`` with the caller's ``fields``, read by primary key. ``rows`` are
+        what ``_candidates`` decided visible; rows deleted meanwhile are left out."""
+        found = {pk: rest for pk, *rest in ObjectVersion.objects.filter(
+            pk__among=[row[0] for row in rows]).values_list("pk", *fields)}
+        return [(row[0], row[1], *found[row[0]]) for row in rows if row[0] in found]
 
     def _merged(self, qs: QuerySet[ObjectVersion], added_after: datetime | None,
                 after: Cursor | None, limit: int, fields: Sequence[str]) -> list[Row]:
