@@ -194,12 +194,15 @@ class CollectionScopedView(TaxiiView):
     """A view under ``collections/{id}/``: resolves the collection through policy."""
 
     def collection(self, root: str, ident: str) -> tuple[Collection, policy.Access]:
-        api_root = self.api_root(root)
-        collections = Collection.objects.filter(api_root=api_root)
+        # The collection and its API root in one query; the root alone is looked up
+        # only to tell "no such API root" from "no such collection".
+        collections = Collection.objects.select_related("api_root").filter(api_root__slug=root)
         try:
             found = collections.filter(pk=uuid.UUID(ident)).first()
         except ValueError:
             found = collections.filter(alias=ident).first()
+        if found is None:
+            self.api_root(root)
         access = policy.access(self.caller, found, self.now) if found is not None else None
         if found is None or access is None:
             raise NotFound("no such collection")
