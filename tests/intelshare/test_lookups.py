@@ -8,7 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from intelshare import ingest
-from intelshare.models import ObjectVersion, VersionRef
+from intelshare.lookups import array_literal
+from intelshare.models import Collection, ObjectVersion, VersionRef
 from tests.factories import World, indicator, malware
 
 
@@ -43,3 +44,26 @@ def test_among_is_one_array_parameter_on_postgresql(stored: list[ObjectVersion])
         assert "= ANY(" in sql and " IN (" not in sql
     else:
         assert " IN (" in sql
+
+
+AWKWARD = ["plain", "", "a,b", "{braces}", 'double "quoted"', "back\\slash", "trailing\\",
+           "NULL", "null", " spaced ", "ünïcode ✓", "'single'", "new\nline", "tab\there"]
+
+
+def test_array_literal_round_trips_awkward_text_through_postgresql(db: None) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's array input syntax")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT unnest(%s::text[])", [array_literal(AWKWARD)])
+        assert [row[0] for row in cursor.fetchall()] == AWKWARD
+        cursor.execute("SELECT unnest(%s::bigint[])", [array_literal([1, -2, 2**62])])
+        assert [row[0] for row in cursor.fetchall()] == [1, -2, 2**62]
+
+
+def test_among_matches_awkward_values_exactly(world: World) -> None:
+    """Whatever a value holds, it matches itself and nothing else (both backends)."""
+    for n, name in enumerate(AWKWARD):
+        Collection.objects.create(api_root=world.api_root, title=name, alias=f"awkward-{n}")
+    wanted = ["a,b", 'double "quoted"', "back\\slash", "NULL", "{braces}"]
+    found = Collection.objects.filter(title__among=wanted).values_list("title", flat=True)
+    assert sorted(found) == sorted(wanted)
