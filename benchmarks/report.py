@@ -97,7 +97,7 @@ def render(results: dict[str, Any]) -> str:
                 walk = pages.get("walk", {})
                 rows.append([size, who, *cells, _num(walk.get("objects_per_s")),
                              _num(r.get("load", {}).get("objects_per_s"))])
-        lines += _table(["versions", "caller", "first", "middle", "last", "walk obj/s",
+        lines += _table(["versions", "caller", "first", "middle", "last full", "walk obj/s",
                          "load obj/s"], rows)
     memory = results.get("memory", {})
     if memory:

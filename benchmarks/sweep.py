@@ -49,9 +49,11 @@ def page_latencies(target: taxii.Target, args: argparse.Namespace, *, rss: Proce
         first.record(page.seconds, page.count, ok=page.error is None)
     out["first"] = first.summary()
     tokens: list[str | None] = []
+    counts: list[int] = []
 
     def keep(page: taxii.PageResult) -> None:
         tokens.append(page.next)
+        counts.append(page.count)
 
     with RssSampler(rss) if rss else contextlib.nullcontext() as sampler:
         walk = taxii.pull(target, PAGE, Budget(args.budget * 4), "walk", on_page=keep)
@@ -62,8 +64,14 @@ def page_latencies(target: taxii.Target, args: argparse.Namespace, *, rss: Proce
     # tokens[i] is the token returned by page i, i.e. the one that fetches page i + 1.
     fetching = [None, *tokens[:-1]]
     out["tokens"] = {}
-    if len(fetching) >= 3 and walk.extra.get("complete"):
-        for name, token in (("middle", fetching[len(fetching) // 2]), ("last", fetching[-1])):
+    # "last" is the last *full* page: the walk's final page holds whatever is left
+    # (23 rows at one size, 782 at another), and its latency says more about its
+    # length than about where in the collection it lies.
+    full = [i for i, count in enumerate(counts) if count == int(PAGE["limit"])]
+    if len(fetching) >= 3 and walk.extra.get("complete") and full:
+        out["last_page_rows"] = {"walk_final": counts[-1], "measured": counts[full[-1]]}
+        for name, token in (("middle", fetching[len(fetching) // 2]),
+                            ("last", fetching[full[-1]])):
             phase = Phase(name)
             for _ in range(args.repeats):
                 page = taxii.get_page(session, target.objects_url, {**PAGE, "next": str(token)},
