@@ -199,7 +199,7 @@ def _store_candidates(collection: Collection, candidates: list[_Candidate],
                 continue
             version = stamp
             unversioned_raws.setdefault(facts.stix_id, set()).add(cand.raw)
-        text_version = stix.format_version(version)
+        text_version = facts.version_text or stix.format_version(version)
         if (facts.stix_id, version) in seen:
             decided[id(cand)] = Outcome(facts.stix_id, text_version, ok=True,
                                         message="version already present")

@@ -28,7 +28,7 @@ def new_request_id() -> str:
 
 def sane_request_id(offered: str) -> str:
     """The caller's id when it is a plain token (it goes into logs), else a new one."""
-    return offered if _SANE_ID.match(offered) else new_request_id()
+    return offered if _SANE_ID.fullmatch(offered) else new_request_id()
 
 
 class RequestIdFilter(logging.Filter):

@@ -156,6 +156,7 @@ class Facts:
     type: str
     spec_version: str
     version: datetime | None  # modified, else created; None for unversioned SCOs
+    version_text: str  # ``version`` as ``format_version`` writes it; "" when None
     tlp_rank: int | None
     marking_refs: tuple[str, ...]
     has_granular: bool
@@ -206,8 +207,17 @@ def references(obj: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(dict.fromkeys(found))
 
 
+def _version_text(text: str, parsed: datetime) -> str:
+    """``format_version(parsed)``, without formatting when ``text`` (a checked
+    timestamp) is already written that way: three fraction digits, or six that
+    do not end in 000."""
+    if len(text) == 24 or (len(text) == 27 and not text.endswith("000Z")):
+        return text
+    return format_version(parsed)
+
+
 def _check_ref(name: str, value: Any) -> None:
-    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
         raise InvalidStix(f"{name} must be a STIX identifier, got {value!r}")
 
 
@@ -221,10 +231,10 @@ def inspect(obj: Any) -> Facts:
     if not isinstance(obj, dict):
         raise InvalidStix("object must be a JSON object")
     stix_type = obj.get("type")
-    if not isinstance(stix_type, str) or not _TYPE.match(stix_type):
+    if not isinstance(stix_type, str) or not _TYPE.fullmatch(stix_type):
         raise InvalidStix(f"type must be 3-250 characters of a-z, 0-9 and '-', got {stix_type!r}")
     stix_id = obj.get("id")
-    if not isinstance(stix_id, str) or not _IDENTIFIER.match(stix_id):
+    if not isinstance(stix_id, str) or not _IDENTIFIER.fullmatch(stix_id):
         raise InvalidStix(f"id must be '<type>--<UUID>', got {stix_id!r}")
     if stix_id.partition("--")[0] != stix_type:
         raise InvalidStix(f"id {stix_id!r} does not start with its type {stix_type!r}")
@@ -267,11 +277,14 @@ def inspect(obj: Any) -> Facts:
     if not isinstance(revoked, bool):
         raise InvalidStix("revoked must be a boolean")
     granular_rank, granular_required_rank = _granular_ranks(stix_type, granular or [])
+    version_prop = "modified" if "modified" in stamps else "created"
+    version = stamps.get(version_prop)
     return Facts(
         stix_id=stix_id,
         type=stix_type,
         spec_version=spec_version,
-        version=stamps.get("modified") or stamps.get("created"),
+        version=version,
+        version_text="" if version is None else _version_text(obj[version_prop], version),
         tlp_rank=tlp_rank(marking_refs),
         marking_refs=tuple(marking_refs),
         has_granular=bool(granular),

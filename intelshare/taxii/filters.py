@@ -74,7 +74,7 @@ def _list(params: QueryDict, name: str, pattern: re.Pattern[str], what: str) -> 
         return ()
     items = raw.split(",")
     for item in items:
-        if not pattern.match(item):
+        if not pattern.fullmatch(item):
             raise BadRequest(f"{name}: {item!r} is not {what}", error_code="bad-filter")
     return tuple(dict.fromkeys(items))
 

@@ -216,7 +216,7 @@ class CollectionScopedView(TaxiiView):
 
     def object_id(self, object_id: str) -> str:
         """A STIX identifier from the URL (§5.6); anything else names no object."""
-        if not filters.IDENTIFIER.match(object_id):
+        if not filters.IDENTIFIER.fullmatch(object_id):
             raise NotFound("no such object")
         return object_id
 

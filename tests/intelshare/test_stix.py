@@ -1,5 +1,6 @@
-"""STIX 2.1 §3.2 timestamps as ``stix.parse_timestamp`` reads them: the exact form,
-UTC ``Z``, any number of fraction digits (truncated to microseconds), nothing else."""
+"""The structural check's details (intelshare.stix): STIX 2.1 §3.2 timestamps (the
+exact form, UTC ``Z``, fractions truncated to microseconds), version texts written
+one way, and identifiers matched whole."""
 
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -62,3 +63,33 @@ def test_versions_and_timestamps_are_written_in_utc(value, version, timestamp):
     assert stix.format_version(value) == version
     assert stix.format_timestamp(value) == timestamp
     assert stix.parse_timestamp(version) == value
+
+
+@pytest.mark.parametrize(("written", "reported"), [
+    ("2026-03-01T12:30:45.123Z", "2026-03-01T12:30:45.123Z"),
+    ("2026-03-01T12:30:45.123456Z", "2026-03-01T12:30:45.123456Z"),
+    ("2026-03-01T12:30:45.123000Z", "2026-03-01T12:30:45.123Z"),
+    ("2026-03-01T12:30:45Z", "2026-03-01T12:30:45.000Z"),
+    ("2026-03-01T12:30:45.1Z", "2026-03-01T12:30:45.100Z"),
+    ("2026-03-01T12:30:45.1234567Z", "2026-03-01T12:30:45.123456Z"),
+])
+def test_an_objects_version_text_is_written_one_way(written, reported):
+    """The version a status or manifest reports is ``format_version``'s, whatever
+    the object's own spelling (the text is reused only when it is already that)."""
+    obj = {"type": "malware", "spec_version": "2.1", "is_family": True,
+           "id": "malware--6b0b6a40-5f8c-4a8e-9a43-0f5f6c1d2e3a",
+           "created": "2026-01-01T00:00:00.000Z", "modified": written}
+    facts = stix.inspect(obj)
+    assert facts.version_text == reported == stix.format_version(facts.version)
+
+
+@pytest.mark.parametrize("field", ["id", "created_by_ref", "object_marking_refs"])
+def test_identifiers_with_a_trailing_newline_are_refused(field):
+    """``$`` matches before a final newline; identifiers are matched whole."""
+    ident = "identity--6b0b6a40-5f8c-4a8e-9a43-0f5f6c1d2e3a\n"
+    obj = {"type": "identity", "spec_version": "2.1", "name": "x",
+           "id": "identity--7b0b6a40-5f8c-4a8e-9a43-0f5f6c1d2e3a",
+           "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z"}
+    obj[field] = [ident] if field.endswith("_refs") else ident
+    with pytest.raises(stix.InvalidStix):
+        stix.inspect(obj)
