@@ -12,13 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stix2validator import ValidationOptions, validate_instance
 
-from intelshare.content import extension
+from intelshare.content import extension, pack
 from intelshare.content.extension import (
     EXTENSION_ID,
     certainly_valid,
     extension_definition,
     validate_extensions,
 )
+from intelshare.content.generator import generate
 from intelshare.content.stixids import HUB_IDENTITY_ID, TLP2_CLEAR, tlp2_marking
 
 SHA256 = "a" * 64
@@ -178,3 +179,14 @@ def test_fast_path_never_accepts_what_the_schema_rejects(block: dict[str, Any]) 
     if certainly_valid(block):
         assert extension._validator().is_valid(block)
         assert validate_extensions(with_block(block)) == []
+
+
+def test_fast_path_accepts_the_generated_feed_and_the_starter_pack() -> None:
+    """The fast path is for the common case: every block the generator and the pack
+    write is valid, and the fast path must say so without jsonschema's help."""
+    objects = [*generate(3000, seed=3), *pack.build_pack()]
+    blocks = [o["extensions"][EXTENSION_ID] for o in objects
+              if EXTENSION_ID in o.get("extensions", {})]
+    assert len(blocks) > 1000
+    assert all(extension._validator().is_valid(b) for b in blocks)
+    assert [b for b in blocks if not certainly_valid(b)] == []
