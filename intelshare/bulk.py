@@ -29,6 +29,8 @@ from typing import Any
 from django.db import connection
 from django.db.models import Model
 
+from intelshare.lookups import array_literal
+
 # Rows per INSERT and keys per IN (…) on the ORM path: SQLite limits bound parameters.
 _BATCH = 500
 
@@ -90,7 +92,8 @@ def _join_select(model: type[Model], where: dict[str, Any], key: str,
     selected = ", ".join(f"t.{quote(meta.get_field(name).column)}" for name in columns)
     sql = (f"SELECT {selected} FROM unnest({arrays}) AS wanted({wanted})"
            f" JOIN {quote(meta.db_table)} AS t ON {conditions}")
-    params = [[value] * len(values) for value in where.values()] + [list(values)]
+    params = [array_literal([value] * len(values)) for value in where.values()]
+    params.append(array_literal(values))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
