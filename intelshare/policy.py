@@ -402,7 +402,8 @@ class View:
     def _fill(self, rows: list[Row], fields: Sequence[str]) -> list[Row]:
         """``rows`` with the caller's ``fields``, read by primary key. ``rows`` are
         what ``_candidates`` decided visible; rows deleted meanwhile are left out."""
-        found = {pk: rest for pk, *rest in ObjectVersion.objects.filter(
+        assert self.rules is not None
+        found = {pk: rest for pk, *rest in _versions_of_id(self.rules.collection_id).filter(
             pk__among=[row[0] for row in rows]).values_list("pk", *fields)}
         return [(row[0], row[1], *found[row[0]]) for row in rows if row[0] in found]
 
@@ -410,29 +411,30 @@ class View:
                 after: Cursor | None, limit: int, fields: Sequence[str]) -> list[Row]:
         if self.rules is None:
             return _stream(qs, "date_added", ZERO, added_after, after, limit, fields)
+        rules = self.rules
         plain = qs
-        if self.rules.has_reveals:
-            revealed = Reveal.objects.filter(grant_id=self.rules.grant_id,
-                                             version_id=OuterRef("pk"))
+        if rules.has_reveals:
+            revealed = Reveal.objects.filter(grant_id=rules.grant_id, version_id=OuterRef("pk"))
             plain = qs.filter(~Exists(revealed))
-        if self.rules.embargo:
-            exempt = exempt_q(self.rules)
-            rows = (_stream(plain.filter(exempt), "date_added", ZERO, added_after, after, limit,
-                            fields)
-                    + _stream(plain.filter(~exempt), "date_added", self.rules.embargo,
-                              added_after, after, limit, fields))
+        if rules.embargo:
+            exempt = exempt_q(rules)
+            streams = [_stream(plain.filter(exempt), "date_added", ZERO, added_after, after,
+                               limit, fields),
+                       _stream(plain.filter(~exempt), "date_added", rules.embargo, added_after,
+                               after, limit, fields)]
         else:
-            rows = _stream(plain, "date_added", ZERO, added_after, after, limit, fields)
-            if not self.rules.has_reveals:
-                return rows  # one stream, already in order
-        if self.rules.has_reveals:
+            streams = [_stream(plain, "date_added", ZERO, added_after, after, limit, fields)]
+        if rules.has_reveals:
             # One explicit join to this grant's reveal rows (a FilteredRelation, so the
             # filter and the ordering use the same row).
             shown = qs.annotate(reveal=FilteredRelation(
-                "reveals", condition=Q(reveals__grant_id=self.rules.grant_id))).filter(
+                "reveals", condition=Q(reveals__grant_id=rules.grant_id))).filter(
                 reveal__isnull=False)
-            rows += _stream(shown, "reveal__revealed_at", ZERO, added_after, after, limit,
-                            fields)
+            streams.append(_stream(shown, "reveal__revealed_at", ZERO, added_after, after,
+                                   limit, fields))
+        if len(streams) == 1:
+            return streams[0]  # one stream, already in order
+        rows = [row for stream in streams for row in stream]
         rows.sort(key=lambda row: (row[1], row[0]))
         return rows[:limit]
 

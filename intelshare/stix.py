@@ -139,9 +139,11 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 TIMESTAMP_PROPERTIES = ("created", "modified", "valid_from", "valid_until",
                         "first_seen", "last_seen", "published", "first_observed",
                         "last_observed", "start_time", "stop_time")
-_TYPE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){1,248}[a-z0-9]$")
+TYPE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){1,248}[a-z0-9]$")
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_IDENTIFIER = re.compile(rf"^[a-z0-9][a-z0-9-]{{1,248}}[a-z0-9]--{_UUID}$")
+# STIX 2.1 §2.7 types and §2.9 identifiers; the TAXII filters and URLs use them too.
+# Always ``fullmatch``: ``$`` also matches before a final newline.
+IDENTIFIER = re.compile(rf"^[a-z0-9][a-z0-9-]{{1,248}}[a-z0-9]--{_UUID}$")
 
 
 class InvalidStix(ValueError):
@@ -217,7 +219,7 @@ def _version_text(text: str, parsed: datetime) -> str:
 
 
 def _check_ref(name: str, value: Any) -> None:
-    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+    if not isinstance(value, str) or not IDENTIFIER.fullmatch(value):
         raise InvalidStix(f"{name} must be a STIX identifier, got {value!r}")
 
 
@@ -231,10 +233,10 @@ def inspect(obj: Any) -> Facts:
     if not isinstance(obj, dict):
         raise InvalidStix("object must be a JSON object")
     stix_type = obj.get("type")
-    if not isinstance(stix_type, str) or not _TYPE.fullmatch(stix_type):
+    if not isinstance(stix_type, str) or not TYPE.fullmatch(stix_type):
         raise InvalidStix(f"type must be 3-250 characters of a-z, 0-9 and '-', got {stix_type!r}")
     stix_id = obj.get("id")
-    if not isinstance(stix_id, str) or not _IDENTIFIER.fullmatch(stix_id):
+    if not isinstance(stix_id, str) or not IDENTIFIER.fullmatch(stix_id):
         raise InvalidStix(f"id must be '<type>--<UUID>', got {stix_id!r}")
     if stix_id.partition("--")[0] != stix_type:
         raise InvalidStix(f"id {stix_id!r} does not start with its type {stix_type!r}")

@@ -26,8 +26,6 @@ M_ID, M_TYPE = "match[id]", "match[type]"
 M_VERSION, M_SPEC = "match[version]", "match[spec_version]"
 VERSION_KEYWORDS = frozenset({"first", "last", "all"})
 
-_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
-IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]--[0-9a-fA-F-]{36}$")
 _SPEC = re.compile(r"^\d+\.\d+$")
 _SALT = "intelshare.taxii.next"
 
@@ -115,8 +113,8 @@ def parse(params: QueryDict, *, allowed: frozenset[str], scope: str) -> Query:
         if not raw.isdigit() or int(raw) <= 0:
             raise BadRequest("limit must be a positive integer (§3.4)", error_code="bad-filter")
         limit = min(int(raw), settings.TAXII_MAX_PAGE_SIZE)
-    ids = _list(params, M_ID, IDENTIFIER, "a STIX identifier") if M_ID in allowed else ()
-    types = _list(params, M_TYPE, _TYPE, "a STIX type") if M_TYPE in allowed else ()
+    ids = _list(params, M_ID, stix.IDENTIFIER, "a STIX identifier") if M_ID in allowed else ()
+    types = _list(params, M_TYPE, stix.TYPE, "a STIX type") if M_TYPE in allowed else ()
     versions = _versions(params) if M_VERSION in allowed else ()
     specs = _list(params, M_SPEC, _SPEC, "a spec version") if M_SPEC in allowed else ()
     canonical = repr((scope, added_after, ids, types, versions, specs))

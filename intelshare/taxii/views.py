@@ -22,7 +22,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from intelshare import audit, policy, submissions
+from intelshare import audit, policy, stix, submissions
 from intelshare.models import TAXII_21, ApiRoot, ApiToken, Collection, Status
 from intelshare.taxii import envelope, filters, media, pages
 from intelshare.taxii.auth import BearerTokenAuthentication, PartnerBasicAuthentication
@@ -216,7 +216,7 @@ class CollectionScopedView(TaxiiView):
 
     def object_id(self, object_id: str) -> str:
         """A STIX identifier from the URL (§5.6); anything else names no object."""
-        if not filters.IDENTIFIER.fullmatch(object_id):
+        if not stix.IDENTIFIER.fullmatch(object_id):
             raise NotFound("no such object")
         return object_id
 
