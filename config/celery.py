@@ -14,7 +14,7 @@ app.autodiscover_tasks()
 
 @worker_process_init.connect
 def _settle_heap(**_: object) -> None:
-    """Each worker process freezes its loaded heap, as the web workers do (intelshare.heap)."""
-    from intelshare import heap
+    """Each worker process freezes its loaded heap, as the web workers do (intelshare.db.heap)."""
+    from intelshare.db import heap
 
     heap.settle()

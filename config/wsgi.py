@@ -7,6 +7,6 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = get_wsgi_application()
 
-from intelshare import heap  # noqa: E402 - needs the settings loaded above
+from intelshare.db import heap  # noqa: E402 - needs the settings loaded above
 
 heap.settle()

@@ -6,9 +6,10 @@ class IntelshareConfig(AppConfig):
     verbose_name = "intelshare hub"
 
     def ready(self) -> None:
-        from intelshare import dbtuning, ingest, lookups, observability  # noqa: F401 - metrics, field__among
+        from intelshare import ingest, observability  # noqa: F401 - metrics
         from intelshare.content.extension import validate_extensions
+        from intelshare.db import lookups, tuning  # noqa: F401 - field__among
 
-        dbtuning.install()
+        tuning.install()
         # Objects using the llm-misuse extension are checked against its schema.
         ingest.register_check(validate_extensions)

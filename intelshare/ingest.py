@@ -19,7 +19,8 @@ import orjson
 from django.db import transaction
 from django.utils import timezone
 
-from intelshare import bulk, signals, stix
+from intelshare import signals, stix
+from intelshare.db import bulk
 from intelshare.models import Collection, ObjectVersion, Partner, VersionRef
 
 logger = logging.getLogger(__name__)

@@ -116,7 +116,7 @@ def test_connection_lost_half_way_through_a_post_stores_nothing(world: World,
     before = _counts()[:2]
     # The versions' INSERT (COPY on PostgreSQL, bulk_create elsewhere) goes through
     # intelshare.bulk on every backend.
-    with mock.patch("intelshare.bulk.insert_returning_pks",
+    with mock.patch("intelshare.db.bulk.insert_returning_pks",
                     side_effect=OperationalError("server closed the connection "
                                                  "unexpectedly (simulated)")):
         response = taxii("acme").post(_objects(world), _envelope(1, 2, 3))

@@ -1,4 +1,4 @@
-"""``field__among`` (intelshare/lookups.py): the same rows as ``field__in``, sent to
+"""``field__among`` (intelshare/db/lookups.py): the same rows as ``field__in``, sent to
 PostgreSQL as one array parameter instead of one placeholder per value."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from intelshare import ingest
-from intelshare.lookups import array_literal
+from intelshare.db.lookups import array_literal
 from intelshare.models import Collection, ObjectVersion, VersionRef
 from tests.factories import World, indicator, malware
 

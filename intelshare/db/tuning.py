@@ -10,6 +10,10 @@ Django checks a ``timezone`` attribute on the registered loader before each
 cursor (and registers its own again when it differs), and the C class can be
 neither subclassed nor given attributes, so a thin Python loader carries the
 attribute and hands each value to a C loader.
+
+Written against Django 5.2 (its ``timezone`` check on the registered loader) and
+psycopg 3.2-3.3 with ``psycopg[binary]``; ``tests/intelshare/db/test_assumptions.py``
+checks both.
 """
 
 from __future__ import annotations

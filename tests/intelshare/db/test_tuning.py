@@ -1,4 +1,4 @@
-"""intelshare/dbtuning.py: timestamps read through psycopg's fastest loader come back
+"""intelshare/db/tuning.py: timestamps read through psycopg's fastest loader come back
 exactly as Django's own loader gives them (aware, UTC, to the microsecond)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ingest path's bulk reads and writes (intelshare/bulk.py): COPY on PostgreSQL,
+"""The ingest path's bulk reads and writes (intelshare/db/bulk.py): COPY on PostgreSQL,
 bulk_create on SQLite, and on both the same rows, keys and errors."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import orjson
 import pytest
 from django.db import DataError, connection, transaction
 
-from intelshare import bulk, ingest, stix
+from intelshare import ingest, stix
 from intelshare.content.generator import generate
+from intelshare.db import bulk
 from intelshare.models import ObjectVersion, Partner, VersionRef
 from tests.factories import World, indicator
 

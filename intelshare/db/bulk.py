@@ -19,6 +19,10 @@ collection for tiny and read all of it for every envelope: by 100k versions a
 1,000-object envelope took four times as long as into an empty collection.
 Sent as arrays joined to the table, the values are out of the planner's sight,
 and on a large table it probes the index once per key.
+
+Written against Django 5.2 (``_meta.get_field(...).column``, sequence naming by
+``pg_get_serial_sequence``) and psycopg 3.2-3.3 (``cursor.copy``);
+``tests/intelshare/db/test_assumptions.py`` checks both.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Model
 
-from intelshare.lookups import array_literal
+from intelshare.db.lookups import array_literal
 
 # Rows per INSERT and keys per IN (…) on the ORM path: SQLite limits bound parameters.
 _BATCH = 500

@@ -7,6 +7,9 @@ that walks all of them: a pause of about 100 ms, one POST in four or five
 taking twice its time. ``gc.freeze()`` once the application is loaded moves
 what exists then into a permanent generation that collections skip; garbage
 created by requests is still collected as before.
+
+Written against CPython 3.11-3.13 (``gc.freeze``); ``tests/intelshare/db/test_heap.py``
+fails when the freeze stops covering the loaded application.
 """
 
 from __future__ import annotations

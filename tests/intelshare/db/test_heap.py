@@ -1,4 +1,4 @@
-"""The WSGI entry point freezes the loaded heap (intelshare.heap): a fresh process
+"""The WSGI entry point freezes the loaded heap (intelshare.db.heap): a fresh process
 that imports it has a permanent generation holding Django and the views, so full
 collections during requests skip them."""
 

@@ -12,6 +12,9 @@ dumper formats element by element in Python (profiled at 6 % of a partner page
 at 100k versions), a join of the values is a tenth of that. Values that are
 plain ``int`` or ``str`` skip Django's per-element preparation, which leaves
 them as they are.
+
+Written against Django 5.2 (``In``/``RelatedIn``, ``process_lhs``, ``cast_db_type``)
+and psycopg 3.2-3.3; ``tests/intelshare/db/test_assumptions.py`` checks both.
 """
 
 from __future__ import annotations
