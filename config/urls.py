@@ -10,7 +10,7 @@ from intelshare.taxii.errors import NotFound, render_error
 
 urlpatterns = [
     path("taxii2/", include("intelshare.taxii.urls")),
-    path("api/v1/", include("intelshare.api.urls")),
+    path("api/v1/", include("config.api_urls")),
     path("admin/", admin.site.urls),
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),

@@ -23,10 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from django.core.signals import request_finished
-from django.db.models import Count
 from django.db.models.signals import post_save
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
@@ -140,7 +138,6 @@ class DatabaseCollector(Collector):
         yield from self._versions()
         yield from self._statuses()
         yield from self._queue()
-        yield from self._feeds()
 
     def _versions(self) -> Iterator[Metric]:
         from intelshare import policy
@@ -168,45 +165,13 @@ class DatabaseCollector(Collector):
             logger.warning("metrics: queue depth unavailable: %s", type(exc).__name__)
         yield depth
 
-    def _feeds(self) -> Iterator[Metric]:
-        try:
-            from sync.models import Feed, Quarantine, SyncRun
-        except ImportError:  # pragma: no cover - sync is an installed app
-            return
-        now = timezone.now()
-        lag = GaugeMetricFamily("intelshare_feed_lag_seconds",
-                                "Age of the newest remote date_added seen (pull) or pushed.",
-                                labels=["feed", "direction"])
-        failures = GaugeMetricFamily("intelshare_feed_consecutive_failures",
-                                     "Failed runs since the last success.", labels=["feed"])
-        success = GaugeMetricFamily("intelshare_feed_last_success_timestamp_seconds",
-                                    "Unix time of the last successful run.", labels=["feed"])
-        enabled = GaugeMetricFamily("intelshare_feed_enabled", "1 when dispatched, 0 paused.",
-                                    labels=["feed"])
-        for feed in Feed.objects.all():
-            seconds = feed.lag(now)
-            if seconds is not None:
-                lag.add_metric([feed.name, feed.direction], seconds.total_seconds())
-            failures.add_metric([feed.name], feed.consecutive_failures)
-            if feed.last_success is not None:
-                success.add_metric([feed.name], feed.last_success.timestamp())
-            enabled.add_metric([feed.name], 1 if feed.enabled else 0)
-        yield from (lag, failures, success, enabled)
-        runs = GaugeMetricFamily("intelshare_sync_runs", "Sync runs kept, by feed and outcome.",
-                                 labels=["feed", "outcome"])
-        for row in SyncRun.objects.values("feed__name", "outcome").annotate(n=Count("id")):
-            runs.add_metric([row["feed__name"], row["outcome"]], row["n"])
-        yield runs
-        held = GaugeMetricFamily("intelshare_quarantine_items",
-                                 "Quarantined inbound objects, by feed and state.",
-                                 labels=["feed", "state"])
-        for row in Quarantine.objects.values("feed__name", "state").annotate(n=Count("id")):
-            held.add_metric([row["feed__name"], row["state"]], row["n"])
-        yield held
-
-
 _database = CollectorRegistry(auto_describe=False)
 _database.register(DatabaseCollector())
+
+
+def register_collector(collector: Collector) -> None:
+    """Add gauges read at scrape time (another app's, e.g. the sync feeds)."""
+    _database.register(collector)
 
 
 def render_metrics() -> bytes:

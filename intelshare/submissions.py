@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 import orjson
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -75,14 +76,20 @@ def submit(*, collection: Collection, objects: list[Any], user: User | None,
     return status
 
 
+PROCESS_TASK = "intelshare.process_status"
+
+
+def _send_process(status_id: str) -> None:
+    # By name: the task module imports this one, never the other way round.
+    current_app.send_task(PROCESS_TASK, args=[status_id])
+
+
 def _enqueue(status_id: str) -> None:
     """Send the task of a committed pending status. The envelope is already stored,
     so a broker that is down must not turn the 202 into an error: the status stays
     pending and ``resume_pending`` (beat, every minute) sends it again later."""
-    from intelshare.tasks import process_status as process_status_task
-
     try:
-        process_status_task.delay(status_id)
+        _send_process(status_id)
     except (KombuError, OSError) as exc:
         logger.warning("status %s: task not sent (%s); resume_pending will send it",
                        status_id, type(exc).__name__)
@@ -115,13 +122,11 @@ def process(status_id: str) -> None:
 
 def resume_pending(*, older_than: timedelta = timedelta(minutes=2)) -> list[str]:
     """Ids of pending submissions whose task may have been lost; re-enqueued."""
-    from intelshare.tasks import process_status as process_status_task
-
     cutoff = timezone.now() - older_than
     ids = [str(pk) for pk in Status.objects.filter(
         status=Status.PENDING, request_timestamp__lt=cutoff).values_list("pk", flat=True)]
     for status_id in ids:
-        process_status_task.delay(status_id)
+        _send_process(status_id)
     return ids
 
 

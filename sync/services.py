@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any
 
 import orjson
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -222,12 +223,13 @@ def client_for(feed: Feed) -> TaxiiClient:
 # --- scheduling ----------------------------------------------------------------------
 
 
-def _enqueue(feed_id: int, direction: str, expires: float) -> None:
-    from sync.tasks import pull_feed as pull_feed_task
-    from sync.tasks import push_feed as push_feed_task
+PULL_TASK, PUSH_TASK = "sync.pull_feed", "sync.push_feed"
 
-    task = pull_feed_task if direction == Feed.PULL else push_feed_task
-    task.apply_async(args=[feed_id], expires=expires)
+
+def _enqueue(feed_id: int, direction: str, expires: float) -> None:
+    # By name: the task module imports this one, never the other way round.
+    name = PULL_TASK if direction == Feed.PULL else PUSH_TASK
+    current_app.send_task(name, args=[feed_id], expires=expires)
 
 
 def _expires(feed: Feed) -> float:

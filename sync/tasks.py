@@ -51,7 +51,7 @@ def _run(task: Task[Any, Any], service: _Service, feed_id: int) -> None:
     raise task.retry(countdown=result.retry_in, max_retries=MAX_RETRIES)
 
 
-@shared_task(bind=True, name="sync.pull_feed", acks_late=True, reject_on_worker_lost=True,
+@shared_task(bind=True, name=services.PULL_TASK, acks_late=True, reject_on_worker_lost=True,
              ignore_result=True, max_retries=MAX_RETRIES, soft_time_limit=SOFT_TIME_LIMIT,
              time_limit=TIME_LIMIT)
 def pull_feed(self: Task[Any, Any], feed_id: int) -> None:
@@ -59,7 +59,7 @@ def pull_feed(self: Task[Any, Any], feed_id: int) -> None:
     _run(self, pull.run, feed_id)
 
 
-@shared_task(bind=True, name="sync.push_feed", acks_late=True, reject_on_worker_lost=True,
+@shared_task(bind=True, name=services.PUSH_TASK, acks_late=True, reject_on_worker_lost=True,
              ignore_result=True, max_retries=MAX_RETRIES, soft_time_limit=SOFT_TIME_LIMIT,
              time_limit=TIME_LIMIT)
 def push_feed(self: Task[Any, Any], feed_id: int) -> None:

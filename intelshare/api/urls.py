@@ -1,19 +1,17 @@
-"""``/api/v1/``: the management API, its OpenAPI schema and its docs pages."""
+"""The hub's part of ``/api/v1/``: its viewsets (``router``), explain, preview, the
+OpenAPI schema and the docs pages. ``config/api_urls.py`` adds the sync app's routes."""
 
 from __future__ import annotations
 
-from django.urls import include, path
+from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from intelshare.api import (
     schema,  # noqa: F401 - registers the authentication schemes
-    sync,
     views,
 )
 from intelshare.api.base import StaffOnly
-
-app_name = "api"
 
 router = DefaultRouter()
 router.include_root_view = False
@@ -24,9 +22,6 @@ router.register("api-roots", views.ApiRootViewSet, basename="api-root")
 router.register("collections", views.CollectionViewSet, basename="collection")
 router.register("agreements", views.AgreementViewSet, basename="agreement")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
-router.register("feeds", sync.FeedViewSet, basename="feed")
-router.register("sync-runs", sync.SyncRunViewSet, basename="sync-run")
-router.register("quarantine", sync.QuarantineViewSet, basename="quarantine")
 
 
 class SchemaView(StaffOnly, SpectacularAPIView):
@@ -42,7 +37,6 @@ class RedocView(StaffOnly, SpectacularRedocView):
 
 
 urlpatterns = [
-    path("", include(router.urls)),
     path("explain/", views.ExplainView.as_view(), name="explain"),
     path("preview/", views.PreviewView.as_view(), name="preview"),
     path("schema/", SchemaView.as_view(), name="schema"),

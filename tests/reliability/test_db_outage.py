@@ -129,7 +129,7 @@ def test_connection_lost_on_a_large_post_sends_no_task(world: World, taxii: Any,
     """A worker-bound envelope whose status row cannot be written: no task is sent."""
     settings.TAXII_INLINE_MAX_OBJECTS = 1
     before = _counts()[:2]
-    with mock.patch("intelshare.tasks.process_status.delay") as delay, \
+    with mock.patch("intelshare.submissions._send_process") as delay, \
             mock.patch.object(Status.objects, "create",
                               side_effect=OperationalError("simulated")):
         response = taxii("acme").post(_objects(world), _envelope(1, 2, 3))
@@ -170,7 +170,7 @@ def test_broker_down_after_commit_still_answers_202(world: World, taxii: Any,
     from kombu.exceptions import OperationalError as BrokerDown
 
     settings.TAXII_INLINE_MAX_OBJECTS = 1
-    with mock.patch("intelshare.tasks.process_status.delay",
+    with mock.patch("intelshare.submissions._send_process",
                     side_effect=BrokerDown("Error 111 connecting to 127.0.0.1:6379")):
         response = taxii("acme").post(_objects(world), _envelope(1, 2, 3))
     assert response.status_code == 202

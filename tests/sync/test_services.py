@@ -204,3 +204,16 @@ def test_task_skips_paused_feeds(world: World) -> None:
     feed = _feed(world, enabled=False)
     pull_feed_task.apply(args=[feed.pk])
     assert not SyncRun.objects.exists()
+
+
+def test_tasks_sent_by_name_are_the_registered_ones() -> None:
+    """Services send tasks by name (no import of the task modules); each name must
+    resolve to a task the worker runs."""
+    from celery import current_app
+
+    from intelshare import submissions
+
+    current_app.loader.import_default_modules()  # what a worker does at start
+    registered = current_app.tasks
+    for name in (services.PULL_TASK, services.PUSH_TASK, submissions.PROCESS_TASK):
+        assert name in registered, name

@@ -17,6 +17,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.routers import DefaultRouter
 
 from intelshare.api.base import Conflict, Pages, StaffOnly
 from intelshare.api.fields import SecondsField, TlpField, field_errors
@@ -230,3 +231,10 @@ class QuarantineViewSet(StaffOnly, mixins.ListModelMixin, mixins.RetrieveModelMi
         services.quarantine_discard(item=item, by=request.user)
         item.refresh_from_db()
         return Response(QuarantineSerializer(item).data)
+
+
+router = DefaultRouter()
+router.include_root_view = False
+router.register("feeds", FeedViewSet, basename="feed")
+router.register("sync-runs", SyncRunViewSet, basename="sync-run")
+router.register("quarantine", QuarantineViewSet, basename="quarantine")
