@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from intelshare import policy, stix
@@ -237,15 +238,15 @@ def _record(feed: Feed, sync_run: SyncRun, owner: str, envelope: list[Item], *, 
                for d in failures]
     with transaction.atomic():
         services.lease_keep(feed_id=feed.pk, owner=owner, **changes)
-        run = SyncRun.objects.select_for_update().get(pk=sync_run.pk)
-        run.pages += 1
-        run.pushed += pushed
-        run.rejected += len(failures)
-        run.rejections = (run.rejections + details)[:REJECTIONS_MAX]
+        counts: dict[str, Any] = {"pages": F("pages") + 1, "pushed": F("pushed") + pushed,
+                                  "rejected": F("rejected") + len(failures)}
         if accepted:
-            run.checkpoint_after = envelope[accepted - 1].view_date
-        run.save(update_fields=["pages", "pushed", "rejected", "rejections",
-                                "checkpoint_after"])
+            counts["checkpoint_after"] = envelope[accepted - 1].view_date
+        SyncRun.objects.filter(pk=sync_run.pk).update(**counts)
+        if details:
+            run = SyncRun.objects.select_for_update().only("rejections").get(pk=sync_run.pk)
+            run.rejections = (run.rejections + details)[:REJECTIONS_MAX]
+            run.save(update_fields=["rejections"])
     for name, value in changes.items():
         setattr(feed, name, value)
     logger.info("feed %s envelope of %d: %d accepted in order, %d failures",

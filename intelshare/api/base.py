@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Model, ProtectedError
 from rest_framework import exceptions, status
-from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.pagination import BasePagination, CursorPagination, PageNumberPagination
 from rest_framework.parsers import JSONParser
 
 from intelshare.api.permissions import AUTHENTICATION_CLASSES, IsHubStaff
@@ -37,6 +37,7 @@ class StaffOnly:
     authentication_classes = AUTHENTICATION_CLASSES
     permission_classes = [IsHubStaff]
     parser_classes = [JSONParser]  # nested grants and lists: JSON bodies only
+    pagination_class: type[BasePagination] | None = Pages
 
 
 def delete_or_conflict(instance: Model, *, what: str) -> None:
