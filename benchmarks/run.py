@@ -231,7 +231,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                           *([args.opentaxii_size] if "opentaxii" in args.peers else [])})
     biggest = max([*intel_sizes, args.medallion_size, args.opentaxii_size])
     say(f"generating {biggest} objects (seed {args.seed})")
+    started = time.perf_counter()
     objects = list(generate(biggest, args.seed))
+    seconds = time.perf_counter() - started
+    results["generator"] = {"objects": len(objects), "seconds": round(seconds, 3),
+                            "objects_per_s": round(len(objects) / seconds)}
     servers: list[Process] = []
     try:
         say(f"database {args.database}: recreate and migrate")
