@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from django.core.cache import cache
 from django.core.signals import request_finished
 from django.db.models import Count
 from django.db.models.signals import post_save
@@ -133,6 +134,23 @@ def _queue_depth() -> Iterator[tuple[str, int]]:
             yield queue, int(conn.default_channel.client.llen(queue))
 
 
+# A count reads every index entry of its collection (25-50 ms per 100,000 versions
+# here, one GROUP BY no faster), so scrapes share one count per VERSIONS_TTL seconds.
+VERSIONS_TTL = 30
+VERSIONS_KEY = "metrics:versions-stored"
+
+
+def _versions_stored() -> list[list[Any]]:
+    counts: list[list[Any]] | None = cache.get(VERSIONS_KEY)
+    if counts is None:
+        from intelshare import policy
+
+        counts = [[str(collection), policy.staff_versions(collection=collection).versions.count()]
+                  for collection in Collection.objects.only("pk", "alias", "title")]
+        cache.set(VERSIONS_KEY, counts, VERSIONS_TTL)
+    return counts
+
+
 class DatabaseCollector(Collector):
     """Gauges read from the database (and the broker) when Prometheus scrapes."""
 
@@ -143,13 +161,10 @@ class DatabaseCollector(Collector):
         yield from self._feeds()
 
     def _versions(self) -> Iterator[Metric]:
-        from intelshare import policy
-
         stored = GaugeMetricFamily("intelshare_versions_stored",
                                    "Object versions stored, by collection.", labels=["collection"])
-        for collection in Collection.objects.only("pk", "alias", "title"):
-            count = policy.staff_versions(collection=collection).versions.count()
-            stored.add_metric([str(collection)], count)
+        for label, count in _versions_stored():
+            stored.add_metric([label], count)
         yield stored
 
     def _statuses(self) -> Iterator[Metric]:
