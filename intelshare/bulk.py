@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 
 from intelshare.lookups import array_literal
 
@@ -79,24 +79,32 @@ def select_by_keys(model: type[Model], *, where: dict[str, Any], key: str,
             .values_list(*columns)]
 
 
+def _column(model: type[Model], name: str) -> tuple[Field[Any, Any], str]:
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field) or field.column is None:
+        raise TypeError(f"{model.__name__}.{name} is not a column")
+    return field, field.column
+
+
 def _join_select(model: type[Model], where: dict[str, Any], key: str,
                  values: Sequence[Any], columns: Sequence[str]) -> list[tuple[Any, ...]]:
     meta = model._meta
     quote = connection.ops.quote_name
     names = [*where, key]
-    fields = [meta.get_field(name) for name in names]
-    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+    fields = [_column(model, name) for name in names]
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field, _ in fields)
     wanted = ", ".join(f"w{i}" for i in range(len(names)))
-    conditions = " AND ".join(f"t.{quote(field.column)} = wanted.w{i}"
-                              for i, field in enumerate(fields))
-    selected = ", ".join(f"t.{quote(meta.get_field(name).column)}" for name in columns)
+    conditions = " AND ".join(f"t.{quote(column)} = wanted.w{i}"
+                              for i, (_, column) in enumerate(fields))
+    selected = ", ".join(f"t.{quote(_column(model, name)[1])}" for name in columns)
     sql = (f"SELECT {selected} FROM unnest({arrays}) AS wanted({wanted})"
            f" JOIN {quote(meta.db_table)} AS t ON {conditions}")
     params = [array_literal([value] * len(values)) for value in where.values()]
     params.append(array_literal(values))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
 
 
 def _bulk_create(model: type[Model], fields: Sequence[str], rows: Sequence[Row]) -> list[Model]:
@@ -119,7 +127,7 @@ def _reserve_pks(model: type[Model], count: int) -> list[int]:
 def _copy(model: type[Model], fields: Sequence[str], rows: Sequence[Row]) -> None:
     meta = model._meta
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
+    columns = ", ".join(quote(_column(model, name)[1]) for name in fields)
     sql = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
     # The raw psycopg cursor does the COPY; Django's error wrapper keeps the
     # exceptions callers see (IntegrityError, DataError…) the same as an INSERT's.

@@ -93,7 +93,9 @@ def _newest(objects: list[dict[str, Any]]) -> str | None:
     for obj in objects:
         for prop in ("modified", "created"):
             value = obj.get(prop)
-            stamp = _stamp(value) if value is not None else None
+            if value is None:
+                continue
+            stamp = _stamp(value)
             if stamp is not None and (best is None or stamp > best[0]):
                 best = (stamp, value)
     return best[1] if best else None
@@ -177,7 +179,7 @@ def _fix_collection(obj: dict[str, Any], renamed: dict[str, list[str]],
     out: list[Any] = []
     done: set[str] = set()
     for entry in contents:
-        ref = entry.get("object_ref") if isinstance(entry, dict) else None
+        ref: str | None = entry.get("object_ref") if isinstance(entry, dict) else None
         if ref in renamed:
             if ref not in done:
                 done.add(ref)
@@ -187,7 +189,7 @@ def _fix_collection(obj: dict[str, Any], renamed: dict[str, list[str]],
                                  f"x_mitre_contents entries for re-keyed {ref}",
                                  ref, renamed[ref]))
             continue
-        current = modified.get(ref)
+        current = modified.get(ref) if ref is not None else None
         if current is not None and entry.get("object_modified") != current:
             fixes.append(Fix(obj["id"], "collection-contents",
                              f"x_mitre_contents object_modified of {ref}",
