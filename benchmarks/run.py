@@ -32,8 +32,8 @@ def _sizes(text: str) -> list[int]:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="intelshare vs medallion 3.0.0 and OpenTAXII 0.9.3 on loopback "
-                    "(issue 8). Needs PostgreSQL on 127.0.0.1:5432 (user postgres).")
+        description="intelshare vs medallion 3.0.0 and OpenTAXII 0.9.3 on loopback. "
+                    "Needs PostgreSQL on 127.0.0.1:5432 (user postgres).")
     parser.add_argument("--sizes", type=_sizes, default=None,
                         help="intelshare comparison sizes, loaded by TAXII POST "
                              "(default 10000,100000; --quick: 300)")

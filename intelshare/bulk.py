@@ -1,24 +1,10 @@
-"""Bulk reads and writes for the ingest path: fast on PostgreSQL, plain ORM elsewhere.
+"""Bulk reads and writes for ingest: COPY and array joins on PostgreSQL, the ORM elsewhere.
 
-Django's ``bulk_create`` on PostgreSQL renders a 1,000-row batch as one huge
-INSERT whose values psycopg quotes client-side (arrays for UNNEST); on ingest
-of 1,000-object envelopes that, plus building a model instance per row, was
-the largest single cost. COPY streams the same rows in PostgreSQL's text
-format instead. SQLite (the embedded default) keeps ``bulk_create``.
-
-Rows are tuples of values ready for the database, in the order of ``fields``
-(attribute names, e.g. ``collection_id``): str, int, bool, None, aware
-datetime, UUID. No field's ``get_db_prep_save`` runs on the COPY path, so
-only columns of such plain types belong here.
-
-``select_by_keys`` reads rows by a list of keys. Written as ``where AND key IN
-(…)``, PostgreSQL plans from how selective it thinks the ``where`` values are;
-without statistics on them (a first bulk load, a new collection, until the
-next ANALYZE; for ever where autovacuum is off, as in CI) it took the
-collection for tiny and read all of it for every envelope: by 100k versions a
-1,000-object envelope took four times as long as into an empty collection.
-Sent as arrays joined to the table, the values are out of the planner's sight,
-and on a large table it probes the index once per key.
+COPY replaces ``bulk_create``'s client-quoted INSERT, the largest cost of a
+1,000-object envelope; no ``get_db_prep_save`` runs on that path, so rows hold
+plain values only (str, int, bool, None, aware datetime, UUID). Keys are sent as
+arrays joined to the table rather than ``IN (...)``: without statistics on a new
+collection the planner took it for tiny and scanned it for every envelope.
 """
 
 from __future__ import annotations
@@ -49,10 +35,8 @@ def insert(model: type[Model], fields: Sequence[str], rows: Sequence[Row]) -> No
 
 def insert_returning_pks(model: type[Model], fields: Sequence[str],
                          rows: Sequence[Row]) -> list[int]:
-    """Insert ``rows`` into ``model``'s table; returns their primary keys, in order.
-
-    On PostgreSQL the keys are drawn from the table's sequence first and
-    copied with the rows, as COPY returns nothing.
+    """Insert ``rows`` into ``model``'s table; returns their primary keys, in order
+    (on PostgreSQL drawn from the sequence first, as COPY returns nothing).
     """
     if not rows:
         return []

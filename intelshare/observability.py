@@ -1,16 +1,5 @@
-"""Request ids, structured logs and Prometheus metrics (README "Production deployment").
-
-- Every request gets an id: the caller's ``X-Request-ID`` when it is a sane
-  token, else a new one. It is echoed in the response's ``X-Request-ID`` and
-  put on every log line of the request (a context variable read by a logging
-  filter); a Celery task's lines carry its task id.
-- ``JsonFormatter`` writes one JSON object per line when ``LOG_FORMAT=json``.
-  Lines hold what the code logs (ids and counts, never bodies or secrets).
-- Metrics: per-process counters (requests by endpoint and status, versions
-  served, objects ingested), and gauges read from the database at scrape time
-  (versions stored, feeds, quarantine, pending statuses, queue depth), which
-  are right whichever process did the work. With gunicorn, set
-  ``PROMETHEUS_MULTIPROC_DIR`` so that the counters of every worker are summed.
+"""Request ids and Prometheus metrics: per-process counters (summed across gunicorn
+workers through ``PROMETHEUS_MULTIPROC_DIR``) and gauges read at scrape time.
 """
 
 from __future__ import annotations
@@ -73,9 +62,7 @@ class RequestMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         rid = sane_request_id(request.headers.get(REQUEST_ID_HEADER, ""))
-        # Not reset on the way out: Django logs a 4xx/5xx ("django.request") after the
-        # middleware chain has returned, and that line must carry the id too; it is
-        # cleared when the response is closed (``request_finished``).
+        # Cleared on request_finished: Django logs a 4xx/5xx after the middleware returns.
         request_id.set(rid)
         request.request_id = rid  # type: ignore[attr-defined]
         started = time.perf_counter()

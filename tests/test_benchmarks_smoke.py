@@ -1,4 +1,4 @@
-"""Smoke run of the benchmark (issue 8): ``python -m benchmarks --quick`` works end to end.
+"""Smoke run of the benchmark: ``python -m benchmarks --quick`` works end to end.
 
 It starts intelshare under gunicorn on its own PostgreSQL database and drives it over
 real HTTP at a tiny size; it proves the command and the shape of its JSON, never a

@@ -1,4 +1,4 @@
-"""Every management API endpoint x every persona: staff only (issue 6).
+"""Every management API endpoint x every persona: staff only.
 
 Partner users get 403 whether they use Basic or a bearer token; anonymous
 callers get 401 with a ``WWW-Authenticate`` challenge.

@@ -1,4 +1,4 @@
-"""The database going away, simulated in the test process (issue 7, "Faults").
+"""The database going away, simulated in the test process.
 
 The real drill restarts PostgreSQL under gunicorn (``python -m drills --only
 pg-post --only pg-pull``); restarting the machine's PostgreSQL from pytest
