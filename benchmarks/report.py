@@ -105,6 +105,10 @@ def render(results: dict[str, Any]) -> str:
         for label, m in memory.items():
             lines.append(f"  {label}: {_num(m.get('before_mib'))} / {_num(m.get('peak_mib'))}"
                          f" / {_num(m.get('after_mib'))}")
+    generator = results.get("generator")
+    if generator:
+        lines += ["", f"Generator: {generator['objects']} objects in "
+                      f"{_num(generator['seconds'], 2)} s ({generator['objects_per_s']} obj/s)"]
     validation = results.get("validation")
     if validation:
         lines += ["", "Validation per object (µs): " + ", ".join(

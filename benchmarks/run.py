@@ -32,8 +32,8 @@ def _sizes(text: str) -> list[int]:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="intelshare vs medallion 3.0.0 and OpenTAXII 0.9.3 on loopback "
-                    "(issue 8). Needs PostgreSQL on 127.0.0.1:5432 (user postgres).")
+        description="intelshare vs medallion 3.0.0 and OpenTAXII 0.9.3 on loopback. "
+                    "Needs PostgreSQL on 127.0.0.1:5432 (user postgres).")
     parser.add_argument("--sizes", type=_sizes, default=None,
                         help="intelshare comparison sizes, loaded by TAXII POST "
                              "(default 10000,100000; --quick: 300)")
@@ -231,7 +231,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                           *([args.opentaxii_size] if "opentaxii" in args.peers else [])})
     biggest = max([*intel_sizes, args.medallion_size, args.opentaxii_size])
     say(f"generating {biggest} objects (seed {args.seed})")
+    started = time.perf_counter()
     objects = list(generate(biggest, args.seed))
+    seconds = time.perf_counter() - started
+    results["generator"] = {"objects": len(objects), "seconds": round(seconds, 3),
+                            "objects_per_s": round(len(objects) / seconds)}
     servers: list[Process] = []
     try:
         say(f"database {args.database}: recreate and migrate")

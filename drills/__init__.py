@@ -1,4 +1,4 @@
-"""Fault drills and the load run for intelshare (issue 7, "Faults" and "Load").
+"""Fault drills and the load run for intelshare.
 
 ``python -m drills`` starts its own stack on this machine: a fresh PostgreSQL
 database (``intelshare_drills``), gunicorn serving ``config.wsgi`` on

@@ -1,6 +1,6 @@
 """PostgreSQL restarted under load: during a stream of POSTs and during multi-page pulls.
 
-What must hold (issue 7, "Faults"): clients get ``503`` with ``Retry-After``
+What must hold: clients get ``503`` with ``Retry-After``
 and a TAXII error message, never a 500 or a traceback; nothing is
 half-written (every stored version was reported as a success by a ``202``
 status, no status row exists for a request that was refused, no version of

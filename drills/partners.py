@@ -1,4 +1,4 @@
-"""Partner feeds on partners that misbehave, beside a healthy one (issue 7, "Faults").
+"""Partner feeds on partners that misbehave, beside a healthy one.
 
 Loopback servers made here play the bad partners: one accepts connections
 and never answers (``hang``), two answer garbage (bytes that are not HTTP;

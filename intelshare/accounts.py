@@ -1,8 +1,5 @@
-"""Writes of the hub's accounts: partners, their users and API tokens (STYLE.md §1).
-
-The management API, the Django admin and the ``manage.py`` commands call these,
-so the three doors validate alike. Errors are Django ``ValidationError``s
-keyed by field, which each door turns into its own message.
+"""Writes of the hub's accounts: partners, their users and API tokens; errors are
+``ValidationError``s keyed by field.
 """
 
 from __future__ import annotations
@@ -45,10 +42,8 @@ def roles_check(*, partner: Partner | None, is_staff: bool) -> None:
 def user_create(*, username: str, partner: Partner | None = None, is_staff: bool = False,
                 is_superuser: bool = False, password: str | None = None,
                 email: str = "") -> User:
-    """A partner user (``partner``) or a hub staff user (``is_staff``), never both:
-    a partner's people must not reach the staff path of ``policy``.
-
-    Without ``password`` the account has an unusable password (API tokens only).
+    """A partner user or a hub staff user, never both; without ``password`` only API
+    tokens can authenticate it.
     """
     if is_superuser:
         is_staff = True

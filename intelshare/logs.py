@@ -14,12 +14,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from celery.signals import task_postrun, task_prerun
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_RENAMED = {"created": "time", "levelname": "level", "name": "logger", "exc_info": "exception"}
+_FIELDS = ("time", "level", "logger", "message", "request_id", "exception")
 
 
 def new_request_id() -> str:
@@ -39,21 +41,21 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
+class JsonFormatter(OrjsonFormatter):
     """One JSON object per line: time, level, logger, message, request_id, exception."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", request_id.get()),
-        }
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(line, default=str).decode()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("fmt", ["created", "levelname", "name", "message", "request_id"])
+        kwargs.setdefault("rename_fields", _RENAMED)
+        super().__init__(*args, **kwargs)
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        log_data["time"] = datetime.fromtimestamp(log_data["time"], tz=UTC).isoformat(
+            timespec="milliseconds").replace("+00:00", "Z")
+        if log_data.get("request_id") is None:
+            log_data["request_id"] = request_id.get()
+        # Only these fields: extras such as django.request's request object stay out.
+        return {key: log_data[key] for key in _FIELDS if key in log_data}
 
 
 _task_tokens: dict[str, contextvars.Token[str]] = {}

@@ -42,10 +42,8 @@ class Partner(models.Model):
 
 
 class User(AbstractUser):
-    """A person or service account; partner users act for their partner.
-
-    Staff users belong to the hub itself (``partner`` empty) and see everything
-    through the explicit staff path of ``policy``.
+    """A person or service account; partner users act for their partner, staff
+    users (no partner) belong to the hub.
     """
 
     partner = models.ForeignKey(
@@ -158,11 +156,8 @@ class Collection(models.Model):
 
 
 class Agreement(models.Model):
-    """A partner's sharing agreement: its grants on collections and the rules of
-    what may flow to it (DESIGN.md "Sharing policy"; enforced by ``policy``).
-
-    Change agreements through ``intelshare.services``, which records what a
-    widening newly reveals; every door (admin, API, CLI) goes through it.
+    """A partner's sharing agreement: its grants and the rules of what may flow to it.
+    Changed through ``intelshare.services``, which records what a widening reveals.
     """
 
     WITHHOLD, REDACT = "withhold", "redact"
@@ -204,10 +199,8 @@ class Agreement(models.Model):
 
 
 class Grant(models.Model):
-    """Read and/or write access of one partner to one collection, under one agreement.
-
-    ``partner`` repeats ``agreement.partner`` so that a partner holds at most one
-    grant (and so one set of rules) per collection.
+    """Access of one partner to one collection under one agreement; ``partner`` repeats
+    ``agreement.partner`` so a partner holds one grant per collection.
     """
 
     agreement = models.ForeignKey(Agreement, on_delete=models.CASCADE, related_name="grants")
@@ -231,11 +224,8 @@ class Grant(models.Model):
 
 
 class ObjectVersion(models.Model):
-    """One version of one STIX object in one collection.
-
-    ``raw`` is the object's JSON as accepted, served spliced into envelopes;
-    the other columns are extracted from it for the queries. Unique per
-    collection on (stix_id, version): a re-sent version is a no-op.
+    """One version of one STIX object in one collection: ``raw`` as accepted, the
+    other columns extracted from it. Unique on (collection, stix_id, version).
     """
 
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE,
@@ -344,11 +334,8 @@ class AuditEvent(models.Model):
 
 
 class Status(models.Model):
-    """A TAXII status resource (§4.3.1) for one POST to a collection.
-
-    The envelope is kept until it is processed, so a 202 never loses
-    anything; the counts and detail lists change in the same transaction as
-    the versions they describe.
+    """A TAXII status resource (§4.3.1) for one POST; its envelope is kept until
+    processed, and its counts change in the transaction of the versions they describe.
     """
 
     PENDING, COMPLETE = "pending", "complete"

@@ -1,20 +1,9 @@
 """What a partner would receive from a collection right now, before it pulls.
 
-``page()`` is exactly the partner's TAXII view: ``policy.visible()`` walked in
-the partner's own order (embargo shift, widening reveals) with
-``View.window``, so a preview row is a version the partner's ``/objects/``
-(with ``match[version]=all``) would serve, dated as it would see it. Pages are
-keyset pages; the cursor is a signed token bound to the partner and the
-collection.
-
-``summary()`` says why the rest is withheld: every version of the collection
-through ``policy.decide`` — the rule in Python, which the policy tests keep
-equal to the SQL of ``visible()`` — with the first rule that withholds it.
-Reference rules look at other versions, so for versions that pass every other
-rule and carry references, "visible or not" is asked of ``visible()`` itself
-(its ``window``), a few queries per chunk. Cost: one pass over the collection's metadata columns
-(never the JSON), i.e. proportional to the collection, not to a page; the API
-computes it on the first page only (README "Administration").
+``page()`` walks ``policy.visible()`` exactly as the partner's ``/objects/`` would
+(keyset pages, a signed cursor bound to partner and collection). ``summary()``
+runs every version through ``policy.decide`` to say which rule withholds it; it
+reads the whole collection's metadata, so the API computes it on the first page only.
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""Writes of the hub's administration: agreements and grants (STYLE.md §1).
-
-Admin, management API and CLI call these, never the models directly, so a
-widening is always recorded: the versions an agreement change newly reveals
-to a partner appear to it as added at the moment of the change, and a
-partner pulling incrementally receives them (DESIGN.md "widening").
+"""Writes of the hub's administration: agreements and grants. Every door calls
+these, so a widening is always recorded (DESIGN.md "widening").
 """
 
 from __future__ import annotations

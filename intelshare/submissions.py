@@ -1,10 +1,8 @@
 """TAXII POST submissions (§5.5) and their status resources (§4.3).
 
-The envelope is persisted before ``202`` is answered. Small envelopes are
-stored inline; large ones are answered at once with a pending status and
-stored by a Celery task in chunks, each chunk's versions and the status
-counts committed together, so the status tells the truth at every moment
-and a task killed half-way resumes exactly where it stopped.
+The envelope is persisted before ``202``. Large envelopes are stored by a Celery
+task in chunks, each committed with the status counts, so the status is true at
+every moment and a killed task resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -85,9 +83,9 @@ def _send_process(status_id: str) -> None:
 
 
 def _enqueue(status_id: str) -> None:
-    """Send the task of a committed pending status. The envelope is already stored,
-    so a broker that is down must not turn the 202 into an error: the status stays
-    pending and ``resume_pending`` (beat, every minute) sends it again later."""
+    """Send the task of a committed pending status; a broker that is down leaves it
+    pending for ``resume_pending`` (beat) instead of failing the 202.
+    """
     try:
         _send_process(status_id)
     except (KombuError, OSError) as exc:

@@ -1,8 +1,5 @@
-"""Management API for partner feeds, their runs and the quarantine (``sync``).
-
-Feed credentials are write-only: ``secret`` is accepted and encrypted by
-``sync``; responses only say whether one is stored. Operations call
-``sync.services``.
+"""Management API for partner feeds, their runs and the quarantine; feed
+credentials are write-only.
 """
 
 from __future__ import annotations

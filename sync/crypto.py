@@ -1,16 +1,7 @@
-"""Encryption at rest of partner feed credentials (passwords, tokens, header keys).
-
-Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``) behind a
-``MultiFernet``: the keys are ``settings.INTELSHARE_SYNC_KEYS`` (environment
-``INTELSHARE_SYNC_KEYS``, comma-separated Fernet keys). The first key encrypts;
-every key decrypts, so rotation is: put a new key first, keep the old ones,
-run ``manage.py rotate_sync_keys`` (``services.feed_secrets_rotate()``), then
-drop the old keys.
-
-With no key in the environment (the embedded mode) one key is generated once
-into ``VAR_DIR/sync_keys`` (mode 0600), as ``config/env.py`` does for the
-secret key. A multi-machine deployment must set the variable: a key file is
-local to one machine (system check ``sync.W001``).
+"""Encryption at rest of partner feed credentials: a MultiFernet over
+``INTELSHARE_SYNC_KEYS``; the first key encrypts, every key decrypts (rotate with
+``manage.py rotate_sync_keys``). Without the variable one key is generated into
+``VAR_DIR/sync_keys`` (mode 0600), local to one machine (system check ``sync.W001``).
 """
 
 from __future__ import annotations

@@ -43,6 +43,6 @@ class FeedCollector(Collector):
         held = GaugeMetricFamily("intelshare_quarantine_items",
                                  "Quarantined inbound objects, by feed and state.",
                                  labels=["feed", "state"])
-        for row in Quarantine.objects.values("feed__name", "state").annotate(n=Count("id")):
-            held.add_metric([row["feed__name"], row["state"]], row["n"])
+        for item in Quarantine.objects.values("feed__name", "state").annotate(n=Count("id")):
+            held.add_metric([item["feed__name"], item["state"]], item["n"])
         yield held

@@ -19,12 +19,9 @@ from sync import crypto
 class Feed(models.Model):
     """One partner TAXII collection the hub pulls from or pushes to.
 
-    Pull: remote → ``ingest`` into ``collection``, resuming from ``checkpoint``
-    (the remote's ``X-TAXII-Date-Added-Last``, TAXII 2.1 §3.2, full
-    microseconds). Push: ``policy.visible(partner, collection)`` → remote,
-    resuming after (``push_cursor_date``, ``push_cursor_pk``) in the partner's
-    view order. The credential is stored encrypted (``sync.crypto``) and never
-    shown; ``lease_*`` lets one run at a time hold the feed.
+    Pull resumes from ``checkpoint`` (the remote's ``X-TAXII-Date-Added-Last``, TAXII
+    2.1 §3.2); push resumes after (``push_cursor_date``, ``push_cursor_pk``) in the
+    partner's view order. The credential is stored encrypted and never shown.
     """
 
     PULL, PUSH = "pull", "push"
@@ -173,9 +170,9 @@ class SyncRun(models.Model):
 
 
 class Quarantine(models.Model):
-    """An inbound object that failed validation: kept with the reason, never stored
-    as good. Staff release it (stored through ``ingest`` as the partner's
-    contribution, if it now passes; ``raw`` may be corrected first) or discard it."""
+    """An inbound object that failed validation, kept with the reason until staff
+    release (through ``ingest``) or discard it.
+    """
 
     PENDING, RELEASED, DISCARDED = "pending", "released", "discarded"
     STATES = [(PENDING, "pending"), (RELEASED, "released"), (DISCARDED, "discarded")]

@@ -1,21 +1,10 @@
-"""Sync push: the hub → a partner's TAXII collection (DESIGN.md "Sync", flow 4).
+"""Sync push: the hub to a partner's TAXII collection (DESIGN.md "Sync", flow 4).
 
-What is sent is exactly what the partner may receive: the rows come from
-``policy.visible(partner=feed.partner, ...)`` (never a separate query),
-narrowed only by dropping the partner's own contributions (sending a
-partner its own data back would echo it), in the partner's view order and
-rendered by the view (redacted where its agreement says), after the feed's
-push cursor (view date, pk).
-
-Envelopes (TAXII 2.1 §3.7) are kept under the remote API root's
-``max_content_length`` (§4.2.1), sent with Add Objects (§5.5), and followed
-through the status resource (§4.3) to ``complete``. The cursor moves only
-past the leading run of objects the remote reported as successes; a failure
-or a pending object stops the run there, recorded in the SyncRun.
-
-A crash after a POST and before its status is read leaves the status id in
-``Feed.push_inflight``; the next run reads that status first instead of
-sending the envelope again.
+Rows come from ``policy.visible`` for the feed's partner, minus its own
+contributions, after the push cursor; envelopes stay under the remote's
+``max_content_length`` (TAXII 2.1 §4.2.1) and are followed through the status
+resource (§4.3). The cursor moves past the leading run of successes only. A
+status id left in ``Feed.push_inflight`` by a crash is read before anything is sent.
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
-"""Writes of the sync app: the run lifecycle shared by ``pull`` and ``push`` (lease,
-health, backoff), the dispatcher, and the admin/CLI operations on feeds and
-quarantine (STYLE.md §1, §5).
+"""Writes of the sync app: the run lifecycle of pull and push (lease, health,
+backoff), the dispatcher, and the operations on feeds and quarantine.
 
-One run per feed at a time: a run holds the feed's lease, taken by a
-conditional UPDATE (the same on SQLite and PostgreSQL) and renewed in the
-transaction of every page it commits; a page whose lease renewal finds
-another owner rolls back, so two runs can never both move a checkpoint. A
-redelivered Celery message (same task id, ``acks_late``) takes over the lease
-its dead first delivery left behind.
+A run holds its feed's lease (a conditional UPDATE), renewed in the transaction
+of every page it commits, so two runs never both move a checkpoint; a redelivered
+Celery message (same task id) takes over the lease of its dead first delivery.
 """
 
 from __future__ import annotations
@@ -240,10 +236,8 @@ def _expires(feed: Feed) -> float:
 def dispatch_due(*, now: datetime | None = None) -> list[int]:
     """Enqueue every enabled feed that is due and not running; returns their ids.
 
-    Each feed is claimed by moving ``next_attempt`` one interval on with a
-    conditional UPDATE, so overlapping dispatchers enqueue it once; the run
-    sets the real next attempt when it ends. A lost message delays the feed by
-    one interval at most.
+    A conditional UPDATE moves ``next_attempt`` one interval on, so overlapping
+    dispatchers enqueue a feed once.
     """
     now = now or timezone.now()
     due = (Feed.objects.filter(enabled=True)
@@ -321,10 +315,8 @@ def feed_secrets_rotate() -> int:
 
 
 def quarantine_release(*, item: Quarantine, by: User | None = None) -> ingest.Outcome:
-    """Store a quarantined object through ``ingest`` as its feed partner's contribution.
-
-    It is stored only if it now passes validation (``raw`` may have been
-    corrected); otherwise it stays pending with the new reason.
+    """Store a quarantined object through ``ingest`` as its feed partner's contribution,
+    if it now passes validation; otherwise it stays pending with the new reason.
     """
     feed = item.feed
     try:

@@ -1,14 +1,8 @@
-"""Celery tasks of the sync app: thin wrappers taking ids (STYLE.md §5).
+"""Celery tasks of the sync app: thin wrappers taking ids.
 
-``acks_late`` + ``reject_on_worker_lost``: a worker killed mid-run leaves the
-message unacknowledged and the broker delivers it again; the services are
-idempotent (versions unique per collection, checkpoints moved in the page's
-transaction, the lease taken over by the redelivery of the same task id).
-Transient failures retry with backoff and jitter, honouring ``Retry-After``;
-permanent ones are recorded on the feed and wait for its ``next_attempt``.
-The time limits stay below the broker's visibility timeout (3600 s), and a
-run's own budget (``INTELSHARE_SYNC_RUN_SECONDS``) below the soft limit, so
-a long backlog is drained by consecutive runs, each ending cleanly.
+``acks_late`` + ``reject_on_worker_lost`` redeliver the run of a killed worker;
+the services are idempotent. Time limits stay below the broker's visibility
+timeout, and a run's own budget below the soft limit.
 """
 
 from __future__ import annotations

@@ -12,6 +12,17 @@ from intelshare.models import TAXII_21
 from tests.factories import World, make_world
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    on_sqlite = pytest.mark.skip(reason="postgres: needs DATABASE_URL=postgres://...")
+    for item in items:
+        if item.get_closest_marker("postgres"):
+            item.add_marker(on_sqlite)
+
+
 @pytest.fixture(autouse=True)
 def _fast_hashing(settings: Any) -> None:
     # Tests create many users; production keeps Django's PBKDF2.

@@ -14,10 +14,13 @@ from typing import Any
 
 import orjson
 import pytest
+from django.core.cache import cache
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from intelshare import ingest
+from intelshare import ingest, observability
 from intelshare.logs import JsonFormatter, RequestIdFilter
 from intelshare.models import TAXII_21
 from sync import services as sync_services
@@ -125,6 +128,7 @@ def test_metrics_expose_requests_versions_ingest_queue_and_feeds(world: World) -
         collection=world.collection)
     Feed.objects.filter(pk=feed.pk).update(
         consecutive_failures=3, remote_added_last=timezone.now() - timezone.timedelta(hours=1))
+    cache.delete(observability.VERSIONS_KEY)  # as when its time to live runs out
     after = _metrics()
     assert after[key] == before.get(key, 0) + 1
     assert after[served] == before.get(served, 0) + 2
@@ -140,6 +144,18 @@ def test_metrics_expose_requests_versions_ingest_queue_and_feeds(world: World) -
     assert after['intelshare_feed_enabled{feed="acme-pull"}'] == 1
     buckets = [n for n in after if n.startswith("intelshare_http_request_duration_seconds_")]
     assert buckets
+
+
+def test_versions_stored_is_counted_once_per_time_to_live(world: World) -> None:
+    """Counting reads every index entry of a collection: scrapes within the TTL share one."""
+    gauge = 'intelshare_versions_stored{collection="llm-misuse"}'
+    assert _metrics()[gauge] == 0
+    ingest.store(collection=world.collection, objects=[indicator(1)])
+    with CaptureQueriesContext(connection) as queries:
+        assert _metrics()[gauge] == 0
+    assert not [q for q in queries.captured_queries if "objectversion" in q["sql"]]
+    cache.delete(observability.VERSIONS_KEY)  # as when its time to live runs out
+    assert _metrics()[gauge] == 1
 
 
 def test_metrics_token(world: World, settings: Any) -> None:

@@ -123,9 +123,9 @@ class ApiRootViewSet(StaffOnly, viewsets.ModelViewSet):
 
 @extend_schema_view(destroy=extend_schema(responses={204: None, 409: CONFLICT}))
 class CollectionViewSet(StaffOnly, viewsets.ModelViewSet):
-    """TAXII collections. Changing ``default_tlp`` goes through
-    ``services.collection_set_default_tlp`` (lowering it is a widening). A
-    collection that holds versions cannot be deleted here."""
+    """TAXII collections; ``default_tlp`` changes go through the service (lowering it
+    widens), and a collection holding versions cannot be deleted.
+    """
 
     queryset = Collection.objects.select_related("api_root").all()
     serializer_class = s.CollectionSerializer
@@ -194,9 +194,9 @@ class ExplainView(StaffOnly, APIView):
 
 
 class PreviewView(StaffOnly, APIView):
-    """Exactly the versions a partner would receive from a collection right now,
-    in its own order and dates, one keyset page at a time; on the first page,
-    how many versions each rule withholds."""
+    """What a partner would receive from a collection right now, a keyset page at a
+    time; on the first page, how many versions each rule withholds.
+    """
 
     @extend_schema(parameters=[s.PreviewQuerySerializer],
                    responses={200: s.PreviewSerializer})

@@ -1,10 +1,5 @@
-"""Intelligence content the hub ships or makes: the llm-misuse extension, the
-starter pack, the MITRE ATLAS import and the synthetic feed generator.
-
-The modules are pure (no Django) except where they store through
-``intelshare.ingest``. The two helpers below serve the content commands
-(``load_llm_pack``, ``import_atlas``): find the target collection, and turn an
-``ingest.store`` result into lines to print.
+"""Content the hub ships or makes: the llm-misuse extension, the starter pack, the
+ATLAS import and the synthetic generator; helpers for their commands.
 """
 
 from __future__ import annotations
@@ -14,10 +9,8 @@ from typing import Any
 
 
 def resolve_collection(ref: str, *, api_root: str | None = None) -> Any:
-    """The collection named by its id (UUID) or alias, optionally in one API root.
-
-    Raises ``LookupError`` with a message fit for the command line when there
-    is no such collection, or when an alias exists in several API roots.
+    """The collection named by id or alias, optionally in one API root; ``LookupError``
+    when there is none or the alias is ambiguous.
     """
     from intelshare.models import Collection  # Django models: only when called
 

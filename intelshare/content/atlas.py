@@ -1,31 +1,11 @@
-"""MITRE ATLAS import: repair the known defects of MITRE's STIX bundle.
+"""MITRE ATLAS import: repair the known defects of MITRE's STIX 2.1 bundle.
 
-MITRE publishes ATLAS as a STIX 2.1 bundle (``mitre-atlas/atlas-navigator-data``
-``dist/stix-atlas.json``, now a release asset of ``atlas-data``). stix2-validator
-calls the 5.6.0 bundle invalid (shared/domain/llm-misuse.md §3.4):
-
-* two techniques have ``modified`` earlier than ``created`` (STIX 2.1 §3.2:
-  ``modified`` MUST be later than or equal to ``created``) → ``modified =
-  created``;
-* 34 relationship ids are each used by two to five *different* ``mitigates``
-  relationships, because MITRE derives the id from the mitigation and its
-  free-text use, not from the target. Stored as they are, all but one would
-  look like re-sends of one version and be lost. Every member of such a group
-  gets a new id, uuid5 over what identifies a relationship (original id, type,
-  source, target) — deterministic, independent of bundle order, and stable
-  when MITRE later edits the text, so MITRE's next version of a link is a new
-  version of the same object here too;
-* the ``x-mitre-collection`` object has no ``created``/``modified`` → both set
-  to the newest timestamp in the bundle, and its ``x_mitre_contents`` are
-  brought in line with the repaired objects;
-* its ``created_by_ref`` names an identity the bundle does not contain → the
-  property is removed (an invented identity object under MITRE's id would be
-  worse);
-* an object without ``spec_version`` gets ``"2.1"``.
-
-Every change is returned as a ``Fix``; an object is only dropped when it is an
-exact copy of another, is not an object at all, or conflicts with another
-version of the same id — and the drop is a ``Fix`` too.
+stix2-validator calls the 5.6.0 bundle invalid (shared/domain/llm-misuse.md §3.4):
+``modified`` before ``created``; relationship ids shared by different
+``mitigates`` links (re-keyed by uuid5 over id, type, source and target, so the
+result is independent of bundle order); a collection object without timestamps
+and with a dangling ``created_by_ref``; objects without ``spec_version``.
+Every change, and every dropped object, is reported as a ``Fix``.
 """
 
 from __future__ import annotations
@@ -93,7 +73,9 @@ def _newest(objects: list[dict[str, Any]]) -> str | None:
     for obj in objects:
         for prop in ("modified", "created"):
             value = obj.get(prop)
-            stamp = _stamp(value) if value is not None else None
+            if value is None:
+                continue
+            stamp = _stamp(value)
             if stamp is not None and (best is None or stamp > best[0]):
                 best = (stamp, value)
     return best[1] if best else None
@@ -177,7 +159,7 @@ def _fix_collection(obj: dict[str, Any], renamed: dict[str, list[str]],
     out: list[Any] = []
     done: set[str] = set()
     for entry in contents:
-        ref = entry.get("object_ref") if isinstance(entry, dict) else None
+        ref: str | None = entry.get("object_ref") if isinstance(entry, dict) else None
         if ref in renamed:
             if ref not in done:
                 done.add(ref)
@@ -187,7 +169,7 @@ def _fix_collection(obj: dict[str, Any], renamed: dict[str, list[str]],
                                  f"x_mitre_contents entries for re-keyed {ref}",
                                  ref, renamed[ref]))
             continue
-        current = modified.get(ref)
+        current = modified.get(ref) if ref is not None else None
         if current is not None and entry.get("object_modified") != current:
             fixes.append(Fix(obj["id"], "collection-contents",
                              f"x_mitre_contents object_modified of {ref}",
@@ -198,10 +180,8 @@ def _fix_collection(obj: dict[str, Any], renamed: dict[str, list[str]],
 
 
 def normalise_atlas(bundle: dict[str, Any]) -> tuple[list[dict[str, Any]], list[Fix]]:
-    """The bundle's objects, repaired, and the list of every repair made.
-
-    The input is not modified. Raises ``ValueError`` if ``bundle`` is not a
-    STIX bundle with an ``objects`` list.
+    """The bundle's objects repaired, and every repair; the input is not modified.
+    Raises ``ValueError`` if ``bundle`` is not a STIX bundle with an ``objects`` list.
     """
     if not isinstance(bundle, dict) or bundle.get("type") != "bundle":
         raise ValueError("not a STIX bundle (type must be 'bundle')")
@@ -244,10 +224,8 @@ def normalise_atlas(bundle: dict[str, Any]) -> tuple[list[dict[str, Any]], list[
 
 
 def import_atlas(bundle: dict[str, Any], *, collection: Any) -> tuple[list[Fix], Any]:
-    """Normalise ``bundle`` and store it in ``collection`` through ``ingest``.
-
-    Returns the fixes and ``ingest.store``'s result. Source is the hub
-    (``source_partner=None``); re-importing the same release stores nothing.
+    """Normalise ``bundle`` and store it in ``collection`` through ``ingest`` as the hub's
+    own; returns the fixes and the store result.
     """
     from intelshare import ingest  # Django app code: imported only when storing
 

@@ -1,26 +1,8 @@
-"""The hub's ``llm-misuse`` STIX 2.1 extension: its definition and its validator.
+"""The hub's ``llm-misuse`` STIX 2.1 property extension (§7.3): definition and validator.
 
-Why a **property extension** (STIX 2.1 §7.3, ``extension_types:
-["property-extension"]``) and not a new SCO:
-
-* What we add is *context about existing things* — which LLM-themed behaviour
-  an indicator detects, which provider a campaign abused, what disruption
-  followed. That belongs on the indicator, campaign, intrusion-set,
-  attack-pattern, malware or sighting it describes. A new SCO would be a
-  separate object that every consumer must join back through relationships.
-* Consumers that do not know the extension still get a complete, standard
-  object and MAY ignore the block (§7.3); an unknown SCO type is often
-  rejected outright or dropped by TAXII clients and TIPs.
-* Policy and storage key on the object (TLP, versions, references); a property
-  block travels with its object's markings and versions automatically. A
-  granular marking can still hide one property, e.g. ``prompt_text``.
-* A prompt *as an observation* (text seen in a log) is already expressible with
-  the standard ``artifact`` SCO (§6.1) plus hashes; the extension carries a
-  ``prompt_fingerprint`` so no new cyber-observable is needed for matching.
-
-The schema ships in ``schemas/llm-misuse-ext-v1.json``. ``validate_extensions``
-is called by ``intelshare.ingest.store`` on every inbound object, so the
-validator is compiled once and objects without the extension return at once.
+A property extension rather than a new SCO: the context travels with the object's
+markings and versions, and consumers that do not know it may ignore it (§7.3).
+``ingest.store`` validates every inbound object, so the validator is compiled once.
 """
 
 from __future__ import annotations
@@ -83,13 +65,12 @@ def _validator() -> Any:
     return cls(schema())
 
 
-# --- compiled fast path ----------------------------------------------------------
-# jsonschema needs ~75 µs per block; ingest calls us for every object. The
-# schema is compiled once into Python source, one function per schema node of
-# plain ``if`` statements (closures and generator expressions cost about twice
-# as much: 10 % of a 1,000-object POST), that answers "certainly valid?" (sound,
-# may be conservative); only a "no" pays for jsonschema, which then produces
-# the messages. tests/content/test_extension.py checks soundness.
+# jsonschema needs ~75 µs per block and ingest calls us for every object, so the
+# schema is compiled to plain Python ifs that answer "certainly valid?" (sound, may be
+# conservative); only a "no" pays for jsonschema, which writes the messages.
+# fastjsonschema 2.22 was measured on the generator and pack blocks: 6.4-6.9 µs per
+# block against 5.0-5.1 µs here, and it knows no Draft 2020-12 (``dependentRequired``
+# is silently ignored), so it is not used.
 
 Check = Callable[[Any], bool]
 _IGNORED = frozenset({"$schema", "$id", "title", "description", "examples", "$comment"})

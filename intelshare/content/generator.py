@@ -1,23 +1,9 @@
 """Synthetic LLM-misuse STIX 2.1 feeds for tests, demos and load runs.
 
-**Synthetic, not intelligence**: domains are under the reserved ``.example``
-TLD, provider accounts are ``org-SYNTHETIC…``, names start with ``SYNTHETIC``
-(conventions of shared/domain/llm-misuse.md §6).
-
-The stream is a pure function of ``(count, seed, partners)``: one
-``random.Random(seed)`` draws everything, ids are UUIDv4 built from its bits
-and timestamps advance a simulated clock from a fixed base, so the same
-arguments give byte-identical output. Every object is emitted after everything
-it references (markings, identities, relationship ends), so any prefix of the
-stream — including the first ``count`` objects — is self-contained.
-
-What it covers, for policy and ingest tests: indicators with ``stix``,
-``pcre``, ``yara`` and ``sigma`` patterns; relationships; sightings; reports;
-several versions of some objects (same id, later ``modified``, sometimes a
-different TLP or ``revoked``); TLP 2.0 and some TLP 1.0 markings, some
-unmarked objects; granular markings (e.g. a RED ``prompt_text`` inside a GREEN
-indicator); the llm-misuse extension; and a contributor per object
-(``generate_with_sources``): a partner name, or ``None`` for the hub.
+Synthetic, not intelligence: ``.example`` domains, ``org-SYNTHETIC`` accounts,
+``SYNTHETIC`` names (shared/domain/llm-misuse.md §6). The stream is a pure
+function of ``(count, seed, partners)`` and every object comes after what it
+references, so any prefix is self-contained.
 """
 
 from __future__ import annotations

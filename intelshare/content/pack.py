@@ -1,21 +1,9 @@
 """Starter pack: the Microsoft/OpenAI report of 14 Feb 2024 on state-affiliated
 actors' use of LLMs, as deterministic STIX 2.1 objects.
 
-Facts are in data/report-2024-02-14.json (sources: shared/domain/llm-misuse.md
-§1 and §2). Modelling (§5.1): the five actors are intrusion-sets with
-Microsoft's overlaps as aliases; the sponsors the report names (GRU Unit
-26165, IRGC) are threat-actors linked by ``attributed-to``; the LLM-themed TTPs are
-attack-patterns carrying the llm-misuse extension; ``uses`` follows the
-report's per-actor lists exactly; Microsoft's principles are courses of
-action. Only ATT&CK T1682 is MITRE's own link to the report; every other
-technique id is the hub's suggestion and is labelled ``intelshare-mapping``.
-
-Of the four principles, only "identify and act" and "notify other AI
-providers" act against the techniques, so only they ``mitigates`` them; the
-other two (collaborate, be transparent) are in the report without relationships.
-
-Every object has a fixed id and fixed timestamps, so loading the pack twice
-stores nothing new (DESIGN.md "Storage": unique on id and version).
+Facts are in data/report-2024-02-14.json (shared/domain/llm-misuse.md §1, §2,
+modelling §5.1). Technique ids other than ATT&CK T1682 are the hub's mapping,
+labelled ``intelshare-mapping``. Fixed ids and timestamps: loading twice stores nothing.
 """
 
 from __future__ import annotations
@@ -213,10 +201,8 @@ def build_pack() -> list[dict[str, Any]]:
 
 
 def load_pack(*, collection: Any) -> Any:
-    """Store the pack in ``collection`` through ``ingest.store``; returns its result.
-
-    The hub is the source (``source_partner=None``). Idempotent: a second load
-    finds every (id, version) already stored.
+    """Store the pack in ``collection`` through ``ingest.store`` as the hub's own;
+    idempotent.
     """
     from intelshare import ingest  # Django app code: imported only when storing
 

@@ -1,10 +1,5 @@
-"""Fixed STIX identifiers of the hub and the marking definitions it uses.
-
-Everything here is a contract with partners: an id that changes turns every
-object that refers to it into a different object. The TLP ids are the exact
-values of STIX 2.1 §7.2.1.4 (TLP 1.0) and of the OASIS TLP 2.0 extension
-(``extension-definition--60a3c5c5…``); see shared/domain/llm-misuse.md §5.4.
-``intelshare.stix.TLP_MARKINGS`` ranks these ids for policy.
+"""Fixed STIX identifiers of the hub and of the TLP marking definitions (STIX 2.1
+§7.2.1.4 and the OASIS TLP 2.0 extension): a contract with partners, never changed.
 """
 
 from __future__ import annotations
@@ -54,10 +49,8 @@ TLP2_IDS: dict[str, str] = {
 _TLP2_CREATED = "2022-10-01T00:00:00.000Z"
 
 def tlp2_marking(level: str) -> dict[str, Any]:
-    """The TLP 2.0 marking-definition object for ``level`` (``clear`` … ``red``).
-
-    Same form as the OASIS examples: no ``definition_type``, the level in the
-    TLP 2.0 property extension. Raises ``KeyError`` for an unknown level.
+    """The TLP 2.0 marking-definition for ``level`` (``clear`` ... ``red``), as in the
+    OASIS examples; ``KeyError`` for an unknown level.
     """
     name = "TLP:" + level.upper()
     return {
@@ -101,11 +94,8 @@ _PACK_NAMESPACE = "intelshare:content:v1"
 
 
 def fixed_id(stix_type: str, key: str) -> str:
-    """A stable, UUIDv4-shaped id for hub content named by ``key``.
-
-    STIX 2.1 §2.9 asks SDOs/SROs for UUIDv4 ids; the starter pack needs the
-    same id on every run (idempotent loads), so the 122 free bits come from a
-    SHA-256 of the type and key instead of a random source.
+    """A stable UUIDv4-shaped id (STIX 2.1 §2.9) for hub content named by ``key``:
+    the free bits come from a SHA-256 of type and key, so loads are idempotent.
     """
     digest = bytearray(
         hashlib.sha256(f"{_PACK_NAMESPACE}|{stix_type}|{key}".encode()).digest()[:16]

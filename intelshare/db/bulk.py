@@ -1,24 +1,10 @@
-"""Bulk reads and writes for the ingest path: fast on PostgreSQL, plain ORM elsewhere.
+"""Bulk reads and writes for ingest: COPY and array joins on PostgreSQL, the ORM elsewhere.
 
-Django's ``bulk_create`` on PostgreSQL renders a 1,000-row batch as one huge
-INSERT whose values psycopg quotes client-side (arrays for UNNEST); on ingest
-of 1,000-object envelopes that, plus building a model instance per row, was
-the largest single cost. COPY streams the same rows in PostgreSQL's text
-format instead. SQLite (the embedded default) keeps ``bulk_create``.
-
-Rows are tuples of values ready for the database, in the order of ``fields``
-(attribute names, e.g. ``collection_id``): str, int, bool, None, aware
-datetime, UUID. No field's ``get_db_prep_save`` runs on the COPY path, so
-only columns of such plain types belong here.
-
-``select_by_keys`` reads rows by a list of keys. Written as ``where AND key IN
-(…)``, PostgreSQL plans from how selective it thinks the ``where`` values are;
-without statistics on them (a first bulk load, a new collection, until the
-next ANALYZE; for ever where autovacuum is off, as in CI) it took the
-collection for tiny and read all of it for every envelope: by 100k versions a
-1,000-object envelope took four times as long as into an empty collection.
-Sent as arrays joined to the table, the values are out of the planner's sight,
-and on a large table it probes the index once per key.
+COPY replaces ``bulk_create``'s client-quoted INSERT, the largest cost of a
+1,000-object envelope; no ``get_db_prep_save`` runs on that path, so rows hold
+plain values only (str, int, bool, None, aware datetime, UUID). Keys are sent as
+arrays joined to the table rather than ``IN (...)``: without statistics on a new
+collection the planner took it for tiny and scanned it for every envelope.
 
 Written against Django 5.2 (``_meta.get_field(...).column``, sequence naming by
 ``pg_get_serial_sequence``) and psycopg 3.2-3.3 (``cursor.copy``);
@@ -31,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 
 from intelshare.db.lookups import array_literal
 
@@ -53,10 +39,8 @@ def insert(model: type[Model], fields: Sequence[str], rows: Sequence[Row]) -> No
 
 def insert_returning_pks(model: type[Model], fields: Sequence[str],
                          rows: Sequence[Row]) -> list[int]:
-    """Insert ``rows`` into ``model``'s table; returns their primary keys, in order.
-
-    On PostgreSQL the keys are drawn from the table's sequence first and
-    copied with the rows, as COPY returns nothing.
+    """Insert ``rows`` into ``model``'s table; returns their primary keys, in order
+    (on PostgreSQL drawn from the sequence first, as COPY returns nothing).
     """
     if not rows:
         return []
@@ -83,24 +67,32 @@ def select_by_keys(model: type[Model], *, where: dict[str, Any], key: str,
             .values_list(*columns)]
 
 
+def _column(model: type[Model], name: str) -> tuple[Field[Any, Any], str]:
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field) or field.column is None:
+        raise TypeError(f"{model.__name__}.{name} is not a column")
+    return field, field.column
+
+
 def _join_select(model: type[Model], where: dict[str, Any], key: str,
                  values: Sequence[Any], columns: Sequence[str]) -> list[tuple[Any, ...]]:
     meta = model._meta
     quote = connection.ops.quote_name
     names = [*where, key]
-    fields = [meta.get_field(name) for name in names]
-    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+    fields = [_column(model, name) for name in names]
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field, _ in fields)
     wanted = ", ".join(f"w{i}" for i in range(len(names)))
-    conditions = " AND ".join(f"t.{quote(field.column)} = wanted.w{i}"
-                              for i, field in enumerate(fields))
-    selected = ", ".join(f"t.{quote(meta.get_field(name).column)}" for name in columns)
+    conditions = " AND ".join(f"t.{quote(column)} = wanted.w{i}"
+                              for i, (_, column) in enumerate(fields))
+    selected = ", ".join(f"t.{quote(_column(model, name)[1])}" for name in columns)
     sql = (f"SELECT {selected} FROM unnest({arrays}) AS wanted({wanted})"
            f" JOIN {quote(meta.db_table)} AS t ON {conditions}")
     params = [array_literal([value] * len(values)) for value in where.values()]
     params.append(array_literal(values))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
 
 
 def _bulk_create(model: type[Model], fields: Sequence[str], rows: Sequence[Row]) -> list[Model]:
@@ -123,7 +115,7 @@ def _reserve_pks(model: type[Model], count: int) -> list[int]:
 def _copy(model: type[Model], fields: Sequence[str], rows: Sequence[Row]) -> None:
     meta = model._meta
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
+    columns = ", ".join(quote(_column(model, name)[1]) for name in fields)
     sql = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
     # The raw psycopg cursor does the COPY; Django's error wrapper keeps the
     # exceptions callers see (IntegrityError, DataError…) the same as an INSERT's.

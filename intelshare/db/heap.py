@@ -1,12 +1,8 @@
 """Keep the cyclic garbage collector off the process's long-lived objects.
 
-A worker holds some 100k long-lived container objects (Django, DRF, the
-models, compiled schemas). Parsing a 1,000-object envelope allocates tens of
-thousands of new ones, so every few requests CPython runs a full collection
-that walks all of them: a pause of about 100 ms, one POST in four or five
-taking twice its time. ``gc.freeze()`` once the application is loaded moves
-what exists then into a permanent generation that collections skip; garbage
-created by requests is still collected as before.
+With ~100k long-lived containers, full collections triggered by envelope parsing
+paused a worker ~100 ms every few POSTs; ``gc.freeze()`` after start-up moves them
+to a generation collections skip.
 
 Written against CPython 3.11-3.13 (``gc.freeze``); ``tests/intelshare/db/test_heap.py``
 fails when the freeze stops covering the loaded application.

@@ -1,17 +1,9 @@
-"""``field__among=values``: membership in a list, as one array parameter on PostgreSQL.
+"""``field__among=values``: membership as one array parameter (``= ANY(%s)``) on
+PostgreSQL, ``IN`` elsewhere.
 
-``field__in`` renders one placeholder per value. The policy's per-page lookups
-pass hundreds to thousands of ids, and Django's client-side binding then spends
-more time splitting and quoting that SQL than PostgreSQL spends running it
-(profiled: a third of a partner page). ``= ANY(%s)`` with one array is the same
-index lookup for PostgreSQL and one parameter for the driver. Other databases
-(the embedded SQLite) get the plain ``IN``.
-
-The array goes as the text of an array literal, written here: psycopg's list
-dumper formats element by element in Python (profiled at 6 % of a partner page
-at 100k versions), a join of the values is a tenth of that. Values that are
-plain ``int`` or ``str`` skip Django's per-element preparation, which leaves
-them as they are.
+``__in`` with thousands of ids spent more time in Django's client-side binding
+than in PostgreSQL (a third of a partner page); the array goes as a literal
+written here, a tenth of psycopg's per-element list dumper.
 
 Written against Django 5.2 (``In``/``RelatedIn``, ``process_lhs``, ``cast_db_type``)
 and psycopg 3.2-3.3; ``tests/intelshare/db/test_assumptions.py`` checks both.
@@ -29,11 +21,8 @@ from django.db.models.lookups import In
 
 
 def array_literal(values: Iterable[Any]) -> str:
-    """PostgreSQL's text form of a one-dimensional array of ``values`` (no NULLs).
-
-    Integers are written as they are; anything else as a double-quoted element
-    with backslashes and double quotes escaped (the array input syntax), so no
-    value can end the element or the array early.
+    """PostgreSQL's text form of a one-dimensional array of ``values`` (no NULLs): ints
+    as they are, anything else double-quoted with backslashes and quotes escaped.
     """
     items = list(values)
     if all(type(v) is int for v in items):

@@ -14,9 +14,7 @@ from stix2validator import ValidationOptions, validate_instance
 from intelshare import stix
 from intelshare.content.atlas import FIX_KINDS, Fix, normalise_atlas
 
-# CI runs on a clean clone with ../shared beside the repository.
-ATLAS = (Path(__file__).resolve().parents[2] / ".." / "shared" / "domain" / "atlas"
-         / "stix-atlas-5.6.0.json")
+ATLAS = Path(__file__).resolve().parents[1] / "data" / "atlas" / "stix-atlas-5.6.0.json"
 T0087 = "attack-pattern--c9f8f4b0-e377-55b1-bad3-aa5f13389216"
 T0096 = "attack-pattern--92a68652-d864-5c9c-9c1d-64ec09587390"
 COLLECTION = "x-mitre-collection--7a735cfc-0469-5d8b-b11f-d014be33394e"
@@ -24,8 +22,6 @@ COLLECTION = "x-mitre-collection--7a735cfc-0469-5d8b-b11f-d014be33394e"
 
 @pytest.fixture(scope="module")
 def bundle() -> dict[str, Any]:
-    if not ATLAS.is_file():
-        pytest.skip(f"ATLAS bundle not found at {ATLAS} (needs ../shared beside the repo)")
     return json.loads(ATLAS.read_text(encoding="utf-8"))
 
 

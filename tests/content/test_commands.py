@@ -18,8 +18,7 @@ from intelshare.content.pack import build_pack, load_pack
 from intelshare.models import Partner
 from tests.factories import World
 
-ATLAS = (Path(__file__).resolve().parents[2] / ".." / "shared" / "domain" / "atlas"
-         / "stix-atlas-5.6.0.json")
+ATLAS = Path(__file__).resolve().parents[1] / "data" / "atlas" / "stix-atlas-5.6.0.json"
 
 
 def run(*args: str) -> str:
@@ -82,8 +81,6 @@ def test_generated_feed_stores_cleanly_per_contributor(world: World,
 
 @pytest.mark.django_db
 def test_import_atlas_command(world: World) -> None:
-    if not ATLAS.is_file():
-        pytest.skip(f"ATLAS bundle not found at {ATLAS}")
     out = run("import_atlas", str(ATLAS), "--collection", "llm-misuse")
     assert "fix [modified-before-created] attack-pattern--c9f8f4b0" in out
     assert "155 fixes" in out
@@ -94,8 +91,6 @@ def test_import_atlas_command(world: World) -> None:
 
 
 def test_import_atlas_dry_run_needs_no_collection(tmp_path: Path) -> None:
-    if not ATLAS.is_file():
-        pytest.skip(f"ATLAS bundle not found at {ATLAS}")
     out = run("import_atlas", str(ATLAS), "--collection", "unused", "--dry-run")
     assert "dry run: 538 objects would be stored" in out
     broken = tmp_path / "broken.json"

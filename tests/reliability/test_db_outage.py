@@ -1,4 +1,4 @@
-"""The database going away, simulated in the test process (issue 7, "Faults").
+"""The database going away, simulated in the test process.
 
 The real drill restarts PostgreSQL under gunicorn (``python -m drills --only
 pg-post --only pg-pull``); restarting the machine's PostgreSQL from pytest
@@ -98,9 +98,8 @@ def test_database_unreachable_answers_503_and_stores_nothing(world: World, taxii
     assert client.get(_objects(world)).status_code == 200
 
 
+@pytest.mark.postgres
 def test_database_port_closed_answers_503(world: World, taxii: Any) -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("a closed port means something only to a networked database")
     client = taxii("acme")
     before = _counts()
     with database_port_closed():

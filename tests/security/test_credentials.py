@@ -1,4 +1,4 @@
-"""Credential checks (issue 7, "Security"): tokens found by digest, passwords through
+"""Credential checks: tokens found by digest, passwords through
 Django's hashers and a constant-time comparison, nothing secret kept in the cache,
 revocation at the next request.
 """

@@ -1,4 +1,4 @@
-"""Production settings (issue 7, "Security"): ``check --deploy`` clean, DEBUG off by
+"""Production settings: ``check --deploy`` clean, DEBUG off by
 default, HTTPS redirect with the probes exempt, hardening headers.
 
 Settings are read once per process, so the environment-driven ones are

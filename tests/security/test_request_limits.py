@@ -1,4 +1,4 @@
-"""Request bodies outside TAXII are bounded too (issue 7, "Security": request size limits).
+"""Request bodies outside TAXII are bounded too .
 
 TAXII POST bodies are bounded per API root by ``max_content_length`` before
 they are read (tests/taxii/test_limits.py, test_bad_input.py). Everything else

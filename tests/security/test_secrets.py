@@ -1,4 +1,4 @@
-"""No secret in logs, error bodies or management API output (issue 7, "Security").
+"""No secret in logs, error bodies or management API output .
 
 Every log record of every logger is captured at DEBUG, with SQL logging forced
 on, while credentials are used right and wrong: HTTP Basic and bearer tokens

@@ -1,4 +1,4 @@
-"""Every URL pattern, walked as an outsider (issue 7, "Security").
+"""Every URL pattern, walked as an outsider .
 
 The patterns come from ``config.urls``, resolved recursively, so a route added
 later is walked too. Path parameters get plausible values, real primary keys

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from intelshare.models import ObjectVersion, Partner
-from sync import services
+from sync import pull, push, services
 from sync.client import Page, TaxiiClient
-from sync.models import Feed
+from sync.models import Feed, SyncRun
 from tests.factories import World
 from tests.support.medallion import MedallionCollection, MedallionServer, make_indicators
 
@@ -40,6 +40,15 @@ def make_feed(world: World, server: MedallionServer, collection_id: str, *,
         api_root_url=server.api_root_url, remote_collection_id=collection_id,
         auth_type=Feed.AUTH_BASIC, username=server.username, secret=server.password,
         collection=world.collection, **fields)
+
+
+def run_feed(feed: Feed, **kwargs: Any) -> SyncRun:
+    """One pull or push of ``feed`` by its direction; ``feed`` is reloaded after it."""
+    task = push.run if feed.direction == Feed.PUSH else pull.run
+    result = task(feed_id=feed.pk, owner=services.new_owner(), **kwargs)
+    assert result.run is not None
+    feed.refresh_from_db()
+    return result.run
 
 
 def stored_ids(feed: Feed) -> list[str]:

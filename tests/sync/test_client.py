@@ -581,7 +581,7 @@ def test_more_without_next_falls_back_to_date_added_last_on_one_connection(
 def test_more_without_next_or_progress_stops_instead_of_looping(
     fake_taxii: Callable[[str, int], FakeTaxii],
 ) -> None:
-    """The loop taxii2-client 2.3's ``as_pages`` falls into (digest A2): a
+    """The loop taxii2-client 2.3's ``as_pages`` falls into: a
     server repeating ``more: true`` with no ``next`` and the same header."""
     server = fake_taxii("stuck", 120)
     seen: list[Page] = []

@@ -21,11 +21,12 @@ from intelshare import policy, stix
 from intelshare.models import ObjectVersion
 from sync import pull, services
 from sync.client import parse_timestamp
-from sync.models import Feed, Quarantine, SyncRun
+from sync.models import Quarantine, SyncRun
 from tests.factories import TLP2_GREEN, World
 from tests.support.medallion import MedallionCollection, MedallionServer, make_indicators
 
 from .conftest import KillAfterPages, make_feed, seed, stored_ids
+from .conftest import run_feed as _run
 
 pytestmark = [pytest.mark.medallion, pytest.mark.django_db]
 
@@ -71,13 +72,6 @@ def partner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MedallionServe
     )
     with MedallionServer(tmp_path_factory.mktemp("pull"), collections=collections) as server:
         yield server
-
-
-def _run(feed: Feed, **kwargs: Any) -> SyncRun:
-    result = pull.run(feed_id=feed.pk, owner=services.new_owner(), **kwargs)
-    assert result.run is not None
-    feed.refresh_from_db()
-    return result.run
 
 
 def test_pull_drains_every_page_and_checkpoints_the_last_date_added(

@@ -32,6 +32,7 @@ from tests.support.medallion import (
 )
 
 from .conftest import make_feed
+from .conftest import run_feed as _run
 
 pytestmark = [pytest.mark.medallion, pytest.mark.django_db]
 
@@ -106,13 +107,6 @@ class Hub:
 @pytest.fixture
 def hub(world: World) -> Hub:
     return Hub(world)
-
-
-def _run(feed: Feed, **kwargs: Any) -> SyncRun:
-    result = push.run(feed_id=feed.pk, owner=sync_services.new_owner(), **kwargs)
-    assert result.run is not None
-    feed.refresh_from_db()
-    return result.run
 
 
 def test_push_sends_exactly_the_policy_view_in_envelopes_under_max_content_length(

@@ -91,7 +91,7 @@ def test_added_after_resume_from_header_skips_nothing(world: World, taxii: Any,
 
 def test_empty_result_is_empty_envelope_without_headers(world: World, taxii: Any,
                                                         coll: str) -> None:
-    """§5.4: no objects → 200 and an empty envelope; headers omitted (digest A6)."""
+    """§5.4: no objects → 200 and an empty envelope; headers omitted."""
     response = taxii("globex").get(f"{coll}/objects/")
     assert _body(response) == {}
     assert "X-TAXII-Date-Added-First" not in response

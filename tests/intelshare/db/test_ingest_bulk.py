@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
-from django.db import DataError, connection, transaction
+from django.db import DataError, transaction
 
 from intelshare import ingest, stix
 from intelshare.content.generator import generate
@@ -84,10 +84,9 @@ def test_select_by_keys_reads_what_the_orm_reads(world: World) -> None:
                                key="stix_id", values=[], columns=("id",)) == []
 
 
+@pytest.mark.postgres
 def test_bulk_insert_raises_djangos_errors(world: World) -> None:
     """On the COPY path too, a value the column refuses is Django's DataError."""
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite does not enforce varchar lengths")
     ingest.store(collection=world.collection, objects=[indicator(1)])
     version_id = ObjectVersion.objects.get().pk
     too_long: list[tuple[Any, ...]] = [(version_id, indicator(2)["id"], "x" * 11)]

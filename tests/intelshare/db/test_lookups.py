@@ -50,9 +50,8 @@ AWKWARD = ["plain", "", "a,b", "{braces}", 'double "quoted"', "back\\slash", "tr
            "NULL", "null", " spaced ", "ünïcode ✓", "'single'", "new\nline", "tab\there"]
 
 
+@pytest.mark.postgres
 def test_array_literal_round_trips_awkward_text_through_postgresql(db: None) -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL's array input syntax")
     with connection.cursor() as cursor:
         cursor.execute("SELECT unnest(%s::text[])", [array_literal(AWKWARD)])
         assert [row[0] for row in cursor.fetchall()] == AWKWARD

@@ -24,10 +24,9 @@ def test_timestamps_round_trip_to_the_microsecond_in_utc() -> None:
     assert all(value.utcoffset() == timedelta(0) for value in read)
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db
 def test_postgresql_connections_use_the_fast_loader() -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("a PostgreSQL driver setting")
     import psycopg
     from psycopg.pq import Format
 
