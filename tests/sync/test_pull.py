@@ -319,11 +319,17 @@ def stored_versions(feed: Feed) -> list[tuple[str, str]]:
 
 
 def remote_versions(server: MedallionServer, collection: str) -> set[tuple[str, str]]:
-    """Every version the partner holds, read in one page with ``match[version]=all``."""
-    body = server.get(f"api1/collections/{collection}/objects/",
-                      **{"match[version]": "all", "limit": "100000"}).json()
-    assert not body.get("more")
-    return {_key(obj) for obj in body["objects"]}
+    """Every version the partner holds, read with ``match[version]=all`` (§3.4.1)
+    by plain requests following ``next``, not through the client under test."""
+    found: list[tuple[str, str]] = []
+    params = {"match[version]": "all", "limit": "100"}
+    while True:
+        body = server.get(f"api1/collections/{collection}/objects/", **params).json()
+        found.extend(_key(obj) for obj in body.get("objects", []))
+        if not body.get("more"):
+            assert len(found) == len(set(found))
+            return set(found)
+        params = {**params, "next": body["next"]}
 
 
 def _latest_flags_follow_modified(feed: Feed) -> bool:
