@@ -314,6 +314,24 @@ class MedallionServer:
             timeout=30,
         )
 
+    def versions(self, collection_id: str) -> set[tuple[str, str]]:
+        """Every (id, version) the collection serves, asked with
+        ``match[version]=all`` (TAXII 2.1 §3.4.1) by plain requests following
+        ``next``; medallion needs ``limit`` on a ``next`` request too."""
+        found: list[tuple[str, str]] = []
+        params = {"match[version]": "all", "limit": str(self.max_page_size)}
+        while True:
+            response = self.get(f"api1/collections/{collection_id}/objects/", **params)
+            response.raise_for_status()
+            body = response.json()
+            found.extend((obj["id"], obj.get("modified", obj.get("created")))
+                         for obj in body.get("objects", []))
+            if not body.get("more"):
+                if len(found) != len(set(found)):
+                    raise AssertionError("medallion served a version twice")
+                return set(found)
+            params = {**params, "next": body["next"]}
+
     # -- internals ----------------------------------------------------------
 
     def _write_files(self) -> None:

@@ -318,20 +318,6 @@ def stored_versions(feed: Feed) -> list[tuple[str, str]]:
     return [(sid, stix.format_version(version)) for sid, version in rows]
 
 
-def remote_versions(server: MedallionServer, collection: str) -> set[tuple[str, str]]:
-    """Every version the partner holds, read with ``match[version]=all`` (§3.4.1)
-    by plain requests following ``next``, not through the client under test."""
-    found: list[tuple[str, str]] = []
-    params = {"match[version]": "all", "limit": "100"}
-    while True:
-        body = server.get(f"api1/collections/{collection}/objects/", **params).json()
-        found.extend(_key(obj) for obj in body.get("objects", []))
-        if not body.get("more"):
-            assert len(found) == len(set(found))
-            return set(found)
-        params = {**params, "next": body["next"]}
-
-
 def _latest_flags_follow_modified(feed: Feed) -> bool:
     rows = ObjectVersion.objects.filter(collection=feed.collection).values_list(
         "stix_id", "version", "is_latest")
@@ -383,7 +369,7 @@ def test_pull_mirrors_every_version_the_partner_serves(partner: MedallionServer,
     assert (third.outcome, third.fetched, third.stored, third.duplicates) == (
         SyncRun.SUCCESS, 5, 5, 0)
     assert len(stored_versions(feed)) == len(set(stored_versions(feed))) == 205
-    assert set(stored_versions(feed)) == remote_versions(partner, VERSIONS)
+    assert set(stored_versions(feed)) == partner.versions(VERSIONS)
     assert _latest_flags_follow_modified(feed)
 
 
@@ -421,5 +407,5 @@ def test_partner_killed_mid_pull_of_versions_then_the_resumed_run_has_no_gap_or_
         len(remote) - cut + reread, len(remote) - cut, reread)
     versions = stored_versions(feed)
     assert len(versions) == len(set(versions)) == len(remote)
-    assert set(versions) == {_key(obj) for _, obj in remote} == remote_versions(server, VERSIONS)
+    assert set(versions) == {_key(obj) for _, obj in remote} == server.versions(VERSIONS)
     assert feed.checkpoint == remote[-1][0]
