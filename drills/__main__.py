@@ -2,7 +2,8 @@
 
 Drills: pg-post, pg-pull (PostgreSQL restarted), redis-queued, redis-running
 (Redis restarted), partners (hanging, garbage and slow partner feeds beside a
-healthy medallion feed), partner-trickle (a partner that drips its answer).
+healthy medallion feed), partner-trickle (a partner that drips its answer),
+partner-kill (a multi-version medallion partner SIGKILLed mid-pull, then resumed).
 Each prints PASS/FAIL with its checks and numbers; results also go to
 ``<workdir>/results.json``. Exit status 1 when any drill failed.
 """
@@ -35,6 +36,7 @@ def _drills(args: argparse.Namespace) -> dict[str, Callable[[Path], Result]]:
         "redis-running": broker.redis_running,
         "partners": partners.partners,
         "partner-trickle": partners.partner_trickle,
+        "partner-kill": partners.partner_kill,
     }
 
 

@@ -15,10 +15,16 @@ What must hold: every bad run ends within its timeout as a failed
 feed turns unhealthy and backs off exponentially with jitter (and is not due
 for the dispatcher), and the healthy feed stores everything in the same
 round, as fast as alone.
+
+``partner-kill``: medallion serving several versions of many ids is SIGKILLed
+in the middle of a pull and started again; the resumed run must leave the hub
+with every version the partner serves, once.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
 import time
@@ -26,10 +32,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import psycopg
 
 from drills.objects import indicator
 from drills.result import Result
-from drills.stack import LOOPBACK, Stack
+from drills.stack import LOOPBACK, Stack, database_url
 
 CONNECT_TIMEOUT, READ_TIMEOUT, REQUEST_SECONDS = 2, 3, 10
 REMOTE_COLLECTION = "7a0c6f5e-3b1d-4e2f-9a8b-0c1d2e3f4a5b"
@@ -216,4 +223,90 @@ def partner_trickle(workdir: Path) -> Result:
                  f"the run ended in {run.get('seconds')} s (bound {bound} s; the fake partner "
                  f"hangs up after 45 s), outcome {run.get('outcome')}: "
                  f"{str(run.get('error'))[:80]!r}")
+    return result
+
+
+KILL_COLLECTION = "7a0c6f5e-3b1d-4e2f-9a8b-0c1d2e3f4a5c"
+
+
+def _pages_committed(stack: Stack, feed: str) -> int | None:
+    """Pages the feed's latest run has committed (a page and its counters are one
+    transaction), read straight from the drill database; None before the run."""
+    with psycopg.connect(database_url(stack.database), connect_timeout=5) as conn:
+        row = conn.execute("SELECT r.pages FROM sync_syncrun r JOIN sync_feed f "
+                           "ON f.id = r.feed_id WHERE f.name = %s ORDER BY r.id DESC LIMIT 1",
+                           (feed,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def partner_kill(workdir: Path, *, ids: int = 340, page: int = 7, kill_after: int = 20
+                 ) -> Result:
+    """medallion serving several versions of many ids is SIGKILLed in the middle of a
+    pull, after ``kill_after`` pages were committed, and started again on its data
+    file; the failed run's feed then runs again. The hub must end with every version
+    the partner serves exactly once (no gap, no duplicate), the checkpoint must
+    never have passed an unstored version, and the resumed run must re-read only
+    the versions that share the checkpoint's ``date_added``. PostgreSQL and Redis
+    are left alone."""
+    from tests.support.medallion import MedallionCollection, MedallionServer, make_versioned_seed
+
+    result = Result("partner-kill")
+    # A real partner's proportions: 85% of ids with one version, 12% two, 3% three.
+    counts = [3 if i % 34 == 5 else 2 if i % 34 in (1, 9, 14, 22) else 1 for i in range(ids)]
+    seed = make_versioned_seed(counts, label="drill-kill", start=datetime(2025, 4, 1, tzinfo=UTC))
+    added = {(obj["id"], obj["modified"]): when for when, obj in seed}
+    collection = MedallionCollection(id=KILL_COLLECTION, title="Versioned partner", seed=seed,
+                                     can_write=False)
+    name = "partner-versions"
+    with Stack(workdir) as stack, \
+            MedallionServer(workdir / "medallion", collections=(collection,)) as medallion:
+        stack.prepare()
+        remote = medallion.versions(KILL_COLLECTION)
+        spec = {"name": name, "url": medallion.api_root_url, "collection": KILL_COLLECTION,
+                "auth": list(medallion.auth), "page_size": page}
+        running = stack.django_start("pull", **spec)
+        deadline, committed = time.monotonic() + 240, None
+        while running.poll() is None and time.monotonic() < deadline:
+            committed = _pages_committed(stack, name)
+            if committed is not None and committed >= kill_after:
+                break
+            time.sleep(0.05)
+        if medallion.pid is not None and running.poll() is None:
+            os.kill(medallion.pid, signal.SIGKILL)
+        medallion.stop()
+        killed = stack.django_result(running, timeout=120)
+        held = {tuple(v) for v in stack.django("versions")["versions"]}
+
+        medallion.start()  # the same data file: the same versions and date_added
+        resumed = stack.django("pull", **spec, timeout=600)
+        rows = [tuple(v) for v in stack.django("versions")["versions"]]
+
+    first, second = killed["run"] or {}, resumed["run"] or {}
+    checkpoint = killed["checkpoint"]
+    result.numbers.update({"remote_versions": len(remote), "remote_ids": ids, "page": page,
+                           "pages_when_killed": committed, "killed_run": first,
+                           "resumed_run": second, "checkpoint_after_kill": checkpoint})
+    result.check(len(remote) == len(seed) and remote == set(added),
+                 f"medallion serves {len(remote)} versions of {ids} ids with "
+                 f"match[version]=all (the seed has {len(seed)})")
+    result.check(first.get("outcome") == "failed" and "RemoteUnavailable" in first.get("error", "")
+                 and killed["retry_in"] is not None and 0 < len(held) < len(remote),
+                 f"the killed run failed as transient ({first.get('error', '')[:60]!r}) after "
+                 f"{first.get('pages')} pages, {len(held)} of {len(remote)} versions stored")
+    cut = datetime.fromisoformat(checkpoint) if checkpoint else None
+    gap = [key for key in remote - held if cut is not None and added[key] <= cut]
+    result.check(cut is not None and held <= remote and not gap,
+                 f"the checkpoint {checkpoint} passed no unstored version (unstored at or "
+                 f"before it: {len(gap)})")
+    reread = sum(1 for key in held if cut is not None and added[key] > cut)
+    result.check(second.get("outcome") == "success"
+                 and second.get("stored") == len(remote) - len(held)
+                 and second.get("duplicates") == reread
+                 and second.get("fetched") == len(remote) - len(held) + reread,
+                 f"the resumed run stored the other {second.get('stored')} versions "
+                 f"(expected {len(remote) - len(held)}) and re-read {second.get('duplicates')} "
+                 f"(the {reread} stored ones sharing the cut's date_added)")
+    result.check(len(rows) == len(set(rows)) == len(remote) and set(rows) == remote,
+                 f"the hub holds {len(rows)} versions, {len(set(rows))} distinct: every one "
+                 f"of the partner's {len(remote)}, no gap, no duplicate")
     return result

@@ -33,6 +33,12 @@ def _collection() -> Any:
     return Collection.objects.get(api_root__slug="drills", alias="drill-intel")
 
 
+def _partner(slug: str) -> Any:
+    from intelshare.models import Partner
+
+    return Partner.objects.get(slug=slug)
+
+
 def cmd_world(args: dict[str, Any]) -> dict[str, Any]:
     """API root ``drills``, collection ``drill-intel``, a writer and a reader partner
     (the writer consents to the reader), a user and token each, and hub staff."""
@@ -165,6 +171,33 @@ def cmd_feeds(args: dict[str, Any]) -> dict[str, Any]:
     # What the beat dispatcher would enqueue now: backed-off feeds must not be due.
     due = sorted(feed.name for feed in Feed.objects.filter(pk__in=services.dispatch_due()))
     return {"rounds": rounds, "due_now": due}
+
+
+def cmd_pull(args: dict[str, Any]) -> dict[str, Any]:
+    """One ``sync.pull.run`` of the pull feed ``args["name"]`` (created on first use,
+    pages of ``page_size``); reports the run and the feed's checkpoint after it."""
+    from sync import pull, services
+    from sync.client import format_timestamp
+    from sync.models import Feed
+
+    feed = Feed.objects.filter(name=args["name"]).first()
+    if feed is None:
+        user, password = args["auth"]
+        feed = services.feed_create(
+            name=args["name"], partner=_partner("drill-writer"), direction=Feed.PULL,
+            api_root_url=args["url"], remote_collection_id=args["collection"],
+            auth_type=Feed.AUTH_BASIC, username=user, secret=password,
+            collection=_collection(), page_size=args["page_size"])
+    result = pull.run(feed_id=feed.pk, owner=services.new_owner(via="drill"))
+    feed.refresh_from_db()
+    run = result.run
+    if run is None:
+        return {"run": None, "retry_in": None, "checkpoint": None}
+    report = {field: getattr(run, field) for field in (
+        "outcome", "error", "pages", "fetched", "stored", "duplicates", "quarantined")}
+    checkpoint = feed.checkpoint
+    return {"run": report, "retry_in": result.retry_in,
+            "checkpoint": format_timestamp(checkpoint) if checkpoint else None}
 
 
 COMMANDS = {name.removeprefix("cmd_"): fn for name, fn in globals().items()

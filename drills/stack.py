@@ -163,13 +163,27 @@ class Stack:
 
     def django(self, command: str, timeout: float = 300, **args: Any) -> Any:
         """Run ``python -m drills.setup command`` and return the JSON it prints."""
-        done = subprocess.run([sys.executable, "-m", "drills.setup", command, json.dumps(args)],
-                              cwd=REPO, env=self.env, capture_output=True, text=True,
-                              timeout=timeout, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"drills.setup {command} failed ({done.returncode}):\n"
-                               f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        return self.django_result(self.django_start(command, **args), timeout)
+
+    def django_start(self, command: str, **args: Any) -> subprocess.Popen[str]:
+        """``django`` without waiting, for a drill that acts while the command runs;
+        ``django_result`` collects it."""
+        return subprocess.Popen([sys.executable, "-m", "drills.setup", command, json.dumps(args)],
+                                cwd=REPO, env=self.env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    @staticmethod
+    def django_result(process: subprocess.Popen[str], timeout: float = 300) -> Any:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+            raise RuntimeError(f"drills.setup ran past {timeout} s:\n{err[-3000:]}") from None
+        if process.returncode != 0:
+            raise RuntimeError(f"drills.setup {process.args[3]} failed ({process.returncode}):\n"
+                               f"{out[-3000:]}\n{err[-3000:]}")
+        return json.loads(out.strip().splitlines()[-1])
 
     def wait_statuses(self, ids: set[str], timeout: float, poll: float = 1.0
                       ) -> dict[str, list[Any]]:

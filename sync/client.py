@@ -19,7 +19,9 @@ taxii2-client 2.3 speaks TAXII 2.0 and 2.1 but lacks what unattended sync needs
   taxii2client's ``as_pages`` is not used: it sends ``next=""`` when the
   server gives none, which is dropped, so it re-requests the first page
   forever. Pages are fetched with ``Collection.get_objects`` and explicit
-  ``limit``/``added_after``/``next`` kwargs;
+  ``limit``/``added_after``/``next`` kwargs, and ``version="all"``
+  (``match[version]=all``) on every request: without it a server answers
+  only the latest version of each object (TAXII 2.1 §3.4.1, 2.0 alike);
 - auth (Basic, bearer, custom header), client certificates, ``verify`` on;
 - a small error hierarchy: ``RemoteUnavailable`` (transient, retry),
   ``RemoteRejected`` (permanent 4xx), ``RemoteProtocolError`` (not TAXII).
@@ -66,6 +68,10 @@ TaxiiVersion = Literal["2.0", "2.1"]
 USER_AGENT = "intelshare-sync/0.1 taxii2-client/2.3"
 _ERROR_TEXT_MAX = 200
 _ONE_MICROSECOND = timedelta(microseconds=1)
+# taxii2client turns this kwarg into match[version]=all. Sent with every page,
+# next-token follow-ups included: a token belongs to its query's options (§3.5),
+# and medallion refuses one whose options changed (HTTP 400).
+_EVERY_VERSION: dict[str, Any] = {"version": "all"}
 
 
 # --- errors -----------------------------------------------------------------
@@ -164,11 +170,12 @@ class ClientCert:
 
 @dataclass(frozen=True)
 class Page:
-    """One non-empty page of Get Objects (TAXII 2.1 §5.4).
+    """One non-empty page of Get Objects (TAXII 2.1 §5.4), every version.
 
-    The dates are the §3.2 headers; None only when the server omits them.
-    ``next`` is always None for TAXII 2.0. Store ``checkpoint``, not
-    ``date_added_last``, as the feed's resume point.
+    A page may hold several versions of one object, each where its own
+    ``date_added`` puts it (§3.3). The dates are the §3.2 headers; None only
+    when the server omits them. ``next`` is always None for TAXII 2.0. Store
+    ``checkpoint``, not ``date_added_last``, as the feed's resume point.
     """
 
     objects: list[dict[str, Any]]
@@ -182,7 +189,7 @@ class Page:
         """The ``added_after`` from which a later run resumes without a gap.
 
         ``date_added_last`` for the final page. One microsecond earlier while
-        ``more`` is true: the next page may hold more objects with the same
+        ``more`` is true: the next page may hold more versions with the same
         ``date_added`` (medallion stamps a whole POST with one), and
         ``added_after`` is strictly "after", so resuming re-reads those
         (idempotent) instead of skipping them. None: keep the old checkpoint.
@@ -549,7 +556,7 @@ class TaxiiClient:
     # -- reading ------------------------------------------------------------
 
     def pages(self, added_after: datetime | None = None, limit: int = 100) -> Iterator[Page]:
-        """Every object added after ``added_after``, oldest first, page by page.
+        """Every object version added after ``added_after``, oldest first, page by page.
 
         TAXII 2.1 (§3.5): follow ``next`` with the original ``added_after``.
         When ``more`` is true without ``next`` (or a ``next`` is refused with
@@ -624,7 +631,7 @@ class TaxiiClient:
             cursor, token, overlapping = last - _ONE_MICROSECOND, None, True
 
     def _get_page_v21(self, added_after: datetime | None, limit: int, token: str | None) -> Page:
-        kwargs: dict[str, Any] = {"limit": limit}
+        kwargs: dict[str, Any] = {"limit": limit, **_EVERY_VERSION}
         if added_after is not None:
             kwargs["added_after"] = format_timestamp(added_after)
         if token is not None:
@@ -669,7 +676,7 @@ class TaxiiClient:
     def _get_page_v20(
         self, added_after: datetime | None, start: int, limit: int
     ) -> tuple[Page, int | None]:
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {**_EVERY_VERSION}
         if added_after is not None:
             kwargs["added_after"] = format_timestamp(added_after)
         with self._translate_errors():
@@ -883,6 +890,8 @@ def _later(page: Page, than: datetime) -> bool:
 
 
 def _fingerprint(page: Page) -> tuple[object, ...]:
+    # (id, version), not the id alone: consecutive pages may start or end with
+    # versions of one object, and must not read as the same page twice.
     def key(obj: Mapping[str, Any]) -> tuple[object, object]:
         return (obj.get("id"), obj.get("modified", obj.get("created")))
 

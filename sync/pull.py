@@ -1,9 +1,10 @@
 """Sync pull: a partner's TAXII collection → the hub (DESIGN.md "Sync", flow 3).
 
 A run drains every page the remote has now (TAXII 2.1 §5.4 Get Objects with
-``added_after`` = the feed's checkpoint, following ``next``, §3.4/§3.5; the
-client falls back to ``X-TAXII-Date-Added-Last`` when a server gives no
-``next``). Each page is one transaction: the valid objects are stored through
+``added_after`` = the feed's checkpoint and ``match[version]=all``, so every
+version of every object, not only the latest (§3.4.1); following ``next``,
+§3.4/§3.5; the client falls back to ``X-TAXII-Date-Added-Last`` when a server
+gives no ``next``). Each page is one transaction: the valid objects are stored through
 ``ingest.store`` as the partner's contribution, the invalid ones quarantined
 with the reason, the feed's checkpoint moved to the page's
 ``X-TAXII-Date-Added-Last`` (full microseconds; one microsecond less while

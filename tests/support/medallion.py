@@ -30,6 +30,7 @@ What medallion 3.0.0 does that tests depend on (read from its source):
 from __future__ import annotations
 
 import atexit
+import itertools
 import json
 import socket
 import subprocess
@@ -60,6 +61,10 @@ def taxii_timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _millis(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
 def make_indicators(
     count: int, *, label: str = "seed", start: datetime | None = None
 ) -> list[dict[str, Any]]:
@@ -71,8 +76,7 @@ def make_indicators(
     base = start or datetime(2024, 1, 1, tzinfo=UTC)
     objects = []
     for seq in range(count):
-        stamp = base + timedelta(milliseconds=seq)
-        ts = stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+        ts = _millis(base + timedelta(milliseconds=seq))
         objects.append(
             {
                 "type": "indicator",
@@ -87,6 +91,45 @@ def make_indicators(
             }
         )
     return objects
+
+
+def _version(base: Mapping[str, Any], n: int) -> dict[str, Any]:
+    """Version ``n`` (from 0) of ``base``: ``modified`` = created + n seconds."""
+    created = datetime.strptime(base["created"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return {**base, "modified": _millis(created + timedelta(seconds=n)),
+            "name": f"{base['name']} v{n}"}
+
+
+def make_versioned_seed(
+    versions: Sequence[int], *, label: str, start: datetime,
+    posts: Sequence[int] = (1, 2, 3, 5),
+) -> list[tuple[datetime, dict[str, Any]]]:
+    """``versions[i]`` versions of the i-th of ``len(versions)`` indicators, each
+    paired with its ``date_added``, in the order the partner received them.
+
+    The first two versions of an id with three or more arrive together; every
+    later version (the second of a two-version id too) after all the first ones.
+    Arrivals are grouped in POSTs of ``posts`` sizes (cycled), and a POST shares
+    one ``date_added``, as medallion stamps it: pages of a few objects then hold
+    several versions of one id, and versions sharing a ``date_added`` straddle
+    page boundaries.
+    """
+    early: list[dict[str, Any]] = []
+    late: list[dict[str, Any]] = []
+    for base, count in zip(make_indicators(len(versions), label=label, start=start), versions,
+                           strict=True):
+        together = 2 if count >= 3 else 1
+        early.extend(_version(base, n) for n in range(together))
+        late.extend(_version(base, n) for n in range(together, count))
+    arrivals = iter(early + late)
+    seed: list[tuple[datetime, dict[str, Any]]] = []
+    for post, size in enumerate(itertools.cycle(posts)):
+        chunk = list(itertools.islice(arrivals, size))
+        if not chunk:
+            return seed
+        added = start + timedelta(microseconds=1 + 997 * post)
+        seed.extend((added, obj) for obj in chunk)
+    return seed
 
 
 @dataclass(frozen=True)
@@ -270,6 +313,24 @@ class MedallionServer:
             auth=self.auth,
             timeout=30,
         )
+
+    def versions(self, collection_id: str) -> set[tuple[str, str]]:
+        """Every (id, version) the collection serves, asked with
+        ``match[version]=all`` (TAXII 2.1 §3.4.1) by plain requests following
+        ``next``; medallion needs ``limit`` on a ``next`` request too."""
+        found: list[tuple[str, str]] = []
+        params = {"match[version]": "all", "limit": str(self.max_page_size)}
+        while True:
+            response = self.get(f"api1/collections/{collection_id}/objects/", **params)
+            response.raise_for_status()
+            body = response.json()
+            found.extend((obj["id"], obj.get("modified", obj.get("created")))
+                         for obj in body.get("objects", []))
+            if not body.get("more"):
+                if len(found) != len(set(found)):
+                    raise AssertionError("medallion served a version twice")
+                return set(found)
+            params = {**params, "next": body["next"]}
 
     # -- internals ----------------------------------------------------------
 

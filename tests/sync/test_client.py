@@ -460,6 +460,7 @@ class FakeTaxii(ThreadingHTTPServer):
         ]
         self.connections = 0
         self.object_requests = 0
+        self.queries: list[dict[str, str]] = []
 
     @property
     def api_root_url(self) -> str:
@@ -500,6 +501,7 @@ class _FakeHandler(BaseHTTPRequestHandler):
             return
         self.server.object_requests += 1
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        self.server.queries.append(query)
         entries = self.server.entries
         if "added_after" in query and self.server.mode == "no-next":
             after = parse_timestamp(query["added_after"])
@@ -576,6 +578,10 @@ def test_more_without_next_falls_back_to_date_added_last_on_one_connection(
     assert len(set(_ids(pages))) == 230
     assert all(page.next is None for page in pages)
     assert server.connections == 1
+    # §3.4.1: every version, on the follow-ups too ("plus the same options", §3.5).
+    assert [q.get("match[version]") for q in server.queries] == ["all"] * 5
+    assert "added_after" not in server.queries[0]
+    assert all("added_after" in q for q in server.queries[1:])
 
 
 def test_more_without_next_or_progress_stops_instead_of_looping(
@@ -606,6 +612,8 @@ def test_taxii_20_remote_pages_by_range(
     assert len(set(_ids(pages))) == 125
     assert pages[-1].date_added_last == SEED_BASE + timedelta(milliseconds=124)
     assert not pages[-1].more
+    # TAXII 2.0 filtering (§3.5) has the same default, the latest version: ask for all.
+    assert [q.get("match[version]") for q in server.queries] == ["all"] * 3
 
 
 class _Recorder(ThreadingHTTPServer):

@@ -21,11 +21,16 @@ from intelshare import policy, stix
 from intelshare.models import ObjectVersion
 from sync import pull, services
 from sync.client import parse_timestamp
-from sync.models import Quarantine, SyncRun
+from sync.models import Feed, Quarantine, SyncRun
 from tests.factories import TLP2_GREEN, World
-from tests.support.medallion import MedallionCollection, MedallionServer, make_indicators
+from tests.support.medallion import (
+    MedallionCollection,
+    MedallionServer,
+    make_indicators,
+    make_versioned_seed,
+)
 
-from .conftest import KillAfterPages, make_feed, seed, stored_ids
+from .conftest import SEED_BASE, KillAfterPages, make_feed, seed, stored_ids
 from .conftest import run_feed as _run
 
 pytestmark = [pytest.mark.medallion, pytest.mark.django_db]
@@ -35,9 +40,16 @@ INCR = "0d7e2c1a-5b7f-4e0e-9a51-3c2b1a000002"
 TLP = "0d7e2c1a-5b7f-4e0e-9a51-3c2b1a000003"
 BAD = "0d7e2c1a-5b7f-4e0e-9a51-3c2b1a000004"
 BUDGET = "0d7e2c1a-5b7f-4e0e-9a51-3c2b1a000005"
+VERSIONS = "0d7e2c1a-5b7f-4e0e-9a51-3c2b1a000006"
 BIG_SEED = seed(1010, "pull-big")
 INCR_SEED = seed(60, "pull-incr")
 BUDGET_SEED = seed(250, "pull-budget")
+# 170 ids in the proportions of a real partner: 145 with one version, 20 with two,
+# 5 with three (200 versions); the multi-version ids spread through the set.
+VERSION_COUNTS = [3 if i % 34 == 5 else 2 if i % 34 in (1, 9, 14, 22) else 1
+                  for i in range(170)]
+VERSIONS_SEED = make_versioned_seed(VERSION_COUNTS, label="pull-versions",
+                                    start=SEED_BASE)
 
 
 def _unmarked_and_green() -> list[tuple[Any, dict[str, Any]]]:
@@ -69,6 +81,7 @@ def partner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MedallionServe
         MedallionCollection(id=TLP, title="TLP", seed=_unmarked_and_green()),
         MedallionCollection(id=BAD, title="Some invalid", seed=BAD_SEED),
         MedallionCollection(id=BUDGET, title="Budget", can_write=False, seed=BUDGET_SEED),
+        MedallionCollection(id=VERSIONS, title="Versions", seed=VERSIONS_SEED),
     )
     with MedallionServer(tmp_path_factory.mktemp("pull"), collections=collections) as server:
         yield server
@@ -287,3 +300,106 @@ def test_pulled_versions_record_feed_and_run(world: World, partner: MedallionSer
     origins = set(ObjectVersion.objects.filter(collection=feed.collection)
                   .values_list("origin", flat=True))
     assert origins == {f"feed:{feed.pk}/run:{run.pk}"}
+
+
+def _key(obj: Any) -> tuple[str, str]:
+    return obj["id"], obj["modified"]
+
+
+def stored_versions(feed: Feed) -> list[tuple[str, str]]:
+    rows = ObjectVersion.objects.filter(collection=feed.collection).values_list(
+        "stix_id", "version")
+    return [(sid, stix.format_version(version)) for sid, version in rows]
+
+
+def _latest_flags_follow_modified(feed: Feed) -> bool:
+    rows = ObjectVersion.objects.filter(collection=feed.collection).values_list(
+        "stix_id", "version", "is_latest")
+    newest: dict[str, Any] = {}
+    for sid, version, _ in rows:
+        newest[sid] = max(version, newest.get(sid, version))
+    return all(is_latest == (version == newest[sid]) for sid, version, is_latest in rows)
+
+
+def test_pull_mirrors_every_version_the_partner_serves(partner: MedallionServer,
+                                                       world: World) -> None:
+    """TAXII 2.1 §3.4.1: without ``match[version]`` a server answers only the latest
+    version of each id, so a feed asks for ``all``. 200 versions of 170 ids in pages
+    of 7, several versions of one id and POSTs sharing one ``date_added`` on a page
+    and across page boundaries: every version stored once; a second run stores
+    nothing; versions added on the partner later (a newer one, one between two
+    stored ones, a first one of a new id) come over exactly, no more."""
+    assert len(VERSIONS_SEED) == 200
+    feed = make_feed(world, partner, VERSIONS, page_size=7)
+    first = _run(feed)
+
+    assert first.outcome == SyncRun.SUCCESS
+    assert (first.pages, first.fetched, first.stored, first.duplicates, first.quarantined) == (
+        29, 200, 200, 0, 0)
+    assert sorted(stored_versions(feed)) == sorted(_key(obj) for _, obj in VERSIONS_SEED)
+    assert feed.checkpoint == VERSIONS_SEED[-1][0]
+    assert _latest_flags_follow_modified(feed)
+
+    idle = _run(feed)
+    assert (idle.outcome, idle.pages, idle.fetched, idle.stored) == (SyncRun.SUCCESS, 0, 0, 0)
+
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for _, obj in VERSIONS_SEED:
+        by_id.setdefault(obj["id"], []).append(obj)
+    three = next(v for v in by_id.values() if len(v) == 3)
+    two_a, two_b = [v for v in by_id.values() if len(v) == 2][:2]
+    one = next(v for v in by_id.values() if len(v) == 1)
+    added = [
+        {**three[-1], "modified": "2024-06-01T00:00:09.000Z", "name": "newer"},
+        {**two_a[-1], "modified": "2024-06-01T00:00:08.000Z", "name": "newer"},
+        {**two_b[0], "modified": _between(two_b[0]["modified"], two_b[1]["modified"]),
+         "name": "between"},
+        {**one[0], "modified": "2024-06-01T00:00:07.000Z", "name": "second"},
+        *make_indicators(1, label="pull-versions-new"),
+    ]
+    partner.add_objects(VERSIONS, added)
+    third = _run(feed)
+
+    assert (third.outcome, third.fetched, third.stored, third.duplicates) == (
+        SyncRun.SUCCESS, 5, 5, 0)
+    assert len(stored_versions(feed)) == len(set(stored_versions(feed))) == 205
+    assert set(stored_versions(feed)) == partner.versions(VERSIONS)
+    assert _latest_flags_follow_modified(feed)
+
+
+def _between(low: str, high: str) -> str:
+    earlier, later = stix.parse_timestamp(low), stix.parse_timestamp(high)
+    return stix.format_version(earlier + (later - earlier) / 2)
+
+
+def test_partner_killed_mid_pull_of_versions_then_the_resumed_run_has_no_gap_or_duplicate(
+        medallion_factory: Any, world: World) -> None:
+    """SIGKILL of the partner after 14 pages of 7 while a POST's versions straddle
+    the boundary: the checkpoint stops one microsecond before that POST's
+    ``date_added``, so the resumed run re-reads exactly its versions already
+    stored (duplicates, not stored twice) and stores every other version."""
+    remote = VERSIONS_SEED
+    cut = 98
+    boundary = remote[cut - 1][0]
+    assert remote[cut][0] == boundary  # the POST at the cut spans two pages
+    reread = sum(1 for added, _ in remote[:cut] if added == boundary)
+    server = medallion_factory(MedallionCollection(id=VERSIONS, title="Killed", seed=remote))
+    feed = make_feed(world, server, VERSIONS, page_size=7)
+
+    result = pull.run(feed_id=feed.pk, owner=services.new_owner(),
+                      client_factory=KillAfterPages(server, cut // 7))
+    feed.refresh_from_db()
+    assert result.run is not None and result.run.outcome == SyncRun.FAILED
+    assert "RemoteUnavailable" in feed.last_error
+    assert (result.run.pages, result.run.stored) == (cut // 7, cut)
+    assert feed.checkpoint == boundary - timedelta(microseconds=1)
+
+    server.start()
+    resumed = _run(feed)
+    assert resumed.outcome == SyncRun.SUCCESS
+    assert (resumed.fetched, resumed.stored, resumed.duplicates) == (
+        len(remote) - cut + reread, len(remote) - cut, reread)
+    versions = stored_versions(feed)
+    assert len(versions) == len(set(versions)) == len(remote)
+    assert set(versions) == {_key(obj) for _, obj in remote} == server.versions(VERSIONS)
+    assert feed.checkpoint == remote[-1][0]
