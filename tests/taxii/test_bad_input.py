@@ -77,6 +77,10 @@ POST_CASES: list[tuple[str, bytes, str, int, str]] = [
     ("bad reference", _envelope(_with(created_by_ref="identity--nope")), TAXII, 202,
      "created_by_ref"),
     ("object not a dict", _envelope("indicator"), TAXII, 202, "must be a JSON object"),
+    ("stix pattern not a pattern", _envelope(_with(pattern="not a pattern")), TAXII, 202,
+     "pattern: FAIL: Error found at line 1:0. input is missing square brackets"),
+    ("stix pattern unclosed", _envelope(_with(pattern="[url:value = 'x'")), TAXII, 202,
+     "missing ']' at '<EOF>'"),
 ]
 
 
