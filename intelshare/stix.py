@@ -164,10 +164,10 @@ class InvalidStix(ValueError):
 _P_TYPE = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
 _P_NAME = r"(?!hashes\b)[a-z_][a-z0-9_]*"
 _P_PATH = rf"{_P_TYPE}:{_P_NAME}(?:\.{_P_NAME})*"
-_P_STRING = r"'(?:[^'\\]|\\['\\])*'"
-_P_TEST = rf"{_P_PATH} *!?= *{_P_STRING}|{_P_PATH} +(?:MATCHES|LIKE) +{_P_STRING}"
+_P_STRING = r"'[^'\\]*(?:\\['\\][^'\\]*)*'"  # \' and \\ are its only escapes
+_P_TEST = rf"{_P_PATH}(?: *!?= *| +(?:MATCHES|LIKE) +){_P_STRING}"
 _SIMPLE_PATTERN = re.compile(
-    rf"\[ *(?:{_P_TEST})(?: +(?:AND|OR) +(?:{_P_TEST}))* *\]"
+    rf"\[ *{_P_TEST}(?: +(?:AND|OR) +{_P_TEST})* *\]"
     r"(?: REPEATS [1-9][0-9]{0,8} TIMES)?(?: WITHIN [1-9][0-9]{0,8} SECONDS)?")
 
 
