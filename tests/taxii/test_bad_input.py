@@ -339,6 +339,37 @@ def test_control_characters_in_management_api_paths_are_404(world: World) -> Non
             assert response.status_code == 404, (path, response.content)
 
 
+def test_control_characters_in_management_api_slugs_are_400(world: World) -> None:
+    """Partner and API root slugs in queries and bodies: a control character names no
+    row (400 with the field's error), never a 500 from PostgreSQL."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=world.personas["staff"].basic)
+    for control in CONTROLS.values():
+        slug = "acme" + control
+        for path in (f"/api/v1/explain/?partner={slug}&stix_id={_OBJECT}",
+                     f"/api/v1/preview/?partner={slug}&collection={world.collection.pk}"):
+            response = client.get(path)
+            assert response.status_code == 400, (path, response.content)
+            assert "partner" in response.json()
+        bodies = [("/api/v1/collections/", {"api_root": "intel" + _decoded(control),
+                                            "title": "x"}, "api_root"),
+                  ("/api/v1/agreements/", {"partner": _decoded(slug), "name": "x",
+                                           "collections": [str(world.collection.pk)]},
+                   "partner")]
+        for path, body, field in bodies:
+            response = client.post(path, body, format="json")
+            assert response.status_code == 400, (path, response.content)
+            assert field in response.json()
+
+
+def _decoded(encoded: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(encoded)
+
+
 def test_control_characters_in_admin_paths_never_5xx(world: World) -> None:
     """The admin never answers 5xx for a control character in an object id (Django reads
     "1\\t" as pk 1, as int() does, so some of these show an object; none reach PostgreSQL
