@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Model, ProtectedError
 from rest_framework import exceptions, status
 from rest_framework.pagination import BasePagination, CursorPagination, PageNumberPagination
 from rest_framework.parsers import JSONParser
 
+from intelshare import paths
 from intelshare.api.permissions import AUTHENTICATION_CLASSES, IsHubStaff
 
 
@@ -38,6 +41,12 @@ class StaffOnly:
     permission_classes = [IsHubStaff]
     parser_classes = [JSONParser]  # nested grants and lists: JSON bodies only
     pagination_class: type[BasePagination] | None = Pages
+
+    def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        # Before the lookup: PostgreSQL text cannot even be compared with NUL.
+        if not paths.nameable(kwargs):
+            raise exceptions.NotFound()
 
 
 def delete_or_conflict(instance: Model, *, what: str) -> None:

@@ -10,9 +10,19 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from intelshare import stix
+from intelshare import paths, stix
 
 STIX_TYPE_RE = r"^[a-z0-9](?:[a-z0-9-]{1,248})[a-z0-9]$"
+
+
+class SlugRelated(serializers.SlugRelatedField):
+    """A row named by its slug; a control character names none (and PostgreSQL text
+    cannot even be compared with NUL, which DRF's own field would let through)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and not paths.is_name(data):
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return super().to_internal_value(data)
 
 
 class TlpField(serializers.ChoiceField):

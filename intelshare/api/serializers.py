@@ -15,7 +15,7 @@ from django.db import transaction
 from rest_framework import serializers
 
 from intelshare import accounts, services
-from intelshare.api.fields import SecondsField, TlpField, field_errors, stix_types
+from intelshare.api.fields import SecondsField, SlugRelated, TlpField, field_errors, stix_types
 from intelshare.models import (
     Agreement,
     ApiRoot,
@@ -28,9 +28,8 @@ from intelshare.models import (
 )
 
 
-def partner_field(**kwargs: Any) -> serializers.SlugRelatedField:
-    return serializers.SlugRelatedField(slug_field="slug", queryset=Partner.objects.all(),
-                                        **kwargs)
+def partner_field(**kwargs: Any) -> SlugRelated:
+    return SlugRelated(slug_field="slug", queryset=Partner.objects.all(), **kwargs)
 
 
 class PartnerSerializer(serializers.ModelSerializer):
@@ -151,7 +150,7 @@ class ApiRootSerializer(serializers.ModelSerializer):
 
 
 class CollectionSerializer(serializers.ModelSerializer):
-    api_root = serializers.SlugRelatedField(slug_field="slug", queryset=ApiRoot.objects.all())
+    api_root = SlugRelated(slug_field="slug", queryset=ApiRoot.objects.all())
     default_tlp = TlpField(required=False, help_text=Collection._meta.get_field(
         "default_tlp").help_text)
     alias = serializers.SlugField(max_length=100, required=False, allow_null=True)

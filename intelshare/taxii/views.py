@@ -22,7 +22,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from intelshare import audit, policy, stix, submissions
+from intelshare import audit, paths, policy, stix, submissions
 from intelshare.models import TAXII_21, ApiRoot, ApiToken, Collection, Status
 from intelshare.taxii import envelope, filters, media, pages
 from intelshare.taxii.auth import BearerTokenAuthentication, PartnerBasicAuthentication
@@ -70,6 +70,9 @@ class TaxiiView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
+        # Before any view looks a path segment up: no query ever carries one.
+        if not paths.nameable(kwargs):
+            raise NotFound("the requested resource does not exist")
         self.caller = policy.Caller.of(request.user)
         self.now = timezone.now()
 

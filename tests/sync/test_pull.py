@@ -41,6 +41,7 @@ TLP = "0d7e2c1a-5b7f-4e0e-9a51-3c2b1a000003"
 BAD = "0d7e2c1a-5b7f-4e0e-9a51-3c2b1a000004"
 BUDGET = "0d7e2c1a-5b7f-4e0e-9a51-3c2b1a000005"
 VERSIONS = "0d7e2c1a-5b7f-4e0e-9a51-3c2b1a000006"
+PATTERNS = "0d7e2c1a-5b7f-4e0e-9a51-3c2b1a000007"
 BIG_SEED = seed(1010, "pull-big")
 INCR_SEED = seed(60, "pull-incr")
 BUDGET_SEED = seed(250, "pull-budget")
@@ -73,6 +74,14 @@ def _bad_seed() -> list[tuple[Any, dict[str, Any]]]:
 BAD_SEED = _bad_seed()
 
 
+def _pattern_seed() -> list[tuple[Any, dict[str, Any]]]:
+    good, bad, sigma = make_indicators(3, label="pull-pattern")
+    bad["pattern"] = "not a pattern"
+    sigma.update(pattern="title: not STIX\ndetection: {}", pattern_type="sigma")
+    return [(added, obj) for (added, _), obj in zip(seed(3, "z"), [good, bad, sigma],
+                                                      strict=True)]
+
+
 @pytest.fixture(scope="module")
 def partner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MedallionServer]:
     collections = (
@@ -82,6 +91,8 @@ def partner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MedallionServe
         MedallionCollection(id=BAD, title="Some invalid", seed=BAD_SEED),
         MedallionCollection(id=BUDGET, title="Budget", can_write=False, seed=BUDGET_SEED),
         MedallionCollection(id=VERSIONS, title="Versions", seed=VERSIONS_SEED),
+        MedallionCollection(id=PATTERNS, title="Patterns", can_write=False,
+                            seed=_pattern_seed()),
     )
     with MedallionServer(tmp_path_factory.mktemp("pull"), collections=collections) as server:
         yield server
@@ -403,3 +414,19 @@ def test_partner_killed_mid_pull_of_versions_then_the_resumed_run_has_no_gap_or_
     assert len(versions) == len(set(versions)) == len(remote)
     assert set(versions) == {_key(obj) for _, obj in remote} == server.versions(VERSIONS)
     assert feed.checkpoint == remote[-1][0]
+def test_an_invalid_stix_pattern_is_quarantined_with_the_validators_message(
+        partner: MedallionServer, world: World) -> None:
+    """STIX 2.1 §9: a ``stix`` pattern the OASIS validator rejects is quarantined with
+    its message; the page's other objects (a sigma rule included, not parsed) are stored."""
+    from stix2patterns.validator import run_validator
+
+    feed = make_feed(world, partner, PATTERNS)
+    run = _run(feed)
+    assert (run.fetched, run.stored, run.quarantined) == (3, 2, 1)
+    (item,) = Quarantine.objects.filter(feed=feed)
+    bad = orjson.loads(item.raw)
+    assert bad["pattern"] == "not a pattern"
+    assert item.reason == "pattern: " + "; ".join(run_validator("not a pattern",
+                                                                stix_version="2.1"))
+    assert sorted(stored_ids(feed)) == sorted(o["id"] for _, o in _pattern_seed()
+                                              if o["id"] != bad["id"])

@@ -77,6 +77,10 @@ POST_CASES: list[tuple[str, bytes, str, int, str]] = [
     ("bad reference", _envelope(_with(created_by_ref="identity--nope")), TAXII, 202,
      "created_by_ref"),
     ("object not a dict", _envelope("indicator"), TAXII, 202, "must be a JSON object"),
+    ("stix pattern not a pattern", _envelope(_with(pattern="not a pattern")), TAXII, 202,
+     "pattern: FAIL: Error found at line 1:0. input is missing square brackets"),
+    ("stix pattern unclosed", _envelope(_with(pattern="[url:value = 'x'")), TAXII, 202,
+     "missing ']' at '<EOF>'"),
 ]
 
 
@@ -244,3 +248,147 @@ def test_nul_bytes_in_filters_are_400_not_5xx(world: World, taxii: Any, query: s
         f"/taxii2/intel/collections/{world.collection.pk}/objects/?{query}")
     assert response.status_code in (200, 400)
     assert AuditEvent.objects.latest("pk").status_code == response.status_code
+
+
+# Characters no resource name can hold, percent-encoded as a client sends them: C0
+# controls, DEL, a C1 control and Unicode's line and paragraph separators.
+CONTROLS = {"nul": "%00", "soh": "%01", "tab": "%09", "lf": "%0A", "cr": "%0D", "us": "%1F",
+            "del": "%7F", "nel": "%C2%85", "line-separator": "%E2%80%A8",
+            "paragraph-separator": "%E2%80%A9"}
+_OBJECT = indicator(1)["id"]
+_STATUS = "5f0e7c43-5b2a-4ae8-9d43-a2d2d3b5f9a1"
+_COLL = "/taxii2/intel/collections"
+
+# name, method, path with {c} where the control character goes (§3.1 endpoint table)
+PATH_CASES: list[tuple[str, str, str]] = [
+    ("api root", "GET", "/taxii2/{c}/"),
+    ("api root suffix", "GET", "/taxii2/intel{c}/"),
+    ("collections of root", "GET", "/taxii2/intel{c}/collections/"),
+    ("objects of root", "GET", "/taxii2/{c}intel/collections/llm-misuse/objects/"),
+    ("status", "GET", "/taxii2/intel/status/{c}/"),
+    ("status id suffix", "GET", "/taxii2/intel/status/" + _STATUS + "{c}/"),
+    ("collection", "GET", _COLL + "/{c}/"),
+    ("collection alias suffix", "GET", _COLL + "/llm-misuse{c}/"),
+    ("manifest", "GET", _COLL + "/llm-misuse{c}/manifest/"),
+    ("objects", "GET", _COLL + "/{c}/objects/"),
+    ("objects alias prefix", "GET", _COLL + "/{c}llm-misuse/objects/"),
+    ("add objects", "POST", _COLL + "/llm-misuse{c}/objects/"),
+    ("object", "GET", _COLL + "/llm-misuse/objects/" + _OBJECT + "{c}/"),
+    ("object in collection", "GET", _COLL + "/{c}/objects/" + _OBJECT + "/"),
+    ("object id alone", "GET", _COLL + "/llm-misuse/objects/{c}/"),
+    ("delete object", "DELETE", _COLL + "/llm-misuse/objects/" + _OBJECT + "{c}/"),
+    ("delete in collection", "DELETE", _COLL + "/llm-misuse{c}/objects/" + _OBJECT + "/"),
+    ("versions", "GET", _COLL + "/llm-misuse/objects/" + _OBJECT + "{c}/versions/"),
+    ("versions in collection", "GET", _COLL + "/{c}/objects/" + _OBJECT + "/versions/"),
+]
+
+
+@pytest.mark.parametrize(("name", "method", "template"), PATH_CASES,
+                         ids=[c[0] for c in PATH_CASES])
+def test_control_characters_in_path_segments_are_404(
+        world: World, taxii: Any, name: str, method: str, template: str) -> None:
+    """§3.6.1: a path segment holding a control character names no resource (404 with
+    the TAXII error message), on PostgreSQL too, whose text cannot hold NUL; the
+    segment reaches no query (the request's audit record aside), nothing changes."""
+    from urllib.parse import unquote
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ingest.store(collection=world.collection, objects=[indicator(1)])
+    before = _counts()
+    client = taxii("acme")
+    for label, control in CONTROLS.items():
+        path = template.format(c=control)
+        with CaptureQueriesContext(connection) as captured:
+            if method == "POST":
+                response = client.post(path, _envelope(indicator(2)))
+            elif method == "DELETE":
+                response = client.delete(path)
+            else:
+                response = client.get(path)
+        assert response.status_code == 404, (label, response.content)
+        assert response["Content-Type"] == TAXII
+        answer = orjson.loads(response.content)
+        assert answer["http_status"] == "404" and answer["title"] == "Not Found"
+        assert answer["error_id"] and answer["description"]
+        reached = [q["sql"] for q in captured.captured_queries
+                   if unquote(control) in q["sql"] and "intelshare_auditevent" not in q["sql"]]
+        assert not reached, label
+    assert _counts() == before
+
+
+# Management API routes with an id in the path (the router's detail and action routes).
+API_PATHS = ["partners/{c}/", "partners/acme{c}/", "users/{c}/", "tokens/{c}/",
+             "tokens/{c}/revoke/", "api-roots/{c}/", "api-roots/intel{c}/", "collections/{c}/",
+             "agreements/{c}/", "agreements/{c}/revoke/", "audit-events/{c}/", "feeds/{c}/",
+             "feeds/{c}/run/", "sync-runs/{c}/", "quarantine/{c}/", "quarantine/{c}/release/"]
+
+
+def test_control_characters_in_management_api_paths_are_404(world: World) -> None:
+    """The management API answers a control character in an id with 404, never 500."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=world.personas["staff"].basic)
+    for template in API_PATHS:
+        method = client.post if template.endswith(("revoke/", "run/", "release/")) else client.get
+        for control in CONTROLS.values():
+            path = "/api/v1/" + template.format(c=control)
+            response = method(path)
+            assert response.status_code == 404, (path, response.content)
+
+
+def test_control_characters_in_management_api_slugs_are_400(world: World) -> None:
+    """Partner and API root slugs in queries and bodies: a control character names no
+    row (400 with the field's error), never a 500 from PostgreSQL."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=world.personas["staff"].basic)
+    for control in CONTROLS.values():
+        slug = "acme" + control
+        for path in (f"/api/v1/explain/?partner={slug}&stix_id={_OBJECT}",
+                     f"/api/v1/preview/?partner={slug}&collection={world.collection.pk}"):
+            response = client.get(path)
+            assert response.status_code == 400, (path, response.content)
+            assert "partner" in response.json()
+        bodies = [("/api/v1/collections/", {"api_root": "intel" + _decoded(control),
+                                            "title": "x"}, "api_root"),
+                  ("/api/v1/agreements/", {"partner": _decoded(slug), "name": "x",
+                                           "collections": [str(world.collection.pk)]},
+                   "partner")]
+        for path, body, field in bodies:
+            response = client.post(path, body, format="json")
+            assert response.status_code == 400, (path, response.content)
+            assert field in response.json()
+
+
+def _decoded(encoded: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(encoded)
+
+
+def test_control_characters_in_admin_paths_never_5xx(world: World) -> None:
+    """The admin never answers 5xx for a control character in an object id (Django reads
+    "1\\t" as pk 1, as int() does, so some of these show an object; none reach PostgreSQL
+    as text: the admin's keys are integers and UUIDs)."""
+    from django.contrib import admin
+    from django.test import Client
+    from django.urls import reverse
+
+    from intelshare.models import User
+
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", password="root-pass-123"))
+    for model in admin.site._registry:
+        info = (model._meta.app_label, model._meta.model_name)
+        change = reverse("admin:{}_{}_change".format(*info), args=["1"])
+        for control in CONTROLS.values():
+            for path in (change.replace("/1/", f"/{control}/"),
+                         change.replace("/1/", f"/1{control}/"),
+                         change.replace("/1/change/", f"/{control}/delete/"),
+                         change.replace("/1/change/", f"/{control}/history/")):
+                response = client.get(path)
+                assert response.status_code < 500, (path, response.status_code)
