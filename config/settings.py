@@ -23,7 +23,7 @@ DEBUG = env_bool("DEBUG", default=False)
 INSTALLED_APPS = [
     # First: its checks refuse a start without the shared keys (config/checks.py).
     "config.apps.DeploymentConfig",
-    "django.contrib.admin",
+    "intelshare.apps.HubAdminConfig",  # django.contrib.admin with the hub's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -203,6 +203,8 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every list of the management API is paged; append-only logs use their own cursor.
+    "DEFAULT_PAGINATION_CLASS": "intelshare.api.base.Pages",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "intelshare management API",

@@ -18,7 +18,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from intelshare.api.base import Conflict, Pages, StaffOnly
+from intelshare.api.base import Conflict, StaffOnly
 from intelshare.api.fields import SecondsField, TlpField, field_errors
 from intelshare.api.serializers import partner_field
 from intelshare.models import Collection
@@ -140,7 +140,6 @@ class FeedViewSet(StaffOnly, viewsets.ModelViewSet):
 
     queryset = Feed.objects.select_related("partner", "collection").all()
     serializer_class = FeedSerializer
-    pagination_class = Pages
     filterset_class = FeedFilter
     search_fields = ("name", "api_root_url", "remote_collection_id")
     ordering_fields = ("name", "last_success", "next_attempt", "consecutive_failures")
@@ -187,7 +186,6 @@ class SyncRunViewSet(StaffOnly, viewsets.ReadOnlyModelViewSet):
 
     queryset = SyncRun.objects.all()
     serializer_class = SyncRunSerializer
-    pagination_class = Pages
     filterset_fields = ("feed", "direction", "outcome")
     ordering_fields = ("started", "finished")
     ordering = ("-started", "-id")
@@ -203,7 +201,6 @@ class QuarantineViewSet(StaffOnly, mixins.ListModelMixin, mixins.RetrieveModelMi
 
     queryset = Quarantine.objects.select_related("decided_by").all()
     serializer_class = QuarantineSerializer
-    pagination_class = Pages
     filterset_fields = ("feed", "state", "stix_id")
     search_fields = ("stix_id", "reason")
     ordering_fields = ("created", "decided_at")

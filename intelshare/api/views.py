@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from intelshare import accounts, audit, policy, preview, services
 from intelshare.api import filters
 from intelshare.api import serializers as s
-from intelshare.api.base import Conflict, NewestFirst, Pages, StaffOnly, delete_or_conflict
+from intelshare.api.base import Conflict, NewestFirst, StaffOnly, delete_or_conflict
 from intelshare.models import Agreement, ApiRoot, ApiToken, AuditEvent, Collection, Partner, User
 
 CONFLICT = OpenApiResponse(description="Still referenced, or in a state that forbids it.")
@@ -30,7 +30,6 @@ class PartnerViewSet(StaffOnly, viewsets.ModelViewSet):
     queryset = Partner.objects.all()
     serializer_class = s.PartnerSerializer
     lookup_field = "slug"
-    pagination_class = Pages
     filterset_class = filters.PartnerFilter
     search_fields = ("name", "slug", "description")
     ordering_fields = ("name", "slug", "created")
@@ -51,7 +50,6 @@ class UserViewSet(StaffOnly, viewsets.ModelViewSet):
 
     queryset = User.objects.select_related("partner").all()
     serializer_class = s.UserSerializer
-    pagination_class = Pages
     filterset_class = filters.UserFilter
     search_fields = ("username", "email", "first_name", "last_name")
     ordering_fields = ("username", "date_joined", "last_login")
@@ -86,7 +84,6 @@ class ApiTokenViewSet(StaffOnly, mixins.CreateModelMixin, mixins.ListModelMixin,
 
     queryset = ApiToken.objects.select_related("user", "user__partner").all()
     serializer_class = s.ApiTokenSerializer
-    pagination_class = Pages
     filterset_class = filters.ApiTokenFilter
     search_fields = ("name", "hint", "user__username")
     ordering_fields = ("created", "expires_at", "last_used_at", "name")
@@ -116,7 +113,6 @@ class ApiRootViewSet(StaffOnly, viewsets.ModelViewSet):
     queryset = ApiRoot.objects.all()
     serializer_class = s.ApiRootSerializer
     lookup_field = "slug"
-    pagination_class = Pages
     search_fields = ("slug", "title")
     ordering_fields = ("slug", "title")
     ordering = ("slug",)
@@ -133,7 +129,6 @@ class CollectionViewSet(StaffOnly, viewsets.ModelViewSet):
 
     queryset = Collection.objects.select_related("api_root").all()
     serializer_class = s.CollectionSerializer
-    pagination_class = Pages
     filterset_class = filters.CollectionFilter
     search_fields = ("title", "alias", "description")
     ordering_fields = ("created", "title", "alias")
@@ -154,7 +149,6 @@ class AgreementViewSet(StaffOnly, viewsets.ModelViewSet):
     queryset = (Agreement.objects.select_related("partner")
                 .prefetch_related("consents", "grants").all())
     serializer_class = s.AgreementSerializer
-    pagination_class = Pages
     filterset_class = filters.AgreementFilter
     search_fields = ("name", "partner__name", "partner__slug")
     ordering_fields = ("name", "created", "updated", "valid_from", "valid_until")
