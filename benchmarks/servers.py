@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import requests
+from cryptography.fernet import Fernet
 
 from benchmarks.taxii import TAXII
 
@@ -140,6 +141,7 @@ class Intelshare(Process):
             **os.environ,
             "DATABASE_URL": database_url,
             "SECRET_KEY": secrets.token_urlsafe(50),
+            "INTELSHARE_SYNC_KEYS": Fernet.generate_key().decode(),
             "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
             # As docker-compose runs it: verified credentials shared by the workers.
             "CACHE_URL": "redis://127.0.0.1:6379/4",

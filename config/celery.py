@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import beat_init, worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -18,3 +18,13 @@ def _settle_heap(**_: object) -> None:
     from intelshare.db import heap
 
     heap.settle()
+
+
+@worker_init.connect
+@beat_init.connect
+def _refuse_without_shared_keys(**_: object) -> None:
+    """Celery runs no system checks: a worker or beat without the shared keys stops
+    at start (exit 1) rather than fail on every feed credential."""
+    from config.checks import exit_unless_configured
+
+    exit_unless_configured()

@@ -6,11 +6,16 @@ runs the embedded mode: SQLite and a Celery transport that needs no server.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import secrets
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.functional import Promise, lazy
 
 _BOOLS = {"1": True, "true": True, "yes": True, "on": True,
           "0": False, "false": False, "no": False, "off": False}
@@ -48,12 +53,32 @@ def env_list(name: str, *, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def embedded_secret_key(var_dir: Path) -> str:
-    """The embedded mode's secret key: made once, kept in ``var/secret_key`` (0600)."""
-    path = var_dir / "secret_key"
+def key_file(path: Path, make: Callable[[], str]) -> str:
+    """The key kept in ``path`` (mode 0600), made by ``make`` if there is none yet.
+
+    Processes starting together on one var dir (the demo's web, worker and beat)
+    agree on one key: it is written aside, then hard-linked into place, so the file
+    appears whole or not at all and the first link wins.
+    """
     if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(secrets.token_urlsafe(50))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, aside = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(make() + "\n")
+            with contextlib.suppress(FileExistsError):
+                path.hardlink_to(aside)
+        finally:
+            Path(aside).unlink()
     return path.read_text(encoding="utf-8").strip()
+
+
+def embedded_secret_key(var_dir: Path) -> Promise:
+    """The embedded mode's secret key, kept in ``var_dir/secret_key``: read or made
+    when first used, not when the settings are imported."""
+
+    @functools.cache
+    def read() -> str:
+        return key_file(var_dir / "secret_key", lambda: secrets.token_urlsafe(50))
+
+    return lazy(read, str)()  # a str to every reader (HMAC keys, checks)

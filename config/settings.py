@@ -3,7 +3,9 @@
 With nothing set the hub runs embedded: a SQLite file and Celery's filesystem
 transport under ``var/``. ``DATABASE_URL=postgres://…`` and
 ``CELERY_BROKER_URL=redis://…`` switch to the production services; the code
-is the same.
+is the same. A setting read from one environment variable has that variable's
+name. Importing this module writes nothing: the embedded mode's directories and
+keys are made when the app starts (config/apps.py) or a key is first used.
 """
 
 from __future__ import annotations
@@ -15,16 +17,13 @@ import dj_database_url
 from config.env import embedded_secret_key, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("INTELSHARE_VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
-
-SECRET_KEY = env_str("SECRET_KEY", default="") or embedded_secret_key(VAR_DIR)
+INTELSHARE_VAR_DIR = Path(env_str("INTELSHARE_VAR_DIR", default=str(BASE_DIR / "var")))
 DEBUG = env_bool("DEBUG", default=False)
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # First: its checks refuse a start without the shared keys (config/checks.py).
+    "config.apps.DeploymentConfig",
+    "intelshare.apps.HubAdminConfig",  # django.contrib.admin with the hub's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -75,7 +74,7 @@ TEMPLATES = [
 # --- database -------------------------------------------------------------
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'intelshare.sqlite3'}"),
+        env_str("DATABASE_URL", default=f"sqlite:///{INTELSHARE_VAR_DIR / 'intelshare.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", default=60),
         conn_health_checks=True,
     )
@@ -90,12 +89,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-intelshare.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(INTELSHARE_VAR_DIR / "test-intelshare.sqlite3")}
 elif "postgresql" in DATABASES["default"]["ENGINE"]:
     # Pages are short index scans; JIT compilation costs more than it saves
     # (measured: ~150 ms per policy page on PostgreSQL 15).
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# One process on one machine: keys may be made locally (config/env.py), cookies go over
+# plain HTTP on loopback. Anything else is a deployment (see "security" below).
+EMBEDDED = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 
 # --- cache (verified Basic credentials, rate limits) -----------------------
 CACHE_URL = env_str("CACHE_URL", default="")
@@ -110,9 +112,8 @@ CACHES = {
 # --- Celery ------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    # The folders are made at app start (config/apps.py).
+    _broker_dir = INTELSHARE_VAR_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
@@ -133,7 +134,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE_FILENAME = str(INTELSHARE_VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "intelshare.resume_pending_statuses": {
         "task": "intelshare.resume_pending_statuses",
@@ -148,11 +149,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- sync ---
-# Partner feeds (sync/). Credential keys: comma-separated Fernet keys, the first
-# encrypts, all decrypt (rotation); unset = a key file under VAR_DIR (embedded).
-INTELSHARE_SYNC_KEYS = [
-    key.strip() for key in env_str("INTELSHARE_SYNC_KEYS", default="").split(",") if key.strip()
-]
+# Partner feeds (sync/); their credential keys are in "security" below.
 # A run holds its feed this long past its last committed page or envelope.
 INTELSHARE_SYNC_LEASE_SECONDS = env_int("INTELSHARE_SYNC_LEASE_SECONDS", default=600)
 # A run's budget; more pages wait for the next run, due at once. Below the
@@ -160,31 +157,30 @@ INTELSHARE_SYNC_LEASE_SECONDS = env_int("INTELSHARE_SYNC_LEASE_SECONDS", default
 INTELSHARE_SYNC_RUN_SECONDS = env_int("INTELSHARE_SYNC_RUN_SECONDS", default=3000)
 INTELSHARE_SYNC_STATUS_TIMEOUT = env_int("INTELSHARE_SYNC_STATUS_TIMEOUT", default=120)
 INTELSHARE_SYNC_CONNECT_TIMEOUT = env_int("INTELSHARE_SYNC_CONNECT_TIMEOUT", default=5)
+# The only source of the partner timeouts (sync.client.Timeout.from_settings).
 INTELSHARE_SYNC_READ_TIMEOUT = env_int("INTELSHARE_SYNC_READ_TIMEOUT", default=60)
 # The read timeout bounds each wait for a byte; this bounds a whole request, so a
 # partner trickling its answer cannot hold a run (sync/client.py, _Deadline).
 INTELSHARE_SYNC_REQUEST_SECONDS = env_int("INTELSHARE_SYNC_REQUEST_SECONDS", default=300)
-_sync_tick = env_int("INTELSHARE_SYNC_DISPATCH_SECONDS", default=60)
+INTELSHARE_SYNC_DISPATCH_SECONDS = env_int("INTELSHARE_SYNC_DISPATCH_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE["sync.dispatch_due_feeds"] = {
     "task": "sync.dispatch_due_feeds",
-    "schedule": float(_sync_tick),
-    "options": {"expires": max(1, _sync_tick - 10)},
+    "schedule": float(INTELSHARE_SYNC_DISPATCH_SECONDS),
+    "options": {"expires": max(1, INTELSHARE_SYNC_DISPATCH_SECONDS - 10)},
 }
 # --- end sync ---
 
 # --- TAXII ------------------------------------------------------------------
-TAXII_MAX_PAGE_SIZE = env_int("INTELSHARE_MAX_PAGE_SIZE", default=1000)
-TAXII_DEFAULT_MAX_CONTENT_LENGTH = env_int(
-    "INTELSHARE_MAX_CONTENT_LENGTH", default=20 * 1024 * 1024
-)
+# An API root's max_content_length is its own field (admin, management API).
+INTELSHARE_MAX_PAGE_SIZE = env_int("INTELSHARE_MAX_PAGE_SIZE", default=1000)
 # Envelopes with more objects than this are stored and answered 202 at once,
 # then processed by a Celery task; smaller ones are processed inline.
-TAXII_INLINE_MAX_OBJECTS = env_int("INTELSHARE_INLINE_MAX_OBJECTS", default=1000)
-TAXII_STATUS_RETENTION_HOURS = env_int("INTELSHARE_STATUS_RETENTION_HOURS", default=48)
-TAXII_NEXT_MAX_AGE = env_int("INTELSHARE_NEXT_MAX_AGE", default=86400)
-TAXII_AUTH_CACHE_SECONDS = env_int("INTELSHARE_AUTH_CACHE_SECONDS", default=300)
+INTELSHARE_INLINE_MAX_OBJECTS = env_int("INTELSHARE_INLINE_MAX_OBJECTS", default=1000)
+INTELSHARE_STATUS_RETENTION_HOURS = env_int("INTELSHARE_STATUS_RETENTION_HOURS", default=48)
+INTELSHARE_NEXT_MAX_AGE = env_int("INTELSHARE_NEXT_MAX_AGE", default=86400)
+INTELSHARE_AUTH_CACHE_SECONDS = env_int("INTELSHARE_AUTH_CACHE_SECONDS", default=300)
 # TAXII requests per minute per partner when its agreements set none (0 = no limit).
-TAXII_RATE_LIMIT = env_int("INTELSHARE_RATE_LIMIT", default=0)
+INTELSHARE_RATE_LIMIT = env_int("INTELSHARE_RATE_LIMIT", default=0)
 # Django's own body limit stays on for every other view; TAXII POST reads its
 # body from the stream, bounded by the API root's max_content_length instead.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
@@ -207,6 +203,8 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every list of the management API is paged; append-only logs use their own cursor.
+    "DEFAULT_PAGINATION_CLASS": "intelshare.api.base.Pages",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "intelshare management API",
@@ -232,21 +230,7 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
-
-# --- security (see README "Production") --------------------------------------
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https")
-    if env_bool("INTELSHARE_BEHIND_TLS_PROXY", default=False)
-    else None
-)
-# The embedded mode (SQLite) serves plain HTTP on loopback; production is
-# behind TLS and gets secure cookies unless told otherwise.
-EMBEDDED = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not EMBEDDED)
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not EMBEDDED)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=0)
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
+STATIC_ROOT = INTELSHARE_VAR_DIR / "static"
 
 # --- observability (intelshare/observability.py) -------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", default="INFO")
@@ -271,13 +255,30 @@ LOGGING = {
 # Serve the apps' static files without a collectstatic step (admin, API docs pages);
 # files collected into STATIC_ROOT, if any, are served too.
 WHITENOISE_USE_FINDERS = True
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# --- security (README "Production"; proved by tests/security) ---------------------
+# Every node of a deployment must share SECRET_KEY (next tokens, sessions) and
+# INTELSHARE_SYNC_KEYS (feed credentials): without them it refuses to start
+# (config/checks.py). Only the embedded mode makes its own, under the var dir.
+SECRET_KEY = env_str("SECRET_KEY", default="") or (
+    embedded_secret_key(INTELSHARE_VAR_DIR) if EMBEDDED else "")
+# Comma-separated Fernet keys, the first encrypts, all decrypt (rotation).
+INTELSHARE_SYNC_KEYS = [
+    key.strip() for key in env_str("INTELSHARE_SYNC_KEYS", default="").split(",") if key.strip()
+]
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 # /metrics answers only ``Authorization: Bearer <token>`` when set.
 INTELSHARE_METRICS_TOKEN = env_str("INTELSHARE_METRICS_TOKEN", default="")
-
-# --- security ---
-# Hardening beside the block "security (see README "Production")" above;
-# proved by tests/security (check --deploy clean, redirects, headers).
+INTELSHARE_BEHIND_TLS_PROXY = env_bool("INTELSHARE_BEHIND_TLS_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if INTELSHARE_BEHIND_TLS_PROXY else None)
+# The embedded mode serves plain HTTP on loopback; production is behind TLS and
+# gets secure cookies unless told otherwise.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not EMBEDDED)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not EMBEDDED)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=0)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
 # HSTS beyond max-age promises HTTPS for every subdomain and to the browsers'
 # preload lists: both opt-in (check --deploy warns until they are set).
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)

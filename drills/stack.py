@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import psycopg
 import requests
+from cryptography.fernet import Fernet
 from psycopg import sql
 
 from benchmarks.servers import children  # /proc reader shared with the benchmark
@@ -36,7 +37,7 @@ CACHE_URL = f"redis://{LOOPBACK}:6379/6"
 DRILL_DATABASE = "intelshare_drills"
 # Variables of the caller that would point the stack at other services.
 _SCRUBBED = ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DEBUG", "SECRET_KEY",
-             "INTELSHARE_VAR_DIR", "PROMETHEUS_MULTIPROC_DIR")
+             "INTELSHARE_SYNC_KEYS", "INTELSHARE_VAR_DIR", "PROMETHEUS_MULTIPROC_DIR")
 
 
 def free_port() -> int:
@@ -126,6 +127,7 @@ class Stack:
             "CELERY_BROKER_URL": BROKER_URL,
             "CACHE_URL": CACHE_URL,
             "SECRET_KEY": secrets.token_urlsafe(50),
+            "INTELSHARE_SYNC_KEYS": Fernet.generate_key().decode(),
             "DEBUG": "false",
             "INTELSHARE_VAR_DIR": str(workdir / "var"),
             "PYTHONUNBUFFERED": "1",

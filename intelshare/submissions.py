@@ -52,7 +52,7 @@ def _record(status: Status, result: ingest.StoreResult, processed: int) -> None:
 def submit(*, collection: Collection, objects: list[Any], user: User | None,
            partner: Partner | None) -> Status:
     """Accept a validated envelope's objects; returns its status resource."""
-    if len(objects) <= settings.TAXII_INLINE_MAX_OBJECTS:
+    if len(objects) <= settings.INTELSHARE_INLINE_MAX_OBJECTS:
         # Stored at once: the status row is written once, complete, in the same
         # transaction as the versions it describes (no pending list to rewrite).
         status = Status(collection=collection, user=user, partner=partner,
@@ -130,7 +130,7 @@ def resume_pending(*, older_than: timedelta = timedelta(minutes=2)) -> list[str]
 
 def purge(*, now: Any = None) -> int:
     """Delete complete statuses older than the retention (at least 24 h, §4.3)."""
-    hours = max(settings.TAXII_STATUS_RETENTION_HOURS, 24)
+    hours = max(settings.INTELSHARE_STATUS_RETENTION_HOURS, 24)
     cutoff = (now or timezone.now()) - timedelta(hours=hours)
     deleted, _ = Status.objects.filter(status=Status.COMPLETE, completed_at__lt=cutoff).delete()
     return deleted

@@ -126,9 +126,18 @@ class Timeout:
     and for a whole request, from sending it to the last byte of its body
     (None: no overall bound)."""
 
-    connect: float = 5.0
-    read: float = 30.0
-    total: float | None = 300.0
+    connect: float
+    read: float
+    total: float | None = None
+
+    @classmethod
+    def from_settings(cls) -> Timeout:
+        """The hub's INTELSHARE_SYNC_CONNECT_TIMEOUT, _READ_TIMEOUT and _REQUEST_SECONDS."""
+        from django.conf import settings
+
+        return cls(connect=settings.INTELSHARE_SYNC_CONNECT_TIMEOUT,
+                   read=settings.INTELSHARE_SYNC_READ_TIMEOUT,
+                   total=settings.INTELSHARE_SYNC_REQUEST_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -515,7 +524,7 @@ class TaxiiClient:
         self.collection_id = collection_id
         self.collection_url = f"{self.api_root_url}collections/{collection_id}/"
         self.version: TaxiiVersion = version
-        self.timeout = timeout or Timeout()
+        self.timeout = timeout or Timeout.from_settings()
 
         strip = (auth.name,) if isinstance(auth, HeaderAuth) else ()
         self._session = _Session(strip_on_redirect=strip)
@@ -596,7 +605,7 @@ class TaxiiClient:
                 if exc.status_code != 400 or token is None or last is None:
                     raise
                 # medallion forgets a next token 30 s after the query began,
-                # our hub after TAXII_NEXT_MAX_AGE: re-query instead of failing.
+                # our hub after INTELSHARE_NEXT_MAX_AGE: re-query instead of failing.
                 logger.warning(
                     "collection %s: next token refused (HTTP 400); re-querying from date_added %s",
                     self.collection_id,

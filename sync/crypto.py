@@ -1,21 +1,29 @@
-"""Encryption at rest of partner feed credentials: a MultiFernet over
-``INTELSHARE_SYNC_KEYS``; the first key encrypts, every key decrypts (rotate with
-``manage.py rotate_sync_keys``). Without the variable one key is generated into
-``VAR_DIR/sync_keys`` (mode 0600), local to one machine (system check ``sync.W001``).
+"""Encryption at rest of partner feed credentials (passwords, tokens, header keys).
+
+Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``) behind a
+``MultiFernet``: the keys are ``settings.INTELSHARE_SYNC_KEYS`` (environment
+``INTELSHARE_SYNC_KEYS``, comma-separated Fernet keys). The first key encrypts;
+every key decrypts, so rotation is: put a new key first, keep the old ones,
+run ``manage.py rotate_sync_keys`` (``services.feed_secrets_rotate()``), then
+drop the old keys.
+
+With no key in the environment the embedded mode generates one on first use
+into ``INTELSHARE_VAR_DIR/sync_keys`` (mode 0600), as it does for the secret key.
+A deployment must set the variable: a key file is local to one machine (system
+check ``config.E002``).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
 from pathlib import Path
-from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
-from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+
+from config.env import key_file
 
 logger = logging.getLogger(__name__)
 
@@ -26,28 +34,18 @@ class SecretUnreadable(Exception):
     """A stored secret that none of the configured keys decrypts."""
 
 
-def _key_file(var_dir: Path) -> Path:
-    path = var_dir / KEY_FILE_NAME
-    if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path  # another process made it first
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(Fernet.generate_key().decode() + "\n")
-    return path
-
-
 def configured_keys() -> tuple[str, ...]:
     """The keys in force, first = the encrypting one."""
-    keys = tuple(k.strip() for k in getattr(settings, "INTELSHARE_SYNC_KEYS", ()) if k.strip())
+    keys = tuple(k.strip() for k in settings.INTELSHARE_SYNC_KEYS if k.strip())
     if keys:
         return keys
-    text = _key_file(Path(settings.VAR_DIR)).read_text(encoding="utf-8")
+    if not settings.EMBEDDED:
+        raise ImproperlyConfigured("INTELSHARE_SYNC_KEYS is not set")
+    path = Path(settings.INTELSHARE_VAR_DIR) / KEY_FILE_NAME
+    text = key_file(path, lambda: Fernet.generate_key().decode())
     keys = tuple(line.strip() for line in text.replace(",", "\n").splitlines() if line.strip())
     if not keys:
-        raise ImproperlyConfigured(f"{settings.VAR_DIR}/{KEY_FILE_NAME} holds no key")
+        raise ImproperlyConfigured(f"{path} holds no key")
     return keys
 
 
@@ -95,14 +93,3 @@ def rotate_token(ciphertext: str) -> str:
         raise SecretUnreadable(
             "stored credential cannot be decrypted with INTELSHARE_SYNC_KEYS") from None
 
-
-@checks.register(checks.Tags.security, deploy=True)
-def check_keys_from_environment(app_configs: Any = None,
-                                **kwargs: Any) -> list[checks.CheckMessage]:
-    """Outside the embedded mode the keys must come from the environment."""
-    if getattr(settings, "INTELSHARE_SYNC_KEYS", ()) or getattr(settings, "EMBEDDED", True):
-        return []
-    return [checks.Warning(
-        "INTELSHARE_SYNC_KEYS is not set: feed credentials are encrypted with a key "
-        f"file in {settings.VAR_DIR}, which other machines (workers, web) do not share.",
-        id="sync.W001")]

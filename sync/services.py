@@ -208,12 +208,10 @@ def client_for(feed: Feed) -> TaxiiClient:
         auth = HeaderAuth(feed.header_name, feed.secret)
     cert = ClientCert(feed.client_cert, feed.client_key or None) if feed.client_cert else None
     verify: bool | str = feed.ca_bundle if feed.verify_tls and feed.ca_bundle else feed.verify_tls
-    timeout = Timeout(connect=settings.INTELSHARE_SYNC_CONNECT_TIMEOUT,
-                      read=settings.INTELSHARE_SYNC_READ_TIMEOUT,
-                      total=settings.INTELSHARE_SYNC_REQUEST_SECONDS)
     return TaxiiClient(feed.api_root_url, feed.remote_collection_id,
                        version=feed.taxii_version,  # type: ignore[arg-type]
-                       auth=auth, timeout=timeout, verify=verify, client_cert=cert)
+                       auth=auth, timeout=Timeout.from_settings(), verify=verify,
+                       client_cert=cert)
 
 
 # --- scheduling ----------------------------------------------------------------------

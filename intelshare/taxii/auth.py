@@ -60,7 +60,7 @@ class PartnerBasicAuthentication(authentication.BasicAuthentication):
         result = super().authenticate(request)
         if result is not None:
             cache.set(key, (result[0].pk, _password_fingerprint(result[0])),
-                      settings.TAXII_AUTH_CACHE_SECONDS)
+                      settings.INTELSHARE_AUTH_CACHE_SECONDS)
         return result
 
 

@@ -108,11 +108,11 @@ def parse(params: QueryDict, *, allowed: frozenset[str], scope: str) -> Query:
             added_after = stix.parse_timestamp(raw)
         except ValueError as exc:
             raise BadRequest(f"added_after: {exc}", error_code="bad-filter") from None
-    limit = settings.TAXII_MAX_PAGE_SIZE
+    limit = settings.INTELSHARE_MAX_PAGE_SIZE
     if LIMIT in allowed and (raw := _single(params, LIMIT)) is not None:
         if not raw.isdigit() or int(raw) <= 0:
             raise BadRequest("limit must be a positive integer (§3.4)", error_code="bad-filter")
-        limit = min(int(raw), settings.TAXII_MAX_PAGE_SIZE)
+        limit = min(int(raw), settings.INTELSHARE_MAX_PAGE_SIZE)
     ids = _list(params, M_ID, stix.IDENTIFIER, "a STIX identifier") if M_ID in allowed else ()
     types = _list(params, M_TYPE, stix.TYPE, "a STIX type") if M_TYPE in allowed else ()
     versions = _versions(params) if M_VERSION in allowed else ()
@@ -127,7 +127,7 @@ def parse(params: QueryDict, *, allowed: frozenset[str], scope: str) -> Query:
 
 def _load_cursor(token: str, fingerprint: str) -> Cursor:
     try:
-        payload = signing.loads(token, salt=_SALT, max_age=settings.TAXII_NEXT_MAX_AGE)
+        payload = signing.loads(token, salt=_SALT, max_age=settings.INTELSHARE_NEXT_MAX_AGE)
     except signing.SignatureExpired:
         raise BadRequest("next token has expired; restart from added_after",
                          error_code="stale-next") from None

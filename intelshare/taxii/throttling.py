@@ -25,7 +25,7 @@ def partner_limit(partner_id: int) -> int:
     if limit is None:
         agreed = Agreement.objects.filter(partner_id=partner_id).aggregate(
             lowest=Min("rate_limit"))["lowest"]
-        limit = agreed if agreed is not None else settings.TAXII_RATE_LIMIT
+        limit = agreed if agreed is not None else settings.INTELSHARE_RATE_LIMIT
         cache.set(key, limit, 30)
     return int(limit)
 

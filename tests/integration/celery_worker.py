@@ -33,7 +33,7 @@ def test_database_url() -> str:
 def celery_worker(log_path: Path, *extra_env: tuple[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, "DATABASE_URL": test_database_url(),
            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-           "INTELSHARE_VAR_DIR": str(settings.VAR_DIR), **dict(extra_env)}
+           "INTELSHARE_VAR_DIR": str(settings.INTELSHARE_VAR_DIR), **dict(extra_env)}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",

@@ -19,7 +19,7 @@ def test_large_envelope_completes_in_a_real_worker(taxii: Any, world: Any, setti
                                                    tmp_path: Path) -> None:
     """The 202 comes first with a pending status; a worker on the real broker stores
     every object and the status ends complete with exact counts."""
-    settings.TAXII_INLINE_MAX_OBJECTS = 10
+    settings.INTELSHARE_INLINE_MAX_OBJECTS = 10
     objects = [indicator(n) for n in range(1200)]
     path = f"/taxii2/intel/collections/{world.collection.pk}/objects/"
     response = taxii("acme").post(path, orjson.dumps({"objects": objects}))

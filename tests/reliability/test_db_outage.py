@@ -126,7 +126,7 @@ def test_connection_lost_half_way_through_a_post_stores_nothing(world: World,
 def test_connection_lost_on_a_large_post_sends_no_task(world: World, taxii: Any,
                                                        settings: Any) -> None:
     """A worker-bound envelope whose status row cannot be written: no task is sent."""
-    settings.TAXII_INLINE_MAX_OBJECTS = 1
+    settings.INTELSHARE_INLINE_MAX_OBJECTS = 1
     before = _counts()[:2]
     with mock.patch("intelshare.submissions._send_process") as delay, \
             mock.patch.object(Status.objects, "create",
@@ -168,7 +168,7 @@ def test_broker_down_after_commit_still_answers_202(world: World, taxii: Any,
     leaves the status pending for resume_pending (beat) instead of a 500."""
     from kombu.exceptions import OperationalError as BrokerDown
 
-    settings.TAXII_INLINE_MAX_OBJECTS = 1
+    settings.INTELSHARE_INLINE_MAX_OBJECTS = 1
     with mock.patch("intelshare.submissions._send_process",
                     side_effect=BrokerDown("Error 111 connecting to 127.0.0.1:6379")):
         response = taxii("acme").post(_objects(world), _envelope(1, 2, 3))

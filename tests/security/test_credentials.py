@@ -133,7 +133,7 @@ def test_session_cookie_is_http_only_and_frames_are_denied(settings: Any) -> Non
 
 
 def test_a_changed_password_stops_working_at_once(world: World) -> None:
-    """The old password must not outlive a change for TAXII_AUTH_CACHE_SECONDS."""
+    """The old password must not outlive a change for INTELSHARE_AUTH_CACHE_SECONDS."""
     persona = world.personas["acme"]
     client = Client(HTTP_AUTHORIZATION=persona.basic, HTTP_ACCEPT="application/taxii+json")
     assert client.get("/taxii2/").status_code == 200  # now cached

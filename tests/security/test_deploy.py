@@ -1,5 +1,5 @@
-"""Production settings: ``check --deploy`` clean, DEBUG off by
-default, HTTPS redirect with the probes exempt, hardening headers.
+"""Production settings: ``check --deploy`` clean, DEBUG off by default, HTTPS redirect
+with the probes exempt, hardening headers, and no start without the shared keys.
 
 Settings are read once per process, so the environment-driven ones are
 checked in subprocesses with the production environment of README
@@ -17,10 +17,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.fernet import Fernet
 from django.test import Client
 
 ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+KEYS = ("SECRET_KEY", "INTELSHARE_SYNC_KEYS")
 SCRUB = ("DATABASE_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CACHE_URL",
          "CELERY_BROKER_URL", "SECURE_HSTS_SECONDS", "SECURE_SSL_REDIRECT",
          "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD", "INTELSHARE_BEHIND_TLS_PROXY",
@@ -100,3 +103,55 @@ def test_hardening_headers(db: None, settings: Any) -> None:
     assert response["Referrer-Policy"] == "same-origin"
     assert response["Strict-Transport-Security"].startswith("max-age=31536000")
     assert "includeSubDomains" in response["Strict-Transport-Security"]
+
+
+def _refused(argv: list[str], env: dict[str, str], missing: tuple[str, ...]) -> str:
+    """Runs ``argv``, which must exit non-zero by itself, naming every missing variable."""
+    try:
+        done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=60, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"{argv[:3]} started without {missing}: {exc.stderr!r}") from None
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    for name in missing:
+        assert f"{name} is not set" in output, output
+    return output
+
+
+def _without(tmp_path: Path, *missing: str) -> dict[str, str]:
+    env = production(tmp_path / "var")
+    for name in missing:
+        del env[name]
+    # Where the worker and beat would connect if they started; they must not get there.
+    env["CELERY_BROKER_URL"] = "memory://"
+    return env
+
+
+@pytest.mark.parametrize("command", [["check"], ["migrate", "--noinput"]])
+@pytest.mark.parametrize("missing", [("SECRET_KEY",), ("INTELSHARE_SYNC_KEYS",)])
+def test_manage_commands_refuse_without_the_shared_keys(tmp_path: Path, command: list[str],
+                                                       missing: tuple[str, ...]) -> None:
+    """Outside the embedded mode every node must share its keys: a missing one is a
+    system check error for check, migrate and the rest, and no key file is made."""
+    _refused([sys.executable, "manage.py", *command], _without(tmp_path, *missing), missing)
+    assert not (tmp_path / "var" / "secret_key").exists()
+    assert not (tmp_path / "var" / "sync_keys").exists()
+
+
+def test_gunicorn_refuses_without_the_shared_keys(tmp_path: Path) -> None:
+    """gunicorn runs no system checks; the WSGI entry point does, and the master
+    stops instead of booting workers that sign with a key of their own."""
+    output = _refused([str(BIN / "gunicorn"), "config.wsgi", "--bind", "127.0.0.1:0",
+                       "--workers", "1", "--no-control-socket"],
+                      _without(tmp_path, *KEYS), KEYS)
+    assert "config.E001" in output and "config.E002" in output
+
+
+@pytest.mark.parametrize("program", ["worker", "beat"])
+def test_celery_refuses_without_the_shared_keys(tmp_path: Path, program: str) -> None:
+    """A worker without the feed credential keys could not decrypt what the web
+    nodes saved; it stops at start, as beat does, instead of failing task by task."""
+    argv = [sys.executable, "-m", "celery", "-A", "config", program, "-l", "INFO"]
+    argv += ["--pool=solo"] if program == "worker" else ["-s", str(tmp_path / "schedule")]
+    _refused(argv, _without(tmp_path, "INTELSHARE_SYNC_KEYS"), ("INTELSHARE_SYNC_KEYS",))

@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import secrets
+import stat
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -150,3 +155,54 @@ def test_no_secret_in_logs_or_bodies(world: World, captured: Capture) -> None:
     body_leaks = [(what, body[:200]) for body in bodies for what, needle in shown.items()
                   if needle.encode() in body]
     assert not body_leaks, body_leaks
+
+
+ROOT = Path(__file__).resolve().parents[2]
+EMBEDDED_SCRUB = ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "SECRET_KEY",
+                  "INTELSHARE_SYNC_KEYS")
+KEYS_PROBE = """
+import hashlib, django
+django.setup()
+from django.conf import settings
+from sync import crypto
+print(hashlib.sha256(str(settings.SECRET_KEY).encode()).hexdigest(),
+      hashlib.sha256(",".join(crypto.configured_keys()).encode()).hexdigest())
+"""
+
+
+def _embedded(var_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in EMBEDDED_SCRUB}
+    env.update(INTELSHARE_VAR_DIR=str(var_dir), DJANGO_SETTINGS_MODULE="config.settings")
+    return env
+
+
+def test_settings_import_writes_nothing(tmp_path: Path) -> None:
+    """Importing the settings (tools, type checkers, a read-only image) creates no
+    directory and no key, in the embedded mode too; keys are made on first use."""
+    var_dir = tmp_path / "var"
+    done = subprocess.run([sys.executable, "-c", "import config.settings as s; print(s.EMBEDDED)"],
+                          cwd=ROOT, env=_embedded(var_dir), capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "True"
+    assert not var_dir.exists()
+
+
+def test_embedded_keys_are_made_once_and_shared_by_every_process(tmp_path: Path) -> None:
+    """The demo's web, worker and beat start together on one var/ directory: however
+    their first uses interleave, they end up with one secret key and one feed
+    credential key, each in a file only the owner reads."""
+    var_dir = tmp_path / "var"
+    procs = [subprocess.Popen([sys.executable, "-c", KEYS_PROBE], cwd=ROOT,
+                              env=_embedded(var_dir), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err[-2000:]
+        outputs.append(out.strip())
+    assert len(set(outputs)) == 1, outputs
+    for name in ("secret_key", "sync_keys"):
+        path = var_dir / name
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert len(path.read_text(encoding="utf-8").strip()) >= 44

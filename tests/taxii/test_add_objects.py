@@ -134,7 +134,7 @@ def test_large_envelope_is_pending_then_processed(world: World, taxii: Any, coll
                                                   ) -> None:
     """§5.5/§4.3: a large envelope is persisted, answered pending, processed later;
     the status is true at every moment (counts always add up to total_count)."""
-    settings.TAXII_INLINE_MAX_OBJECTS = 3
+    settings.INTELSHARE_INLINE_MAX_OBJECTS = 3
     objects = [indicator(n) for n in range(7)]
     objects[4] = {"type": "indicator", "id": "bogus"}
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

@@ -31,7 +31,7 @@ def test_agreement_rate_limit_answers_429_with_retry_after(world: World, taxii: 
 
 def test_hub_default_rate_limit(world: World, taxii: Any, settings: Any) -> None:
     cache.clear()
-    settings.TAXII_RATE_LIMIT = 2
+    settings.INTELSHARE_RATE_LIMIT = 2
     client = taxii("acme")
     assert [client.get("/taxii2/").status_code for _ in range(3)] == [200, 200, 429]
 

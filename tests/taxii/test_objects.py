@@ -195,7 +195,7 @@ def test_stale_next_token_is_400(world: World, taxii: Any, coll: str, settings: 
     """Appendix B: a next token past its lifetime is refused cleanly."""
     ingest.store(collection=world.collection, objects=[indicator(n) for n in range(3)])
     token = _body(taxii("globex").get(f"{coll}/objects/", {"limit": "1"}))["next"]
-    settings.TAXII_NEXT_MAX_AGE = -1
+    settings.INTELSHARE_NEXT_MAX_AGE = -1
     response = taxii("globex").get(f"{coll}/objects/", {"next": token})
     assert response.status_code == 400
     assert orjson.loads(response.content)["error_code"] == "stale-next"
@@ -204,7 +204,7 @@ def test_stale_next_token_is_400(world: World, taxii: Any, coll: str, settings: 
 def test_server_page_size_caps_limit(world: World, taxii: Any, coll: str,
                                      settings: Any) -> None:
     """§3.4 limit: the server MAY return fewer than asked, then sets more."""
-    settings.TAXII_MAX_PAGE_SIZE = 2
+    settings.INTELSHARE_MAX_PAGE_SIZE = 2
     ingest.store(collection=world.collection, objects=[indicator(n) for n in range(3)])
     body = _body(taxii("globex").get(f"{coll}/objects/", {"limit": "100"}))
     assert len(body["objects"]) == 2 and body["more"] is True

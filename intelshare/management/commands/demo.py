@@ -71,7 +71,7 @@ class Command(BaseCommand):
             "worker": [python, "-m", "celery", "-A", "config", "worker", "--pool=solo",
                        "-l", "INFO"],
             "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "INFO",
-                     "-s", str(settings.VAR_DIR / "celerybeat-schedule")],
+                     "-s", str(settings.INTELSHARE_VAR_DIR / "celerybeat-schedule")],
         }
         signal.signal(signal.SIGTERM, _interrupt)
         procs = {name: subprocess.Popen(cmd, env=os.environ.copy())
