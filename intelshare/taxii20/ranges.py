@@ -1,0 +1,105 @@
+"""TAXII 2.0 pagination (CS01 §3.4.3): ``Range: items a-b`` over the policy's stream.
+
+Items are positions in the caller's view of the collection, in the same
+``(date_added, pk)`` order as the 2.1 face's keyset pages (``View.window``).
+TAXII 2.0 clients only send offsets, so a page at offset ``a`` reads the
+``a`` rows before it as keys only (pk and date, no JSON), then the page's
+``b - a + 1`` rows, plus one to learn whether more follow: the cost grows
+with the offset, never with the collection beyond it, and no total is
+counted. ``Content-Range`` carries the total when the page reaches the end,
+``*`` (unknown, RFC 7233 §4.2) otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+
+from intelshare.policy import Cursor, Row, View
+from intelshare.taxii.errors import BadRequest, TaxiiError
+from intelshare.taxii.pages import Selection
+
+# taxii2client sends "items=a-b" and, after an error, "items a-b" (the 2.0 text).
+_RANGE = re.compile(r"items\s*[= ]\s*(\d{1,15})\s*-\s*(\d{1,15})")
+
+
+class RangeNotSatisfiable(TaxiiError):
+    http_status, title = 416, "Requested Range Not Satisfiable"
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The items asked for: ``first`` and how many (``explicit`` when by Range)."""
+
+    first: int
+    count: int
+    explicit: bool
+
+
+def parse(header: str | None) -> Span:
+    """The span of a ``Range`` header; without one, the first page of the maximum size."""
+    limit = settings.TAXII_MAX_PAGE_SIZE
+    if header is None or not header.strip():
+        return Span(0, limit, explicit=False)
+    match = _RANGE.fullmatch(header.strip())
+    if match is None:
+        raise BadRequest("Range must be 'items a-b' with a <= b (TAXII 2.0 §3.4.3)",
+                         error_code="bad-range")
+    first, last = int(match.group(1)), int(match.group(2))
+    if last < first:
+        raise BadRequest("Range must be 'items a-b' with a <= b (TAXII 2.0 §3.4.3)",
+                         error_code="bad-range")
+    return Span(first, min(last - first + 1, limit), explicit=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: Sequence[Row]  # (pk, view date_added, *fields)
+    first: int
+    total: int | None  # None while more items follow
+
+    def status(self, span: Span) -> int:
+        """206 for part of the items; 200 for all of them, or none at all."""
+        return 206 if self.rows and (span.explicit or self.total is None) else 200
+
+    def headers(self, stamp: Any) -> dict[str, str]:
+        """``Content-Range`` and ``X-TAXII-Date-Added-First/Last`` (TAXII 2.0 §3.4.3)."""
+        total = "*" if self.total is None else str(self.total)
+        if not self.rows:
+            return {"Content-Range": f"items */{total}"}
+        last = self.first + len(self.rows) - 1
+        return {"Content-Range": f"items {self.first}-{last}/{total}",
+                "X-TAXII-Date-Added-First": stamp(self.rows[0][1]),
+                "X-TAXII-Date-Added-Last": stamp(self.rows[-1][1])}
+
+
+def fetch(view: View, selection: Selection, added_after: datetime | None, span: Span,
+          fields: Sequence[str]) -> Page:
+    """The rows of ``span`` in ``view``'s order; 416 when it starts past the end."""
+    after = None
+    if span.first:
+        before = view.window(selection.qs, added_after=added_after, after=None,
+                             limit=span.first, fields=(), versions=selection.versions,
+                             exact=selection.exact)
+        if len(before) < span.first:
+            raise RangeNotSatisfiable(
+                f"the range starts past the last item ({len(before)} items)",
+                error_code="range-not-satisfiable",
+                headers={"Content-Range": f"items */{len(before)}"})
+        after = Cursor(before[-1][1], before[-1][0])
+    rows = view.window(selection.qs, added_after=added_after, after=after,
+                       limit=span.count + 1, fields=fields, versions=selection.versions,
+                       exact=selection.exact)
+    if not rows and span.first:
+        raise RangeNotSatisfiable(
+            f"the range starts past the last item ({span.first} items)",
+            error_code="range-not-satisfiable",
+            headers={"Content-Range": f"items */{span.first}"})
+    more = len(rows) > span.count
+    rows = rows[:span.count]
+    return Page(rows, span.first, None if more else span.first + len(rows))
