@@ -2,12 +2,16 @@
 
 Items are positions in the caller's view of the collection, in the same
 ``(date_added, pk)`` order as the 2.1 face's keyset pages (``View.window``).
-TAXII 2.0 clients only send offsets, so a page at offset ``a`` reads the
-``a`` rows before it as keys only (pk and date, no JSON), then the page's
-``b - a + 1`` rows, plus one to learn whether more follow: the cost grows
-with the offset, never with the collection beyond it, and no total is
-counted. ``Content-Range`` carries the total when the page reaches the end,
-``*`` (unknown, RFC 7233 §4.2) otherwise.
+TAXII 2.0 clients only send offsets. A page remembers, in the cache, the
+keyset position where the next page starts (per caller, collection and
+filters, like a 2.1 ``next`` token kept by the server); a request at that
+offset reads only its ``b - a + 1`` rows, plus one to learn whether more
+follow. Any other offset (a cache miss, another node's locmem cache) reads
+the ``a`` rows before it as keys only (pk and date, no JSON): the cost then
+grows with the offset, never with the collection beyond it. The position is
+only where to start reading; what is read is decided by the policy at the
+request's own instant. No total is counted: ``Content-Range`` carries it
+when the page reaches the end, ``*`` (unknown, RFC 7233 §4.2) before.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 
+from intelshare import stix
 from intelshare.policy import Cursor, Row, View
 from intelshare.taxii.errors import BadRequest, TaxiiError
 from intelshare.taxii.pages import Selection
@@ -78,11 +84,24 @@ class Page:
                 "X-TAXII-Date-Added-Last": stamp(self.rows[-1][1])}
 
 
+# How long a page's end position is remembered for the next page's request.
+POSITION_TTL = 3600
+
+
+def _remembered(key: str, first: int) -> Cursor | None:
+    found = cache.get(f"{key}:{first}")
+    if not isinstance(found, list) or len(found) != 2:
+        return None
+    return Cursor(stix.parse_timestamp(found[0]), int(found[1]))
+
+
 def fetch(view: View, selection: Selection, added_after: datetime | None, span: Span,
-          fields: Sequence[str]) -> Page:
-    """The rows of ``span`` in ``view``'s order; 416 when it starts past the end."""
-    after = None
-    if span.first:
+          fields: Sequence[str], *, key: str) -> Page:
+    """The rows of ``span`` in ``view``'s order; 416 when it starts past the end.
+    ``key`` names the caller's query (``filters.Query.fingerprint``)."""
+    key = f"taxii20:{key}"
+    after = _remembered(key, span.first) if span.first else None
+    if span.first and after is None:
         before = view.window(selection.qs, added_after=added_after, after=None,
                              limit=span.first, fields=(), versions=selection.versions,
                              exact=selection.exact)
@@ -102,4 +121,8 @@ def fetch(view: View, selection: Selection, added_after: datetime | None, span: 
             headers={"Content-Range": f"items */{span.first}"})
     more = len(rows) > span.count
     rows = rows[:span.count]
+    if more:
+        last = rows[-1]
+        cache.set(f"{key}:{span.first + len(rows)}",
+                  [stix.format_timestamp(last[1]), last[0]], POSITION_TTL)
     return Page(rows, span.first, None if more else span.first + len(rows))

@@ -175,7 +175,7 @@ class Scoped20View(Taxii20Mixin, CollectionScopedView):
         span = ranges.parse(request.META.get("HTTP_RANGE"))
         self.span = span
         return ranges.fetch(view, selection, query.added_after, span,
-                            ("raw", *view.redaction_fields, *extra))
+                            ("raw", *view.redaction_fields, *extra), key=query.fingerprint)
 
     def respond(self, body: bytes, page: ranges.Page, tally: convert.Tally,
                 content_type: str) -> HttpResponse:

@@ -11,9 +11,10 @@ from typing import Any
 
 import orjson
 import pytest
+from django.core.cache import cache
 from stix2 import parse as stix2_parse
 
-from intelshare import audit, policy
+from intelshare import audit, ingest, policy
 from intelshare.models import AuditEvent, ObjectVersion, Partner
 from tests.factories import World, indicator
 
@@ -148,8 +149,6 @@ def test_post_refuses_other_media_types(world: World, taxii20: Any, content_type
 
 def _green_walk(world: World, count: int) -> list[str]:
     objects = [indicator(100 + n) for n in range(count)]
-    from intelshare import ingest
-
     ingest.store(collection=world.collection, objects=objects)
     return [o["id"] for o in objects]
 
@@ -308,3 +307,19 @@ def test_unauthenticated_is_401(world: World) -> None:
     response = Taxii20Client(None).get("/taxii20/")
     assert response.status_code == 401
     assert response["Content-Type"] == TAXII_20
+
+
+def test_next_page_continues_where_the_last_ended(world: World, taxii20: Any) -> None:
+    """A page remembers where the next one starts, so a sequential reader misses nothing
+    when an object it already read gets a new version (which moves it to the end of
+    the stream and every later item one position back). Without the remembered
+    position the offset is counted afresh, as TAXII 2.0 defines it."""
+    ids = _green_walk(world, 10)
+    client, path = taxii20("globex"), f"{_coll(world)}/objects/"
+    first = _ids(_objects(client, path, Range="items 0-4"))
+    ingest.store(collection=world.collection, objects=[indicator(101, version=1)])
+    second = _ids(_objects(client, path, Range="items 5-9"))
+    assert first + second == ids
+    assert _ids(_objects(client, path, Range="items 10-14")) == [ids[1]]  # its new version
+    cache.clear()
+    assert _ids(_objects(client, path, Range="items 5-9")) == [*ids[6:], ids[1]]
