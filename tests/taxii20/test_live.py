@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connections
 from taxii2client import v20, v21
 
 from intelshare import ingest, stix
@@ -100,12 +101,16 @@ def test_green_partner_sees_the_same_over_both_faces(live: tuple[str, World, See
     assert set(seeded.green) <= set(over20)
 
 
-def test_sync_pulls_from_the_hubs_own_20_face(live: tuple[str, World, Seeded]) -> None:
+def test_sync_pulls_from_the_hubs_own_20_face(live: tuple[str, World, Seeded],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """sync/client.py's TAXII 2.0 path (Range pages, Content-Range) pulls the green
     partner's view of one collection over 2.0 into another collection, through ingest:
     the same ids, stored as STIX 2.1, nothing quarantined; a second run adds only
     what is new."""
     url, world, seeded = live
+    # The sync client keeps its HTTP connection alive; the live server's thread for it
+    # would keep a database session past the test (test database teardown warns).
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     hub.agreement_update(agreement=Agreement.objects.get(name="globex"),
                          tlp_ceiling=stix.TLP_GREEN)
     reader = world.personas["globex"]
