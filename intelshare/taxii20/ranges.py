@@ -66,20 +66,21 @@ def parse(header: str | None) -> Span:
 @dataclass(frozen=True, slots=True)
 class Page:
     rows: Sequence[Row]  # (pk, view date_added, *fields)
-    first: int
+    span: Span
     total: int | None  # None while more items follow
 
-    def status(self, span: Span) -> int:
-        """206 for part of the items; 200 for all of them, or none at all."""
-        return 206 if self.rows and (span.explicit or self.total is None) else 200
+    @property
+    def status(self) -> int:
+        """206 for a range of items; 200 for all of them unasked, or for none."""
+        return 206 if self.rows and (self.span.explicit or self.total is None) else 200
 
     def headers(self, stamp: Any) -> dict[str, str]:
         """``Content-Range`` and ``X-TAXII-Date-Added-First/Last`` (TAXII 2.0 §3.4.3)."""
         total = "*" if self.total is None else str(self.total)
         if not self.rows:
             return {"Content-Range": f"items */{total}"}
-        last = self.first + len(self.rows) - 1
-        return {"Content-Range": f"items {self.first}-{last}/{total}",
+        first = self.span.first
+        return {"Content-Range": f"items {first}-{first + len(self.rows) - 1}/{total}",
                 "X-TAXII-Date-Added-First": stamp(self.rows[0][1]),
                 "X-TAXII-Date-Added-Last": stamp(self.rows[-1][1])}
 
@@ -125,4 +126,4 @@ def fetch(view: View, selection: Selection, added_after: datetime | None, span: 
         last = rows[-1]
         cache.set(f"{key}:{span.first + len(rows)}",
                   [stix.format_timestamp(last[1]), last[0]], POSITION_TTL)
-    return Page(rows, span.first, None if more else span.first + len(rows))
+    return Page(rows, span, None if more else span.first + len(rows))

@@ -173,13 +173,12 @@ class Scoped20View(Taxii20Mixin, CollectionScopedView):
     def page(self, request: Request, view: policy.View, selection: pages.Selection,
              query: filters.Query, *extra: str) -> ranges.Page:
         span = ranges.parse(request.META.get("HTTP_RANGE"))
-        self.span = span
         return ranges.fetch(view, selection, query.added_after, span,
                             ("raw", *view.redaction_fields, *extra), key=query.fingerprint)
 
     def respond(self, body: bytes, page: ranges.Page, tally: convert.Tally,
                 content_type: str) -> HttpResponse:
-        response = HttpResponse(body, status=page.status(self.span), content_type=content_type)
+        response = HttpResponse(body, status=page.status, content_type=content_type)
         for name, value in {**page.headers(stix.format_timestamp), **tally.headers()}.items():
             response[name] = value
         return response
@@ -242,6 +241,7 @@ def _read_bundle(request: Request, max_length: int) -> list[Any]:
                               error_code="too-large")
     body = request._request.read(max_length + 1)
     objects = envelope.parse(body, max_length=max_length)  # I-JSON, bounded, non-empty
+    # envelope.parse returns the objects only; a second (C) parse reads the bundle's type.
     if orjson.loads(body).get("type") != "bundle":
         raise Unprocessable("the body must be a STIX 2.0 bundle (TAXII 2.0 §5.4)",
                             error_code="not-a-bundle")

@@ -15,7 +15,7 @@ from django.core.cache import cache
 from stix2 import parse as stix2_parse
 
 from intelshare import audit, ingest, policy
-from intelshare.models import AuditEvent, ObjectVersion, Partner
+from intelshare.models import AuditEvent, ObjectVersion, Partner, Status
 from tests.factories import World, indicator
 
 from .conftest import STIX_20, TAXII_20, Seeded, Taxii20Client
@@ -323,3 +323,56 @@ def test_next_page_continues_where_the_last_ended(world: World, taxii20: Any) ->
     assert _ids(_objects(client, path, Range="items 10-14")) == [ids[1]]  # its new version
     cache.clear()
     assert _ids(_objects(client, path, Range="items 5-9")) == [*ids[6:], ids[1]]
+
+
+PERSONAS = ["acme", "globex", "mallory", "staff", None]
+ENDPOINTS: list[tuple[str, str, str, dict[str | None, int]]] = [
+    # name, method, Accept, expected status per persona (STYLE.md §9, as for 2.1)
+    ("discovery", "GET", TAXII_20, {"acme": 200, "globex": 200, "mallory": 200, "staff": 200,
+                                    None: 401}),
+    ("api-root", "GET", TAXII_20, {"acme": 200, "globex": 200, "mallory": 200, "staff": 200,
+                                   None: 401}),
+    ("status", "GET", TAXII_20, {"acme": 200, "globex": 404, "mallory": 404, "staff": 200,
+                                 None: 401}),
+    ("collections", "GET", TAXII_20, {"acme": 200, "globex": 200, "mallory": 200,
+                                      "staff": 200, None: 401}),
+    ("collection", "GET", TAXII_20, {"acme": 200, "globex": 200, "mallory": 404, "staff": 200,
+                                     None: 401}),
+    ("manifest", "GET", TAXII_20, {"acme": 200, "globex": 200, "mallory": 404, "staff": 200,
+                                   None: 401}),
+    ("objects", "GET", STIX_20, {"acme": 200, "globex": 200, "mallory": 404, "staff": 200,
+                                 None: 401}),
+    ("objects", "POST", TAXII_20, {"acme": 202, "globex": 403, "mallory": 404, "staff": 202,
+                                   None: 401}),
+    ("object", "GET", STIX_20, {"acme": 200, "globex": 200, "mallory": 404, "staff": 200,
+                                None: 401}),
+]
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize(("name", "method", "accept", "expected"), ENDPOINTS,
+                         ids=[f"{e[0]}-{e[1]}" for e in ENDPOINTS])
+def test_every_endpoint_for_every_persona(world: World, taxii20: Any, name: str, method: str,
+                                          accept: str, expected: dict[str | None, int],
+                                          persona: str | None) -> None:
+    """A collection without a grant does not exist for a partner (404); a status is
+    its submitter's; every answer, errors included, carries a 2.0 media type."""
+    ingest.store(collection=world.collection, objects=[indicator(1)])
+    acme = world.personas["acme"].user
+    status = Status.objects.create(collection=world.collection, partner=acme.partner,
+                                   user=acme, status=Status.COMPLETE,
+                                   request_timestamp=world.collection.created, total_count=0)
+    coll = _coll(world)
+    path = {"discovery": "/taxii20/", "api-root": "/taxii20/intel/",
+            "status": f"/taxii20/intel/status/{status.pk}/",
+            "collections": "/taxii20/intel/collections/", "collection": f"{coll}/",
+            "manifest": f"{coll}/manifest/", "objects": f"{coll}/objects/",
+            "object": f"{coll}/objects/{indicator(1)['id']}/"}[name]
+    client = taxii20(persona)
+    if method == "POST":
+        bundle = orjson.dumps({"type": "bundle", "objects": [indicator(2)]})
+        response = client.post(path, bundle, content_type=STIX_20, Accept=accept)
+    else:
+        response = client.get(path, Accept=accept)
+    assert response.status_code == expected[persona]
+    assert response["Content-Type"] in (TAXII_20, STIX_20)
