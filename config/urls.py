@@ -1,5 +1,5 @@
-"""URL routes: TAXII 2.1 under /taxii2/, the management API under /api/v1/, the
-Django admin under /admin/, and the operational endpoints."""
+"""URL routes: TAXII 2.1 under /taxii2/, TAXII 2.0 under /taxii20/, the management API
+under /api/v1/, the Django admin under /admin/, and the operational endpoints."""
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
@@ -10,6 +10,7 @@ from intelshare.taxii.errors import NotFound, render_error
 
 urlpatterns = [
     path("taxii2/", include("intelshare.taxii.urls")),
+    path("taxii20/", include("intelshare.taxii20.urls")),
     path("api/v1/", include("config.api_urls")),
     path("admin/", admin.site.urls),
     path("healthz", ops.healthz, name="healthz"),

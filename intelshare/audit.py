@@ -56,7 +56,8 @@ def received(*, partner: Partner, stix_id: str, since: datetime | None = None
     versions = dict(ObjectVersion.objects.filter(stix_id=stix_id).values_list("pk", "version"))
     if not versions:
         return []
-    events = AuditEvent.objects.filter(partner=partner, method="GET", status_code=200)
+    events = AuditEvent.objects.filter(partner=partner, method="GET",
+                                       status_code__in=(200, 206))  # 206: a TAXII 2.0 page
     if since is not None:
         events = events.filter(at__gte=since)
     found = []

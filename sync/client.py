@@ -62,6 +62,8 @@ from taxii2client.exceptions import (
     ValidationError,
 )
 
+from intelshare.taxii20 import convert
+
 logger = logging.getLogger(__name__)
 
 TaxiiVersion = Literal["2.0", "2.1"]
@@ -674,17 +676,24 @@ class TaxiiClient:
     def _pages_v20(self, added_after: datetime | None, limit: int) -> Iterator[Page]:
         start = 0
         while True:
-            page, total = self._get_page_v20(added_after, start, limit)
-            if not page.objects:
+            page, end, total = self._get_page_v20(added_after, start, limit)
+            if end is None and not page.objects:
                 return
-            yield page
-            start += len(page.objects)
+            if page.objects:
+                yield page
+            # The served range, not the object count, says where the next page starts:
+            # a server may serve fewer objects than items (the hub's 2.0 face leaves
+            # out what STIX 2.0 cannot express).
+            start = end + 1 if end is not None else start + len(page.objects)
             if not page.more or (total is not None and start >= total):
                 return
 
     def _get_page_v20(
         self, added_after: datetime | None, start: int, limit: int
-    ) -> tuple[Page, int | None]:
+    ) -> tuple[Page, int | None, int | None]:
+        """One page, the last item of the range served (``None`` if not said) and the
+        total (``None`` if unknown). STIX 2.0 objects come back as STIX 2.1
+        (``convert.up``), so ingest judges them like any other."""
         kwargs: dict[str, Any] = {**_EVERY_VERSION}
         if added_after is not None:
             kwargs["added_after"] = format_timestamp(added_after)
@@ -696,20 +705,31 @@ class TaxiiClient:
             body = response.json() if isinstance(response, requests.Response) else response
         if not isinstance(body, dict):
             raise RemoteProtocolError("bundle is not a JSON object", url=self.collection_url)
-        objects = self._objects_of(body)
+        objects = [convert.up(obj) for obj in self._objects_of(body)]
         last_response = self._session.last_response
         total: int | None = None
+        end: int | None = None
         more = False
         content_range = last_response.headers.get("Content-Range") if last_response else None
         if content_range:
-            match = re.match(r"^items\s+(?:\d+-\d+|\*)/(\d+|\*)$", content_range.strip())
+            match = re.match(
+                r"^items\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)$", content_range.strip()
+            )
             if match is None:
                 raise RemoteProtocolError(
                     f"bad Content-Range {content_range!r}", url=self.collection_url
                 )
-            if match.group(1) != "*":
-                total = int(match.group(1))
-            more = start + len(objects) < total if total is not None else bool(objects)
+            if match.group(2) is not None:
+                end = int(match.group(2))
+                if int(match.group(1)) != start or end < start:
+                    raise RemoteProtocolError(
+                        f"Content-Range {content_range!r} is not the range asked for",
+                        url=self.collection_url,
+                    )
+            if match.group(3) != "*":
+                total = int(match.group(3))
+            served = end + 1 if end is not None else start + len(objects)
+            more = served < total if total is not None else served > start
         page = Page(
             objects=objects,
             more=more,
@@ -717,7 +737,7 @@ class TaxiiClient:
             date_added_first=_header_timestamp(last_response, "X-TAXII-Date-Added-First"),
             date_added_last=_header_timestamp(last_response, "X-TAXII-Date-Added-Last"),
         )
-        return page, total
+        return page, end, total
 
     def _objects_of(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         objects = body.get("objects", [])

@@ -31,6 +31,7 @@ from taxii2client.v21 import Server, as_pages
 
 from benchmarks.servers import gunicorn_extra, venv_bin
 from intelshare.localca import LocalCertificate, make_local_ca
+from intelshare.models import ApiRoot
 from tests.factories import PASSWORD, World, indicator, make_world
 from tests.integration import celery_worker
 from tests.support.nginx import NginxServer, free_port, nginx_binary
@@ -129,7 +130,8 @@ def test_limits_are_taxii_errors_before_the_hub(front_door: Callable[..., NginxS
                                        context=context)
     conn.putrequest("POST", "/taxii2/intel/collections/llm-misuse/objects/")
     conn.putheader("Content-Type", TAXII)
-    conn.putheader("Content-Length", str(settings.TAXII_DEFAULT_MAX_CONTENT_LENGTH + 1))
+    limit = ApiRoot._meta.get_field("max_content_length").default
+    conn.putheader("Content-Length", str(limit + 1))
     conn.endheaders()
     response = conn.getresponse()
     body = response.read()
