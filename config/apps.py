@@ -26,9 +26,9 @@ def local_folders() -> list[Path]:
     folders = [Path(settings.STATIC_ROOT)]
     database = settings.DATABASES["default"]
     if database["ENGINE"] == "django.db.backends.sqlite3":
-        folders.append(Path(database["NAME"]).parent)
+        folders.append(Path(str(database["NAME"])).parent)
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
-        folders += [Path(options[key]) for key in
+        folders += [Path(str(options[key])) for key in
                     ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")]
     return folders

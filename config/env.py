@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.functional import Promise, lazy
+from django.utils.functional import lazy
 
 _BOOLS = {"1": True, "true": True, "yes": True, "on": True,
           "0": False, "false": False, "no": False, "off": False}
@@ -73,7 +73,7 @@ def key_file(path: Path, make: Callable[[], str]) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def embedded_secret_key(var_dir: Path) -> Promise:
+def embedded_secret_key(var_dir: Path) -> str:
     """The embedded mode's secret key, kept in ``var_dir/secret_key``: read or made
     when first used, not when the settings are imported."""
 

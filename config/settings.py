@@ -188,8 +188,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_6
 REST_FRAMEWORK = {
     # The management API (intelshare/api); TAXII views set their own classes.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "intelshare.taxii.auth.PartnerBasicAuthentication",
-        "intelshare.taxii.auth.BearerTokenAuthentication",
+        "intelshare.auth.PartnerBasicAuthentication",
+        "intelshare.auth.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["intelshare.api.permissions.IsHubStaff"],

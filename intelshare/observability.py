@@ -103,7 +103,7 @@ def connect() -> None:
 
 def _queue_depth() -> Iterator[tuple[str, int]]:
     """Messages waiting in the Celery broker's default queue (Redis or filesystem)."""
-    from config.celery import app
+    from celery import current_app as app
 
     conf = app.conf
     url = conf.broker_url or ""

@@ -6,13 +6,12 @@ from __future__ import annotations
 import hmac
 import logging
 
+from celery import current_app as celery_app
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from kombu import Connection
 from prometheus_client import CONTENT_TYPE_LATEST
-
-from config.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from stix2patterns.validator import run_validator
 
-from intelshare.content import stixids as ids
+from intelshare import stixids as ids
 
 # --- TLP ---------------------------------------------------------------------
 
@@ -28,7 +28,7 @@ TLP_NAMES = {
 }
 TLP_BY_NAME = {name: rank for rank, name in TLP_NAMES.items()}
 
-# Exact ids (intelshare.content.stixids); mistyped copies circulate in public
+# Exact ids (intelshare.stixids); mistyped copies circulate in public
 # code, so nothing is matched loosely. TLP 1.0 (STIX 2.1 §7.2.1.4) maps onto
 # TLP 2.0: WHITE → CLEAR and AMBER → AMBER (the conservative reading;
 # AMBER+STRICT did not exist in TLP 1.0).

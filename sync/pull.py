@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -29,16 +28,13 @@ from django.db.models import F
 
 from intelshare import ingest
 from sync import services
-from sync.client import Page, RemoteError, TaxiiClient
+from sync.client import Page, RemoteError
 from sync.models import Feed, Quarantine, SyncRun
 
 logger = logging.getLogger(__name__)
 
-ClientFactory = Callable[[Feed], TaxiiClient]
-
-
 def run(*, feed_id: int, owner: str, deadline: float | None = None,
-        client_factory: ClientFactory = services.client_for) -> services.RunResult:
+        client_factory: services.ClientFactory = services.client_for) -> services.RunResult:
     """One pull run of ``feed_id`` under lease ``owner``.
 
     ``deadline`` (``time.monotonic()``): stop after the page that passes it;

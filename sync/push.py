@@ -27,7 +27,6 @@ from intelshare import policy, stix
 from sync import services
 from sync.client import RemoteError, RemoteRejected, RemoteUnavailable, TaxiiClient
 from sync.models import Feed, SyncRun
-from sync.pull import ClientFactory
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ class Item:
 
 
 def run(*, feed_id: int, owner: str, deadline: float | None = None,
-        client_factory: ClientFactory = services.client_for) -> services.RunResult:
+        client_factory: services.ClientFactory = services.client_for) -> services.RunResult:
     """One push run of ``feed_id`` under lease ``owner`` (see the module docstring)."""
     begun = services.run_begin(feed_id=feed_id, owner=owner, direction=Feed.PUSH)
     if begun is None:

@@ -197,6 +197,9 @@ def describe_error(exc: BaseException) -> str:
     return text[:ERROR_MAX]
 
 
+ClientFactory = Callable[[Feed], TaxiiClient]
+
+
 def client_for(feed: Feed) -> TaxiiClient:
     """The TAXII client of a feed, with its decrypted credential."""
     auth: Auth | None = None

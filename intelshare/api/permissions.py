@@ -8,7 +8,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from intelshare.taxii.auth import BearerTokenAuthentication, PartnerBasicAuthentication
+from intelshare.auth import BearerTokenAuthentication, PartnerBasicAuthentication
 
 # Basic first: an anonymous request gets 401 with ``WWW-Authenticate: Basic``.
 AUTHENTICATION_CLASSES = [PartnerBasicAuthentication, BearerTokenAuthentication,

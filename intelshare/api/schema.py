@@ -17,7 +17,7 @@ def management_api_only(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list
 
 
 class BasicAuthScheme(OpenApiAuthenticationExtension):
-    target_class = "intelshare.taxii.auth.PartnerBasicAuthentication"
+    target_class = "intelshare.auth.PartnerBasicAuthentication"
     name = "basicAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
@@ -25,7 +25,7 @@ class BasicAuthScheme(OpenApiAuthenticationExtension):
 
 
 class BearerAuthScheme(OpenApiAuthenticationExtension):
-    target_class = "intelshare.taxii.auth.BearerTokenAuthentication"
+    target_class = "intelshare.auth.BearerTokenAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

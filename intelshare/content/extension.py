@@ -16,7 +16,7 @@ from typing import Any
 
 import jsonschema
 
-from intelshare.content.stixids import (
+from intelshare.stixids import (
     HUB_IDENTITY_ID,
     LLM_MISUSE_EXTENSION_ID,
     TLP2_CLEAR,

@@ -18,7 +18,7 @@ from typing import Any
 
 from intelshare.content.extension import EXTENSION_ID, extension_definition
 from intelshare.content.pack import hub_identity
-from intelshare.content.stixids import (
+from intelshare.stixids import (
     HUB_IDENTITY_ID,
     TLP1_IDS,
     TLP2_IDS,

@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 
 from intelshare.content.extension import EXTENSION_ID, extension_definition
-from intelshare.content.stixids import (
+from intelshare.stixids import (
     HUB_IDENTITY_ID,
     TLP2_CLEAR,
     fixed_id,

@@ -23,9 +23,9 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from intelshare import audit, paths, policy, stix, submissions
+from intelshare.auth import BearerTokenAuthentication, PartnerBasicAuthentication
 from intelshare.models import TAXII_21, ApiRoot, ApiToken, Collection, Status
 from intelshare.taxii import envelope, filters, media, pages
-from intelshare.taxii.auth import BearerTokenAuthentication, PartnerBasicAuthentication
 from intelshare.taxii.errors import (
     Forbidden,
     NotFound,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from intelshare import stix
-from intelshare.content import stixids as ids
+from intelshare import stixids as ids
 
 # STIX 2.0 CS01 §2.x common properties; ``modified``/``revoked``/``labels`` are
 # not common to marking definitions (§4.1).

@@ -16,14 +16,14 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from django.http import HttpResponse
 from rest_framework.request import Request
 
 from intelshare import policy, stix, submissions
-from intelshare.models import ApiRoot, Collection, Status
+from intelshare.models import ApiRoot, Collection, Status, User
 from intelshare.taxii import envelope, filters, pages
 from intelshare.taxii.errors import Forbidden, NotFound, PayloadTooLarge, Unprocessable
 from intelshare.taxii.views import CollectionScopedView, TaxiiView
@@ -226,8 +226,9 @@ class Objects20View(Scoped20View):
         media.check_content_type(request.META.get("CONTENT_TYPE"))
         objects = [convert.up(obj) for obj in _read_bundle(
             request, collection.api_root.max_content_length)]
+        user = cast(User, request.user)  # authenticated: TaxiiView's permission
         status = submissions.submit(collection=collection, objects=objects,
-                                    user=request.user, partner=request.user.partner)
+                                    user=user, partner=user.partner)
         self.audit_collection, self.audit_count = collection, status.success_count
         self.audit_extra = {"status": str(status.pk)}
         return _json(render_status(status), status=202)

@@ -15,7 +15,7 @@ import pytest
 from django.utils import timezone
 
 from intelshare import ingest, services, stix
-from intelshare.content import stixids as ids
+from intelshare import stixids as ids
 from intelshare.models import Agreement, Partner
 from tests.conftest import TaxiiClient
 from tests.factories import World, indicator, malware

@@ -20,7 +20,7 @@ from intelshare.content.extension import (
     validate_extensions,
 )
 from intelshare.content.generator import generate
-from intelshare.content.stixids import HUB_IDENTITY_ID, TLP2_CLEAR, tlp2_marking
+from intelshare.stixids import HUB_IDENTITY_ID, TLP2_CLEAR, tlp2_marking
 
 SHA256 = "a" * 64
 

@@ -17,7 +17,7 @@ from intelshare.content.generator import (
     generate,
     generate_with_sources,
 )
-from intelshare.content.stixids import HUB_IDENTITY_ID, TLP1_IDS, TLP2_IDS, fixed_id
+from intelshare.stixids import HUB_IDENTITY_ID, TLP1_IDS, TLP2_IDS, fixed_id
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from stix2validator import ValidationOptions, validate_instance
 from intelshare import stix
 from intelshare.content.extension import EXTENSION_ID, validate_extensions
 from intelshare.content.pack import build_pack
-from intelshare.content.stixids import HUB_IDENTITY_ID, TLP2_CLEAR
+from intelshare.stixids import HUB_IDENTITY_ID, TLP2_CLEAR
 
 # The report's table (shared/domain/llm-misuse.md §1.2), typed in independently
 # of data/report-2024-02-14.json so a slip in either shows up here.

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from intelshare import ingest, policy, services, stix
-from intelshare.content import stixids as ids
+from intelshare import stixids as ids
 from intelshare.models import Agreement, ApiRoot, Collection, Partner
 from tests.conftest import Clock, TaxiiClient
 from tests.factories import indicator, make_user, malware
@@ -288,7 +288,7 @@ def test_hidden_means_absent(hub: Hub) -> None:
 
 def test_tlp_marking_definitions_are_served_to_readers(hub: Hub) -> None:
     """Marking definitions are served to everyone who can read the collection."""
-    from intelshare.content.stixids import tlp2_marking
+    from intelshare.stixids import tlp2_marking
 
     hub.store([tlp2_marking("red"), indicator(1, markings=[GREEN])])
     assert hub.ids("initech") == {indicator(1)["id"], RED}  # despite its type list

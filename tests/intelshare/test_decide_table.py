@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from intelshare import stix
-from intelshare.content import stixids as ids
+from intelshare import stixids as ids
 from intelshare.policy import Decision, Rules, VersionFacts, decide
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intelshare import ingest, policy, services, stix
-from intelshare.content import stixids as ids
+from intelshare import stixids as ids
 from intelshare.models import Agreement, ApiRoot, Collection, Grant, ObjectVersion, Partner
 from tests.conftest import Clock, TaxiiClient
 from tests.factories import make_user

@@ -182,7 +182,7 @@ def test_cache_down_answers_503_not_500(world: World, taxii: Any) -> None:
     means 503 + Retry-After (python -m drills --only redis-queued does it for real)."""
     from redis.exceptions import ConnectionError as RedisDown
 
-    with mock.patch("intelshare.taxii.auth.cache.get",
+    with mock.patch("intelshare.auth.cache.get",
                     side_effect=RedisDown("Error 111 connecting to 127.0.0.1:6379")):
         response = taxii("acme").get(_objects(world))
     assert_unavailable(response)

@@ -102,7 +102,7 @@ def test_basic_for_an_unknown_user_still_runs_the_hasher(world: World) -> None:
 def test_the_verified_credential_cache_holds_no_secret(world: World) -> None:
     """The cache (LocMem or Redis) keeps an HMAC of the header, the user id and an HMAC
     of the stored password hash: nothing a reader of the cache could log in with."""
-    from intelshare.taxii import auth
+    from intelshare import auth
 
     persona = world.personas["acme"]
     assert Client(HTTP_AUTHORIZATION=persona.basic,

@@ -17,8 +17,7 @@ import orjson
 import pytest
 from django.utils import timezone
 
-from intelshare import ingest, policy, services, stix
-from intelshare.content import stixids
+from intelshare import ingest, policy, services, stix, stixids
 from intelshare.models import Partner
 from sync import push
 from sync import services as sync_services

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from intelshare import ingest, services, stix
-from intelshare.content import stixids as ids
+from intelshare import stixids as ids
 from intelshare.models import Partner
 from tests.conftest import TaxiiClient
 from tests.factories import (

@@ -10,7 +10,7 @@ import stix2.v20
 from stix2 import parse as stix2_parse
 
 from intelshare import stix
-from intelshare.content import stixids as ids
+from intelshare import stixids as ids
 from intelshare.taxii20 import convert
 from tests.factories import TLP2_GREEN, indicator, malware
 

@@ -11,7 +11,7 @@ from taxii2client import v20, v21
 
 from intelshare import ingest, stix
 from intelshare import services as hub
-from intelshare.content import stixids as ids
+from intelshare import stixids as ids
 from intelshare.models import Agreement, ObjectVersion
 from sync import pull, services
 from sync.models import Feed, SyncRun

@@ -10,7 +10,7 @@ import orjson
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from intelshare.content.generator import DEFAULT_PARTNERS, generate
-from intelshare.content.stixids import fixed_id
+from intelshare.stixids import fixed_id
 
 
 class Command(BaseCommand):

@@ -8,8 +8,7 @@ import uuid
 import stix2
 from stix2validator import ValidationOptions, validate_instance
 
-from intelshare import stix
-from intelshare.content import stixids
+from intelshare import stix, stixids
 
 
 def test_tlp_marking_objects_validate() -> None:

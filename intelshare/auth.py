@@ -1,4 +1,4 @@
-"""TAXII authentication: HTTP Basic (what most TAXII clients speak) and bearer tokens.
+"""Authentication of every door (TAXII, management API): HTTP Basic and bearer tokens.
 
 Password hashing is deliberately slow, and TAXII clients send Basic on every
 page, so a verified credential is remembered briefly, keyed by an HMAC of the
@@ -26,7 +26,7 @@ REALM = "intelshare"
 
 
 def _keyed(value: bytes) -> str:
-    return hmac.new(settings.SECRET_KEY.encode(), value, hashlib.sha256).hexdigest()
+    return hmac.new(str(settings.SECRET_KEY).encode(), value, hashlib.sha256).hexdigest()
 
 
 def _cache_key(header: bytes) -> str:
