@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from stix2patterns.validator import run_validator
-
 from intelshare import stixids as ids
 
 # --- TLP ---------------------------------------------------------------------
@@ -189,6 +187,9 @@ _CACHED_LENGTH = 2000
 
 @functools.lru_cache(maxsize=2048)
 def _validated(pattern: str) -> str:
+    # Imported on first use: ANTLR and the grammar cost every process ~0.3 s at start.
+    from stix2patterns.validator import run_validator
+
     try:
         return "; ".join(run_validator(pattern, stix_version="2.1"))
     except RecursionError:  # the parser recurses once per nested or chained expression
