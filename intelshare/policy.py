@@ -279,6 +279,66 @@ def newly_visible(before: Rules, after: Rules, now: datetime) -> QuerySet[Object
     return newly.order_by("date_added", "pk")
 
 
+def to_resend(before: Rules, after: Rules, now: datetime) -> list[int]:
+    """Primary keys of the versions a partner must be served again when its rules
+    change from ``before`` to ``after`` at ``now``, oldest first: those newly
+    visible, and those visible under both whose served form differs — a container
+    with a member hidden under one and not the other, or, in redact mode, a
+    version with a granular marking removed under one and not the other. An
+    incremental puller then holds what a full pull serves."""
+    newly = newly_visible(before, after, now)
+    if not (before.active and before.can_read):
+        return list(newly.values_list("pk", flat=True).iterator(chunk_size=2000))
+    versions = _versions_of_id(after.collection_id)
+    both = versions.filter(visible_q(after, now)).filter(
+        Exists(versions.filter(pk=OuterRef("pk")).filter(visible_q(before, now)))).exclude(
+        exempt_q(after))  # own contributions and TLP definitions are served whole
+    found = dict(newly.values_list("pk", "date_added").iterator(chunk_size=2000))
+    found.update(both.filter(_members_differ_q(before, after, now))
+                 .values_list("pk", "date_added").iterator(chunk_size=2000))
+    found.update(_redaction_differs(before, after, both))
+    return sorted(found, key=lambda pk: (found[pk], pk))
+
+
+def _members_differ_q(before: Rules, after: Rules, now: datetime) -> Q:
+    """On versions: a container with a member seen under one of the rules and
+    hidden under the other (its served ``object_refs`` differ). A member the
+    collection does not store is seen under neither rule nor hidden."""
+    stored = ObjectVersion.objects.filter(collection_id=after.collection_id,
+                                          stix_id=OuterRef("ref"))
+    seen_before = Exists(stored.filter(base_q(before, now)))
+    seen_after = Exists(stored.filter(base_q(after, now)))
+    flipped = (seen_before & ~seen_after) | (~seen_before & seen_after)
+    return Q(type__in=sorted(stix.MEMBER_TYPES), has_refs=True) & Q(
+        Exists(_refs_of_outer(VersionRef.MEMBER).filter(flipped)))
+
+
+def _redaction_differs(before: Rules, after: Rules, versions: QuerySet[ObjectVersion]
+                       ) -> list[tuple[int, datetime]]:
+    """(pk, date_added) of ``versions`` whose redaction differs: a granular marking
+    between the two ceilings is removed under one rules and kept under the other.
+    SQL narrows by the highest granular rank; the markings themselves are in the
+    JSON, read only for those candidates."""
+    ceilings = {rules.tlp_ceiling if rules.redact else None for rules in (before, after)}
+    if len(ceilings) == 1:
+        return []  # the same markings are removed under both
+    known = sorted(c for c in ceilings if c is not None)
+    low = known[0]
+    high = known[1] if len(known) == 2 else None  # the other rules redact nothing
+
+    def differs(rank: int) -> bool:
+        return rank > low and (high is None or rank <= high)
+
+    found = []
+    for pk, date_added, raw in (versions.filter(has_granular=True, granular_rank__gt=low)
+                                .values_list("pk", "date_added", "raw")
+                                .iterator(chunk_size=500)):
+        markings = orjson.loads(raw).get("granular_markings", [])
+        if any(differs(rank) for rank in map(_marking_rank, markings) if rank is not None):
+            found.append((pk, date_added))
+    return found
+
+
 def _versions_of_id(collection_id: uuid.UUID) -> QuerySet[ObjectVersion]:
     return ObjectVersion.objects.filter(collection_id=collection_id)
 
@@ -606,7 +666,7 @@ def _remove_marked(obj: dict[str, Any], ceiling: int) -> None:
     """Drop the top-level properties marked above ``ceiling`` and those markings."""
     kept = []
     for marking in obj.get("granular_markings", []):
-        rank = stix.TLP_MARKINGS.get(marking.get("marking_ref", ""))
+        rank = _marking_rank(marking)
         if rank is not None and rank > ceiling:
             for selector in marking["selectors"]:
                 obj.pop(stix.selector_property(str(selector)), None)
@@ -616,6 +676,11 @@ def _remove_marked(obj: dict[str, Any], ceiling: int) -> None:
         obj["granular_markings"] = kept
     else:
         obj.pop("granular_markings", None)
+
+
+def _marking_rank(marking: dict[str, Any]) -> int | None:
+    """The TLP level of one granular marking; ``None`` for a non-TLP marking."""
+    return stix.TLP_MARKINGS.get(marking.get("marking_ref", ""))
 
 
 def _versions_of(collection: Collection) -> QuerySet[ObjectVersion]:

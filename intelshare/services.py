@@ -49,7 +49,9 @@ def _snapshot(scopes: list[_Scope], now: datetime) -> list[policy.Rules | None]:
 
 
 def _reveal(before: policy.Rules | None, after: policy.Rules | None, now: datetime) -> int:
-    """Record the versions ``after`` shows that ``before`` did not (same grant)."""
+    """Record the versions to serve again (same grant): those ``after`` shows that
+    ``before`` did not, and those whose served form differs (policy.to_resend).
+    One row per version: a re-sent version leaves the stream of its date_added."""
     if after is None:
         return 0
     # Keep the invariant revealed_at >= date_added + embargo (policy.View.window).
@@ -59,10 +61,9 @@ def _reveal(before: policy.Rules | None, after: policy.Rules | None, now: dateti
     stale.exclude(version__in=policy.exempt_versions(after)).delete()
     if before is None or not (after.active and after.can_read):
         return 0  # a new grant has no checkpoint to resume from; no access, nothing to show
-    newly = policy.newly_visible(before, after, now).values_list("pk", flat=True)
     # Strictly after anything already served (served view dates are <= now).
     reveals = [Reveal(grant_id=after.grant_id, version_id=pk, revealed_at=now + TICK * (n + 1))
-               for n, pk in enumerate(newly.iterator(chunk_size=2000))]
+               for n, pk in enumerate(policy.to_resend(before, after, now))]
     Reveal.objects.bulk_create(reveals, batch_size=1000, update_conflicts=True,
                                unique_fields=["grant", "version"],
                                update_fields=["revealed_at"])
@@ -103,7 +104,8 @@ def agreement_create(*, partner: Partner, name: str, collections: Iterable[Colle
 def agreement_update(*, agreement: Agreement, consents: Iterable[Partner] | None = None,
                      now: datetime | None = None, **fields: Any) -> int:
     """Change an agreement's rules (and consents); returns how many versions the
-    change newly revealed. Narrowing needs nothing recorded: it hides at once."""
+    change re-dated for a partner: newly revealed, or still visible in another
+    served form. Narrowing hides at once; what it only shrinks is re-sent too."""
     unknown = set(fields) - AGREEMENT_FIELDS
     if unknown:
         raise TypeError(f"unknown agreement fields: {sorted(unknown)}")

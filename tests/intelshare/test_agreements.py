@@ -319,3 +319,146 @@ def test_explain_command(hub: Hub) -> None:
         call_command("explain", "nobody", indicator(1)["id"])
     with pytest.raises(CommandError, match="no stored version"):
         call_command("explain", "globex", indicator(9)["id"])
+
+
+# --- widening re-sends what grew (the partner's clock, docs/sharing-policy.md) --------
+
+CLEAR = ids.TLP2_CLEAR
+CONTAINER_PROPERTIES: dict[str, dict[str, Any]] = {
+    "report": {"name": "SYNTHETIC report", "published": "2024-02-14T12:00:00.000Z"},
+    "grouping": {"context": "suspicious-activity"},
+    "note": {"content": "SYNTHETIC analyst note"},
+    "opinion": {"opinion": "agree"},
+}
+
+
+def _container(kind: str, refs: list[str], **extra: Any) -> dict[str, Any]:
+    obj = {"type": kind, "spec_version": "2.1", "id": f"{kind}--{uuid.UUID(int=70_000, version=4)}",
+           "created": "2024-02-14T12:00:00.000Z", "modified": "2024-02-14T12:00:00.000Z",
+           "object_refs": refs, **CONTAINER_PROPERTIES[kind]}
+    obj.update(extra)
+    return obj
+
+
+def _bravo(hub: Hub, **fields: Any) -> Agreement:
+    """Partner bravo: every type, GREEN unless told otherwise."""
+    partner = Partner.objects.create(name="bravo", slug="bravo")
+    hub.partners["bravo"] = partner
+    hub.clients["bravo"] = TaxiiClient(make_user("bravo-user", partner=partner).basic)
+    fields.setdefault("tlp_ceiling", stix.TLP_GREEN)
+    return services.agreement_create(partner=partner, name="b", collections=[hub.coll], **fields)
+
+
+def _resume(hub: Hub, partner: str, checkpoint: str, limit: str = "1"
+            ) -> tuple[list[dict[str, Any]], str]:
+    """An incremental pull from ``checkpoint`` with pages of ``limit`` (§3.4.2, §3.5):
+    the objects in order and the new X-TAXII-Date-Added-Last."""
+    served: list[dict[str, Any]] = []
+    query = {"limit": limit, "added_after": checkpoint, "match[version]": "all"}
+    while True:
+        response = hub.clients[partner].get(hub.path(), query)
+        assert response.status_code == 200, response.content
+        body = orjson.loads(response.content)
+        served += body.get("objects", [])
+        checkpoint = response.get("X-TAXII-Date-Added-Last", checkpoint)
+        if not body.get("more"):
+            return served, checkpoint
+        query = {"limit": limit, "added_after": checkpoint, "match[version]": "all"}
+
+
+def _first_pull(hub: Hub, partner: str) -> tuple[list[dict[str, Any]], str]:
+    return _resume(hub, partner, "2000-01-01T00:00:00.000Z", limit="2")
+
+
+@pytest.mark.parametrize("kind", sorted(CONTAINER_PROPERTIES))
+def test_widening_resends_a_container_whose_visible_members_grew(
+        hub: Hub, clock: Clock, kind: str) -> None:
+    """bravo (GREEN) holds a CLEAR container of [1 CLEAR, 3 AMBER, 4 RED] served as [1];
+    raising its ceiling to AMBER re-sends the container, now [1, 3], once, beside
+    indicator 3, to a puller resuming from its X-TAXII-Date-Added-Last (§3.4.2)."""
+    bravo = _bravo(hub)
+    one, three, four = (indicator(1, markings=[CLEAR]), indicator(3, markings=[AMBER]),
+                        indicator(4, markings=[RED]))
+    container = _container(kind, [one["id"], three["id"], four["id"]],
+                           object_marking_refs=[CLEAR])
+    hub.store([one, three, four, container])
+    clock.advance(minutes=5)
+    served, checkpoint = _first_pull(hub, "bravo")
+    assert {o["id"]: o.get("object_refs") for o in served} == {
+        one["id"]: None, container["id"]: [one["id"]]}
+    clock.advance(minutes=5)
+    services.agreement_update(agreement=bravo, tlp_ceiling=stix.TLP_AMBER)
+    resumed, checkpoint = _resume(hub, "bravo", checkpoint)
+    assert sorted(o["id"] for o in resumed) == sorted([three["id"], container["id"]])
+    got = next(o for o in resumed if o["id"] == container["id"])
+    assert got["object_refs"] == [one["id"], three["id"]]
+    assert got == next(o for o in hub.pull("bravo") if o["id"] == container["id"])
+    assert _resume(hub, "bravo", checkpoint)[0] == []
+
+
+def test_widening_reveals_relationships_and_sightings_of_revealed_endpoints(
+        hub: Hub, clock: Clock) -> None:
+    """A relationship or sighting withheld for a hidden endpoint is revealed when the
+    endpoint becomes visible."""
+    bravo = _bravo(hub)
+    green, amber = indicator(1, markings=[GREEN]), indicator(2, markings=[AMBER])
+    rel = _rel(1, green["id"], amber["id"], object_marking_refs=[GREEN])
+    sighting = {"type": "sighting", "spec_version": "2.1",
+                "id": f"sighting--{uuid.UUID(int=80_000, version=4)}",
+                "created": "2024-02-14T12:00:00.000Z", "modified": "2024-02-14T12:00:00.000Z",
+                "sighting_of_ref": amber["id"], "object_marking_refs": [GREEN]}
+    hub.store([green, amber, rel, sighting])
+    clock.advance(minutes=5)
+    served, checkpoint = _first_pull(hub, "bravo")
+    assert [o["id"] for o in served] == [green["id"]]
+    clock.advance(minutes=5)
+    services.agreement_update(agreement=bravo, tlp_ceiling=stix.TLP_AMBER)
+    resumed, _ = _resume(hub, "bravo", checkpoint)
+    assert sorted(o["id"] for o in resumed) == sorted([amber["id"], rel["id"], sighting["id"]])
+
+
+def test_widening_resends_versions_whose_redaction_shrank(hub: Hub, clock: Clock) -> None:
+    """In redact mode a higher ceiling removes fewer properties: the version is served
+    again in its larger form; a change that removes the same markings re-sends nothing."""
+    bravo = _bravo(hub, granular_mode=Agreement.REDACT)
+    marked = indicator(1, markings=[GREEN], description="SYNTHETIC analyst notes",
+                       granular_markings=[{"marking_ref": AMBER, "selectors": ["description"]},
+                                          {"marking_ref": RED, "selectors": ["name"]}])
+    hub.store([marked])
+    clock.advance(minutes=5)
+    served, checkpoint = _first_pull(hub, "bravo")
+    assert "description" not in served[0] and "name" not in served[0]
+    clock.advance(minutes=5)
+    services.agreement_update(agreement=bravo, tlp_ceiling=stix.TLP_AMBER)
+    resumed, checkpoint = _resume(hub, "bravo", checkpoint)
+    assert len(resumed) == 1 and resumed[0]["description"] == "SYNTHETIC analyst notes"
+    assert "name" not in resumed[0]
+    assert resumed[0]["granular_markings"] == marked["granular_markings"][:1]
+    clock.advance(minutes=5)
+    # AMBER+STRICT removes what AMBER removed: the served form is the same.
+    assert services.agreement_update(agreement=bravo, tlp_ceiling=stix.TLP_AMBER_STRICT) == 0
+    assert _resume(hub, "bravo", checkpoint)[0] == []
+    clock.advance(minutes=5)
+    services.agreement_update(agreement=bravo, tlp_ceiling=stix.TLP_RED)
+    resumed, _ = _resume(hub, "bravo", checkpoint)
+    assert resumed == [marked]
+
+
+def test_narrowing_then_widening_keeps_the_puller_current(hub: Hub, clock: Clock) -> None:
+    """A narrowing that shrinks a container still served re-sends its smaller form; the
+    widening after it re-sends the larger one (and the member again)."""
+    bravo = _bravo(hub, tlp_ceiling=stix.TLP_AMBER)
+    one, three = indicator(1, markings=[CLEAR]), indicator(3, markings=[AMBER])
+    report = _report(1, [one["id"], three["id"]], object_marking_refs=[CLEAR])
+    hub.store([one, three, report])
+    clock.advance(minutes=5)
+    served, checkpoint = _first_pull(hub, "bravo")
+    assert len(served) == 3
+    for ceiling, refs, also in ((stix.TLP_GREEN, [one["id"]], []),
+                                (stix.TLP_AMBER, [one["id"], three["id"]], [three["id"]]),
+                                (stix.TLP_GREEN, [one["id"]], [])):
+        clock.advance(minutes=5)
+        services.agreement_update(agreement=bravo, tlp_ceiling=ceiling)
+        resumed, checkpoint = _resume(hub, "bravo", checkpoint)
+        assert sorted(o["id"] for o in resumed) == sorted([report["id"], *also])
+        assert next(o for o in resumed if o["id"] == report["id"])["object_refs"] == refs

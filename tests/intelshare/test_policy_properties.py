@@ -6,7 +6,9 @@ every partner and every read endpoint (objects, object, versions, manifest;
 TAXII 2.1 §5.3-§5.8), through pagination with tiny limits, that what is served
 equals exactly what a plain-Python oracle of the rules allows. A second
 property drives incremental pulls through agreement changes on a controllable
-clock and checks that nothing is ever leaked and nothing visible is missed.
+clock and checks that nothing is ever leaked and nothing visible is missed; a
+third, that after any sequence of widenings and narrowings the last form an
+incremental puller received of each version is the form a full pull serves.
 
 The oracle below is written from DESIGN.md, independently of intelshare.policy.
 """
@@ -100,7 +102,8 @@ versions_st = st.lists(st.builds(
 
 
 @st.composite
-def worlds(draw: st.DrawFn) -> tuple[int, dict[str, AgreementSpec], list[ObjectSpec], int]:
+def worlds(draw: st.DrawFn, min_reports: int = 0
+           ) -> tuple[int, dict[str, AgreementSpec], list[ObjectSpec], int]:
     default_tlp = draw(st.integers(0, 4))
     agreements = {p: draw(agreements_st) for p in PARTNERS}
     base = draw(st.lists(st.tuples(st.sampled_from(["indicator", "malware"]), versions_st),
@@ -108,7 +111,7 @@ def worlds(draw: st.DrawFn) -> tuple[int, dict[str, AgreementSpec], list[ObjectS
     objects = [ObjectSpec(n, t, v) for n, (t, v) in enumerate(base)]
     targets = st.none() | st.integers(0, len(base) - 1)
     for t in ("relationship", "report"):
-        for _ in range(draw(st.integers(0, 2))):
+        for _ in range(draw(st.integers(min_reports if t == "report" else 0, 2))):
             refs = draw(st.lists(targets, min_size=2 if t == "relationship" else 1,
                                  max_size=2 if t == "relationship" else 3))
             objects.append(ObjectSpec(len(objects), t, draw(versions_st), refs))
@@ -411,6 +414,7 @@ change_st = st.one_of(
     st.tuples(st.just("consent"), st.lists(st.sampled_from(PARTNERS), unique=True)),
     st.tuples(st.just("read"), st.booleans()),
     st.tuples(st.just("active"), st.booleans()),
+    st.tuples(st.just("redact"), st.booleans()),
 )
 step_st = st.one_of(
     st.tuples(st.just("store"), st.integers(0, 20)),
@@ -438,6 +442,10 @@ def _apply_change(built: Built, specs: dict[str, AgreementSpec], who: str,
         spec.consents = [c for c in value if c != who]
         services.agreement_update(agreement=agreement,
                                   consents=[built.partners[c] for c in spec.consents])
+    elif what == "redact":
+        spec.redact = value
+        services.agreement_update(
+            agreement=agreement, granular_mode=Agreement.REDACT if value else Agreement.WITHHOLD)
     elif what == "read":
         spec.can_read = value
         services.grant_set(agreement=agreement, collection=built.coll, can_read=value)
@@ -496,3 +504,64 @@ def test_incremental_pulls_through_changes_leak_nothing_and_miss_nothing(
             if specs[p].active and specs[p].can_read:
                 missing = {s.key for s in oracle.visible_set(p, fresh.value)} - received[p]
                 assert not missing, f"{p} never received {missing}"
+
+
+# --- property 3: an incremental puller holds what a full pull serves ------------------
+
+
+def _canonical(obj: dict[str, Any]) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+
+
+# Mostly the changes that reshape what stays visible: ceilings and redaction.
+reshaping_st = st.one_of(st.tuples(st.just("ceiling"), st.integers(0, 4)),
+                         st.tuples(st.just("redact"), st.booleans()), change_st)
+
+
+@settings(SETTINGS, max_examples=max(SETTINGS.max_examples // 2, 1))
+@given(world=worlds(min_reports=1),
+       steps=st.lists(st.tuples(st.sampled_from(PARTNERS), reshaping_st, st.integers(1, 3)),
+                      min_size=1, max_size=5))
+def test_incremental_puller_holds_what_a_full_pull_serves(
+        fresh: Clock, world: Any, steps: list[Any]) -> None:
+    """Every version stored and out of embargo, then widenings and narrowings, each
+    followed by incremental pulls from X-TAXII-Date-Added-Last (§3.4.2, §3.5): the last
+    form received of every version a full pull serves is that served form — a
+    container's members and the properties redaction removes included."""
+    default_tlp, specs, objects, _ = world
+    for spec in specs.values():
+        spec.active = spec.can_read = True
+    with _rolled_back():
+        fresh.value = T0
+        built = Built(default_tlp, specs, objects, fresh)
+        built.store(_all_items(objects))
+        fresh.advance(seconds=EMBARGO.total_seconds() + 1)  # now only the changes move views
+        checkpoints: dict[str, str | None] = dict.fromkeys(PARTNERS)
+        held: dict[str, dict[tuple[str, str], bytes]] = {p: {} for p in PARTNERS}
+
+        def pull(p: str, limit: int) -> None:
+            if not (specs[p].active and specs[p].can_read):
+                return
+            params = {"added_after": checkpoints[p]} if checkpoints[p] else {}
+            items, last = built.pull(p, "objects/", {**params, "match[version]": "all"}, limit)
+            for obj in items:
+                held[p][obj["id"], obj["modified"]] = _canonical(obj)
+            if items:
+                checkpoints[p] = last["X-TAXII-Date-Added-Last"]
+            oracle = Oracle(default_tlp, specs, built.stored)
+            served = {s.key: _canonical(oracle.served(p, s, fresh.value))
+                      for s in oracle.visible_set(p, fresh.value)}
+            assert {k: held[p].get(k) for k in served} == served, f"{p} holds stale forms"
+
+        for p in PARTNERS:
+            pull(p, 3)
+        for who, change, limit in steps:
+            fresh.advance(seconds=1)
+            _apply_change(built, specs, who, change)
+            for p in PARTNERS:
+                pull(p, limit)
+        for p in PARTNERS:
+            if specs[p].active and specs[p].can_read:
+                full, _ = built.pull(p, "objects/", {"match[version]": "all"}, 3)
+                assert {(o["id"], o["modified"]): held[p][o["id"], o["modified"]]
+                        for o in full} == {(o["id"], o["modified"]): _canonical(o) for o in full}
