@@ -175,7 +175,7 @@ class DatabaseCollector(Collector):
             return
         now = timezone.now()
         lag = GaugeMetricFamily("intelshare_feed_lag_seconds",
-                                "Age of the newest remote date_added seen (pull) or pushed.",
+                                "Time since the last successful run (Feed.lag).",
                                 labels=["feed", "direction"])
         failures = GaugeMetricFamily("intelshare_feed_consecutive_failures",
                                      "Failed runs since the last success.", labels=["feed"])

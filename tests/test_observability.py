@@ -124,7 +124,7 @@ def test_metrics_expose_requests_versions_ingest_queue_and_feeds(world: World) -
         api_root_url="https://taxii.acme.example/api1/", remote_collection_id="c",
         collection=world.collection)
     Feed.objects.filter(pk=feed.pk).update(
-        consecutive_failures=3, remote_added_last=timezone.now() - timezone.timedelta(hours=1))
+        consecutive_failures=3, last_success=timezone.now() - timezone.timedelta(hours=1))
     after = _metrics()
     assert after[key] == before.get(key, 0) + 1
     assert after[served] == before.get(served, 0) + 2

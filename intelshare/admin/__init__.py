@@ -22,5 +22,9 @@ def _hub_staff_only(request: Any) -> bool:
 
 
 admin.site.has_permission = _hub_staff_only  # type: ignore[method-assign]
+admin.site.site_header = "intelshare"
+admin.site.site_title = "intelshare"
+admin.site.index_title = "Hub administration"
+admin.site.site_url = "/"  # "View site": the console's dashboard
 
 __all__ = ["accounts", "records", "sharing"]

@@ -4,8 +4,8 @@ A partner's page shows its agreements (editable inline, saved through
 ``intelshare.services``), its grants, feeds and last pulls, and links to the
 preview of what it would receive from each collection. Tokens are issued
 through ``intelshare.accounts``; the plaintext is shown once on the page that
-answers the "add" form and kept nowhere (not in messages, which live in
-cookies or the session).
+the "add" form redirects to (held in the server-side session for that one
+GET, never in a cookie message) and kept nowhere after.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from django.utils.html import format_html, format_html_join
 
 from intelshare import accounts, preview, services
 from intelshare.admin.sharing import AgreementInlineForm, DeletesGrants, save_agreement
+from intelshare.console.onboard import remember_token
 from intelshare.models import Agreement, ApiToken, AuditEvent, Collection, Grant, Partner, User
 
 LAST_PULLS = 10
@@ -345,11 +346,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
         plaintext = getattr(request, "_issued_token", None)
         if plaintext is None:
             return super().response_add(request, obj, post_url_continue)
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "token": obj,
-                   "plaintext": plaintext, "title": "Token issued"}
-        response = TemplateResponse(request, "admin/intelshare/apitoken/issued.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        # POST → redirect → GET: the page shows the secret once; a reload issues nothing.
+        return remember_token(request, obj, plaintext)
 
     @admin.action(description="Revoke the selected tokens now")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
