@@ -336,3 +336,16 @@ def test_feed_test_page_reports_a_dead_port(world: World, staff: Client) -> None
     assert 'id="probe-failed"' in body
     assert "never run" in staff.get("/console/feeds/").content.decode()
 
+
+
+def test_demo_processes_share_one_emptied_prometheus_directory(tmp_path: Any) -> None:
+    """Two gunicorn workers without a shared directory answer /metrics with their
+    own counters (2, 4, 2 on successive scrapes); the demo gives them one."""
+    from intelshare.management.commands.demo import metrics_environment
+
+    stale = tmp_path / "prometheus" / "counter_123.db"
+    stale.parent.mkdir()
+    stale.write_bytes(b"old")
+    env = metrics_environment(tmp_path)
+    assert env["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path / "prometheus")
+    assert list((tmp_path / "prometheus").iterdir()) == []
