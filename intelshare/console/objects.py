@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 
 from intelshare import policy, preview, stix
+from intelshare.admin.sharing import KNOWN_TYPES
 from intelshare.console import selectors
 from intelshare.console.common import page, staff_only
 from intelshare.models import Collection, ObjectVersion, Partner
@@ -30,15 +31,6 @@ RULE_TEXT = {
     "granular-markings": "a property is marked above the ceiling",
     "references": "refers to something the partner may not see",
 }
-
-# STIX 2.1 types offered in the filter (objects of other types are found by search).
-KNOWN_TYPES = (
-    "attack-pattern", "campaign", "course-of-action", "grouping", "identity", "incident",
-    "indicator", "infrastructure", "intrusion-set", "location", "malware",
-    "malware-analysis", "note", "observed-data", "opinion", "report", "threat-actor",
-    "tool", "vulnerability", "relationship", "sighting", "marking-definition",
-    "extension-definition", "language-content", "domain-name", "ipv4-addr", "ipv6-addr",
-    "url", "file", "email-addr", "software", "user-account")
 
 RECEIPT_DAYS = 30
 
