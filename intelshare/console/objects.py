@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import orjson
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.utils import timezone
 
 from intelshare import policy, preview, stix
@@ -53,18 +53,23 @@ def _date(value: str | None) -> date | None:
         return None
 
 
-@staff_only
-def objects(request: HttpRequest) -> HttpResponse:
-    get = request.GET
+def search_from(get: QueryDict) -> selectors.Search:
+    """The object browser's filters from a query string (bad values ignored)."""
     collection = get.get("collection", "")
     if not (_is_uuid(collection) and Collection.objects.filter(pk=collection).exists()):
         collection = ""
-    wanted = selectors.Search(
+    return selectors.Search(
         q=get.get("q", "")[:200], type=get.get("type", "")[:250], tlp=_int(get.get("tlp")),
         source_partner=_int(get.get("source")),
         origin=get.get("origin", "") if get.get("origin") in selectors.ORIGIN_KINDS else "",
         collection=collection,
         added_from=_date(get.get("from")), added_to=_date(get.get("to")))
+
+
+@staff_only
+def objects(request: HttpRequest) -> HttpResponse:
+    get = request.GET
+    wanted = search_from(get)
     searched = any(get.get(k) for k in ("q", "type", "tlp", "source", "origin",
                                          "collection", "from", "to"))
     hits = selectors.search(wanted)
@@ -72,7 +77,8 @@ def objects(request: HttpRequest) -> HttpResponse:
         "s": wanted, "hits": hits, "searched": searched, "limit": selectors.SEARCH_LIMIT,
         "types": KNOWN_TYPES, "tlps": stix.TLP_NAMES.items(),
         "partners": selectors.partners(), "origins": selectors.ORIGIN_KINDS,
-        "collections": Collection.objects.select_related("api_root")},
+        "collections": Collection.objects.select_related("api_root"),
+        "query": get.urlencode(), "bundle_limit": selectors.BUNDLE_LIMIT},
         title="Objects", tab="console:objects")
 
 

@@ -240,17 +240,17 @@ class Search:
     added_to: date | None = None
 
 
-def search(s: Search, *, limit: int = SEARCH_LIMIT) -> list[Hit]:
-    """The latest versions matching ``s``, newest first, at most ``limit``.
+def _searched(s: Search) -> QuerySet[ObjectVersion]:
+    """The latest versions matching ``s``, newest first.
 
     A STIX id matches exactly (index); other text matches anywhere in the object's
     JSON (name, aliases, external ids such as AML.T0051 or T1566, descriptions):
-    a scan of the latest versions, stopped at ``limit`` hits.
+    a scan of the latest versions, stopped by the caller's limit.
     """
     qs: QuerySet[ObjectVersion] = ObjectVersion.objects.filter(is_latest=True)
     text = s.q.strip()
     if text and stix.IDENTIFIER.fullmatch(text):
-        qs = ObjectVersion.objects.filter(stix_id=text)
+        qs = qs.filter(stix_id=text)
     elif text:
         qs = qs.filter(raw__icontains=text)
     if s.type:
@@ -267,15 +267,28 @@ def search(s: Search, *, limit: int = SEARCH_LIMIT) -> list[Hit]:
         qs = qs.filter(date_added__date__gte=s.added_from)
     if s.added_to:
         qs = qs.filter(date_added__date__lte=s.added_to)
-    rows = qs.select_related("collection", "source_partner").order_by("-date_added", "-id")
+    return qs.order_by("-date_added", "-id")
+
+
+def search(s: Search, *, limit: int = SEARCH_LIMIT) -> list[Hit]:
+    """At most ``limit`` latest versions matching ``s``, newest first."""
     hits = []
-    for row in rows[:limit]:
+    for row in _searched(s).select_related("collection", "source_partner")[:limit]:
         obj = _parsed(row.raw)
         hits.append(Hit(row.stix_id, row.type, object_name(obj),
                         stix.TLP_NAMES.get(row.tlp_rank) if row.tlp_rank is not None else None,
                         row.collection, row.date_added, stix.format_version(row.version),
                         row.origin, row.source_partner, external_ids(obj)))
     return hits
+
+
+BUNDLE_LIMIT = 5000
+
+
+def search_raw(s: Search, *, limit: int = BUNDLE_LIMIT) -> list[str]:
+    """The JSON text of at most ``limit`` latest versions matching ``s`` (for a
+    bundle download), newest first."""
+    return list(_searched(s).values_list("raw", flat=True)[:limit])
 
 
 @dataclass(frozen=True, slots=True)

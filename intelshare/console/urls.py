@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from intelshare.console import feeds, objects, onboard, pages
+from intelshare.console import bundles, feeds, objects, onboard, pages
 
 app_name = "console"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
     path("matrix/", pages.matrix, name="matrix"),
     path("objects/", objects.objects, name="objects"),
+    path("objects/bundle/", bundles.download, name="bundle"),
+    path("objects/upload/", bundles.upload, name="upload"),
     path("objects/<str:stix_id>/", objects.object_detail, name="object"),
     path("preview/<int:partner_id>/<str:collection_id>/", objects.preview_page,
          name="preview"),

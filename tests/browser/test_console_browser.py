@@ -179,6 +179,7 @@ def test_every_console_page_fits_1280_px_and_loads_nothing_from_outside(
         "object-red": f"/console/objects/{stage.red_id}/?partner={globex.pk}",
         "preview": f"/console/preview/{globex.pk}/{world.collection.pk}/",
         "onboard-empty": "/console/onboard/",
+        "upload": "/console/objects/upload/",
         "feeds": "/console/feeds/",
         "feed-test": f"/console/feeds/{stage.feed.pk}/test/",
         "admin-index": "/admin/",

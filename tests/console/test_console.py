@@ -349,3 +349,35 @@ def test_demo_processes_share_one_emptied_prometheus_directory(tmp_path: Any) ->
     env = metrics_environment(tmp_path)
     assert env["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path / "prometheus")
     assert list((tmp_path / "prometheus").iterdir()) == []
+
+
+def test_upload_a_bundle_shows_each_objects_outcome(world: World, staff: Client) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    ingest.store(collection=world.collection, objects=[indicator(1)])
+    bad = {**indicator(3), "id": "indicator--not-a-uuid"}
+    bundle = {"type": "bundle", "id": "bundle--6b7c3c0e-1a7b-4b55-9a7e-0c8a5b3d9f01",
+              "objects": [indicator(1), indicator(2), bad]}
+    upload = SimpleUploadedFile("b.json", orjson.dumps(bundle), "application/json")
+    body = staff.post("/console/objects/upload/", {
+        "bundle": upload, "collection": str(world.collection.pk),
+        "source_partner": str(world.personas["acme"].user.partner_id)}).content.decode()
+    assert "1 stored, 1 already present, 1 refused" in body
+    stored = ObjectVersion.objects.get(stix_id=indicator(2)["id"])
+    assert stored.origin == "console:hub-admin"
+    assert stored.source_partner_id == world.personas["acme"].user.partner_id
+
+
+def test_download_a_search_or_a_collection_as_a_bundle(world: World, staff: Client) -> None:
+    ingest.store(collection=world.collection, objects=[indicator(1), indicator(2),
+                                                       indicator(1, version=5)])
+    response = staff.get("/console/objects/bundle/", {"collection": str(world.collection.pk)})
+    assert response["Content-Type"] == "application/stix+json;version=2.1"
+    bundle = orjson.loads(response.content)
+    assert bundle["type"] == "bundle" and bundle["id"].startswith("bundle--")
+    assert sorted((o["id"], o["modified"]) for o in bundle["objects"]) == sorted([
+        (indicator(1)["id"], indicator(1, version=5)["modified"]),
+        (indicator(2)["id"], indicator(2)["modified"])])
+    one = orjson.loads(staff.get("/console/objects/bundle/",
+                                 {"q": indicator(2)["id"]}).content)
+    assert [o["id"] for o in one["objects"]] == [indicator(2)["id"]]
