@@ -17,7 +17,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -200,8 +200,10 @@ class PartnerAdmin(ConsoleStyle, DeletesGrants, admin.ModelAdmin):
         """What the partner would receive right now: per collection, a summary and
         one page of versions (``intelshare.preview``, the API's preview)."""
         partner = Partner.objects.filter(pk=partner_id).first()
-        if partner is None or not self.has_view_permission(request, partner):
+        if partner is None:
             raise Http404("no such partner")
+        if not self.has_view_permission(request, partner):
+            raise PermissionDenied("no permission to view partners")
         now = timezone.now()
         granted = Collection.objects.filter(grants__partner=partner).select_related("api_root")
         chosen = None

@@ -89,6 +89,13 @@ def test_api_paths_answer_json_to_api_clients_and_pages_to_browsers(staff: Clien
 def test_missing_partner_preview_and_forbidden_are_pages(world: World, staff: Client) -> None:
     missing = staff.get("/admin/intelshare/partner/999999/preview/", **HTML)
     assert missing.status_code == 404 and missing["Content-Type"].startswith("text/html")
+    plain = Client()  # hub staff without the permission to view partners
+    plain.force_login(User.objects.create_user("plain-staff", is_staff=True))
+    acme = Partner.objects.get(slug="acme")
+    denied = plain.get(f"/admin/intelshare/partner/{acme.pk}/preview/", **HTML)
+    assert denied.status_code == 403 and b"Forbidden" in denied.content
+    elsewhere = plain.get(f"/admin/intelshare/partner/{acme.pk}/change/", **HTML)
+    assert elsewhere.status_code == 403 and b"Forbidden" in elsewhere.content
     partner = Client()
     partner.force_login(world.personas["acme"].user)
     refused = partner.get("/console/objects/", **HTML)
