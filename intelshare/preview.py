@@ -102,10 +102,14 @@ _FACT_COLUMNS = ("pk", "stix_id", "type", "tlp_rank", "source_partner_id", "date
                  "granular_rank", "granular_required_rank", "has_refs")
 
 
-def _chunks(collection: Collection) -> Iterator[list[tuple[Any, ...]]]:
+def _chunks(collection: Collection, *, newest: int | None = None
+            ) -> Iterator[list[tuple[Any, ...]]]:
+    """The collection's fact rows in chunks: all of them oldest first, or only the
+    ``newest`` most recently stored, newest first."""
     versions = policy.staff_versions(collection=collection).versions
+    rows = versions.order_by("pk") if newest is None else versions.order_by("-pk")[:newest]
     chunk: list[tuple[Any, ...]] = []
-    for row in versions.order_by("pk").values_list(*_FACT_COLUMNS).iterator(chunk_size=_CHUNK):
+    for row in rows.values_list(*_FACT_COLUMNS).iterator(chunk_size=_CHUNK):
         chunk.append(row)
         if len(chunk) == _CHUNK:
             yield chunk
@@ -114,13 +118,14 @@ def _chunks(collection: Collection) -> Iterator[list[tuple[Any, ...]]]:
         yield chunk
 
 
-def _decisions(*, partner: Partner, collection: Collection, now: datetime
-               ) -> Iterator[tuple[tuple[Any, ...], str]]:
-    """Every version of ``collection`` (its fact columns) with the rule that decides
-    it for ``partner`` at ``now``: "shared" or the first rule that withholds it."""
+def _decisions(*, partner: Partner, collection: Collection, now: datetime,
+               newest: int | None = None) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Every version of ``collection`` (or its ``newest`` ones, newest first) with the
+    rule that decides it for ``partner`` at ``now``: "shared" or the first rule that
+    withholds it."""
     rules = policy.compile_rules(partner_id=partner.pk, collection=collection, now=now)
     view = policy.visible(partner=partner, collection=collection, now=now)
-    for chunk in _chunks(collection):
+    for chunk in _chunks(collection, newest=newest):
         if rules is None:
             for row in chunk:
                 yield row, "grant"
@@ -166,15 +171,20 @@ class Withheld:
     rule: str
 
 
-def withheld(*, partner: Partner, collection: Collection, now: datetime, limit: int = 100
-             ) -> list[Withheld]:
-    """The first ``limit`` versions of ``collection`` (oldest stored first) withheld
-    from ``partner`` at ``now``, each with its deciding rule."""
+def withheld(*, partner: Partner, collection: Collection, now: datetime, limit: int = 100,
+             scan: int = 20000) -> tuple[list[Withheld], int]:
+    """Up to ``limit`` versions withheld from ``partner`` at ``now`` among the ``scan``
+    most recently stored versions of ``collection`` (newest first), each with its
+    deciding rule; and how many versions were looked at. Bounded by ``scan``, unlike
+    ``summary()``, which reads the whole collection."""
     found: list[Withheld] = []
-    for row, rule in _decisions(partner=partner, collection=collection, now=now):
+    scanned = 0
+    for row, rule in _decisions(partner=partner, collection=collection, now=now,
+                                newest=scan):
+        scanned += 1
         if rule != "shared":
             pk, sid, typ, tlp, _source, added, *_ = row
             found.append(Withheld(pk, sid, typ, tlp, added, rule))
             if len(found) >= limit:
                 break
-    return found
+    return found, scanned

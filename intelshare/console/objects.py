@@ -33,6 +33,7 @@ RULE_TEXT = {
 }
 
 RECEIPT_DAYS = 30
+PREVIEW_SCAN = 20000  # versions looked at for the withheld list, newest first
 
 
 def rule_text(rule: str) -> str:
@@ -151,7 +152,10 @@ def preview_page(request: HttpRequest, partner_id: int, collection_id: str) -> H
         raise Http404("no such partner or collection")
     now = timezone.now()
     received = preview.page(partner=partner, collection=collection, now=now, limit=100).rows
-    withheld = preview.withheld(partner=partner, collection=collection, now=now, limit=100)
+    withheld, scanned = preview.withheld(partner=partner, collection=collection, now=now,
+                                         limit=100, scan=PREVIEW_SCAN)
+    # The counts by rule read the whole collection: only when asked for.
+    counted = request.GET.get("count") == "1"
     facts = dict(ObjectVersion.objects.filter(pk__in=[r.pk for r in received]).values_list(
         "pk", "tlp_rank")) if received else {}
     names = selectors.names({r.stix_id for r in received} | {w.stix_id for w in withheld})
@@ -164,7 +168,8 @@ def preview_page(request: HttpRequest, partner_id: int, collection_id: str) -> H
         "received": [(r, names.get(r.stix_id, ""), tlp(facts.get(r.pk))) for r in received],
         "withheld": [(w, names.get(w.stix_id, ""), tlp(w.tlp_rank), rule_text(w.rule))
                      for w in withheld],
-        "summary": preview.summary(partner=partner, collection=collection, now=now),
+        "summary": preview.summary(partner=partner, collection=collection, now=now)
+        if counted else None, "scanned": scanned, "scan": PREVIEW_SCAN,
         "rule_text": RULE_TEXT,
         "collections": Collection.objects.filter(grants__partner=partner)},
         title=f"Preview: what {partner} receives from {collection}", tab="console:matrix")

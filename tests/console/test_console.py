@@ -314,6 +314,26 @@ def test_preview_names_received_and_withheld_versions_with_their_rule(
     assert indicator(1)["id"] in received and indicator(2)["id"] not in received
     assert indicator(2)["id"] in withheld and "TLP:RED" in withheld
     assert "<code>tlp-ceiling</code>" in withheld
+    assert 'id="summary"' not in body  # counting reads the whole collection: on demand
+    counted = staff.get(f"/console/preview/{globex.partner_id}/{world.collection.pk}/",
+                        {"count": "1"}).content.decode()
+    assert "1 of 2 versions received; withheld: 1 (TLP above" in counted
+
+
+def test_withheld_rows_are_read_newest_first_within_a_bound(world: World) -> None:
+    from intelshare import preview
+
+    ingest.store(collection=world.collection, objects=[indicator(1, markings=[TLP2_RED])])
+    ingest.store(collection=world.collection, objects=[indicator(2), indicator(3)])
+    globex = Agreement.objects.get(partner__slug="globex")
+    services.agreement_update(agreement=globex, tlp_ceiling=stix.TLP_AMBER)
+    now = timezone.now()
+    found, scanned = preview.withheld(partner=globex.partner, collection=world.collection,
+                                      now=now, scan=2)
+    assert (found, scanned) == ([], 2)  # the red one is the oldest: not among the 2 newest
+    found, scanned = preview.withheld(partner=globex.partner, collection=world.collection,
+                                      now=now, scan=3)
+    assert [(w.stix_id, w.rule) for w in found] == [(indicator(1)["id"], "tlp-ceiling")]
 
 
 # --- feeds ----------------------------------------------------------------------------
