@@ -9,7 +9,7 @@ Loads ``--versions`` synthetic versions (``intelshare.content.generator``, throu
 each console page ``--repeats`` times through Django's test client as a hub staff
 user and prints one JSON document: per page, the median and the worst time (ms)
 and the number of queries. The database is emptied first (``flush``): give it a
-database of its own.
+database of its own (``--reuse`` times the pages on an earlier run's data).
 """
 
 from __future__ import annotations
@@ -73,6 +73,18 @@ def _setup(versions: int, events: int, seed: int) -> dict[str, Any]:
             "versions": ObjectVersion.objects.count(), "events": AuditEvent.objects.count()}
 
 
+def _existing() -> dict[str, Any]:
+    """The setup facts of a database an earlier run loaded (``--reuse``)."""
+    from intelshare.models import AuditEvent, Collection, ObjectVersion, Partner
+
+    forest = ObjectVersion.objects.filter(type="intrusion-set",
+                                          raw__contains="Forest Blizzard").first()
+    return {"collection": str(Collection.objects.get(alias="bench").pk),
+            "partner": Partner.objects.get(slug="partner-1").pk,
+            "object": forest.stix_id if forest else "", "load_seconds": None,
+            "versions": ObjectVersion.objects.count(), "events": AuditEvent.objects.count()}
+
+
 def _time(paths: dict[str, str], repeats: int) -> dict[str, Any]:
     from django.db import connection
     from django.test import Client
@@ -105,12 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--reuse", action="store_true",
+                        help="time the pages on what an earlier run loaded")
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()
-    setup = _setup(args.versions, args.events, args.seed)
+    setup = _existing() if args.reuse else _setup(args.versions, args.events, args.seed)
     c, p = setup["collection"], setup["partner"]
     paths = {
         "dashboard_7d": "/console/", "dashboard_30d": "/console/?days=30",

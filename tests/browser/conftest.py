@@ -17,15 +17,48 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
-
-# Playwright's sync API runs an event loop in this thread; the test's own ORM calls
-# are still plain synchronous calls.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from playwright.sync_api import Browser, BrowserType, Playwright, sync_playwright
 
 CHROMIUM = os.environ.get("INTELSHARE_CHROMIUM", "/usr/bin/chromium")
 WIDTH = 1280
 SCREENSHOTS = Path(settings.VAR_DIR) / "screenshots"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+@pytest.fixture(scope="module")
+def _sync_orm_beside_playwright() -> Iterator[None]:
+    """Playwright's sync API runs an event loop in this thread, so Django would refuse
+    the tests' own (plain, synchronous) ORM calls. Allowed while this module's browser
+    runs only: set for the session, the variable would reach the subprocesses of later
+    tests (``check --deploy`` reports it as an error)."""
+    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if before is None:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
+
+
+# pytest-playwright's Playwright and browser live for the session, so its event loop
+# would stay up under every later test; here they live for one test module.
+@pytest.fixture(scope="module")
+def playwright(_sync_orm_beside_playwright: None) -> Iterator[Playwright]:
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser_type(playwright: Playwright, browser_name: str) -> BrowserType:
+    return getattr(playwright, browser_name)
+
+
+@pytest.fixture(scope="module")
+def browser(browser_type: BrowserType, browser_type_launch_args: dict[str, Any]
+            ) -> Iterator[Browser]:
+    launched = browser_type.launch(**browser_type_launch_args)
+    yield launched
+    launched.close()
 
 
 @pytest.fixture(scope="session")
@@ -37,9 +70,9 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 
 @pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_context_args, "viewport": {"width": WIDTH, "height": 900},
-            "locale": "en-GB", "timezone_id": "UTC"}
+def browser_context_args() -> dict[str, Any]:
+    return {"viewport": {"width": WIDTH, "height": 900}, "locale": "en-GB",
+            "timezone_id": "UTC"}
 
 
 @pytest.fixture
