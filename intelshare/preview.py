@@ -91,10 +91,14 @@ _FACT_COLUMNS = ("pk", "stix_id", "type", "tlp_rank", "source_partner_id", "date
                  "granular_rank", "granular_required_rank", "has_refs")
 
 
-def _chunks(collection: Collection) -> Iterator[list[tuple[Any, ...]]]:
+def _chunks(collection: Collection, *, newest: int | None = None
+            ) -> Iterator[list[tuple[Any, ...]]]:
+    """The collection's fact rows in chunks: all of them oldest first, or only the
+    ``newest`` most recently stored, newest first."""
     versions = policy.staff_versions(collection=collection).versions
+    rows = versions.order_by("pk") if newest is None else versions.order_by("-pk")[:newest]
     chunk: list[tuple[Any, ...]] = []
-    for row in versions.order_by("pk").values_list(*_FACT_COLUMNS).iterator(chunk_size=_CHUNK):
+    for row in rows.values_list(*_FACT_COLUMNS).iterator(chunk_size=_CHUNK):
         chunk.append(row)
         if len(chunk) == _CHUNK:
             yield chunk
@@ -103,31 +107,73 @@ def _chunks(collection: Collection) -> Iterator[list[tuple[Any, ...]]]:
         yield chunk
 
 
-def summary(*, partner: Partner, collection: Collection, now: datetime) -> Summary:
-    """Counts of the versions of ``collection`` that ``partner`` receives at ``now``
-    and of those withheld, by the rule that withholds them."""
+def _decisions(*, partner: Partner, collection: Collection, now: datetime,
+               newest: int | None = None) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Every version of ``collection`` (or its ``newest`` ones, newest first) with the
+    rule that decides it for ``partner`` at ``now``: "shared" or the first rule that
+    withholds it."""
     rules = policy.compile_rules(partner_id=partner.pk, collection=collection, now=now)
     view = policy.visible(partner=partner, collection=collection, now=now)
-    counts: Counter[str] = Counter()
-    for chunk in _chunks(collection):
+    for chunk in _chunks(collection, newest=newest):
         if rules is None:
-            counts["grant"] += len(chunk)
+            for row in chunk:
+                yield row, "grant"
             continue
-        to_check: list[int] = []
-        for pk, sid, typ, tlp, source, added, g_rank, g_req, has_refs in chunk:
+        to_check: dict[int, tuple[Any, ...]] = {}
+        for row in chunk:
+            pk, sid, typ, tlp, source, added, g_rank, g_req, has_refs = row
             facts = policy.VersionFacts(stix_id=sid, type=typ, tlp_rank=tlp,
                                         source_partner_id=source, date_added=added,
                                         granular_rank=g_rank, granular_required_rank=g_req)
             decision = policy.decide(rules, facts, now)
             if decision.shared and decision.rule == "shared" and has_refs:
-                to_check.append(pk)  # the reference rules decide
+                to_check[pk] = row  # the reference rules decide
             else:
-                counts["shared" if decision.shared else decision.rule] += 1
+                yield row, "shared" if decision.shared else decision.rule
         if to_check:
-            seen = view.window(view.versions.filter(pk__in=to_check), added_after=None,
-                               after=None, limit=len(to_check), fields=())
-            counts["shared"] += len(seen)
-            counts["references"] += len(to_check) - len(seen)
+            seen = {found[0] for found in view.window(
+                view.versions.filter(pk__in=list(to_check)), added_after=None, after=None,
+                limit=len(to_check), fields=())}
+            for pk, row in to_check.items():
+                yield row, "shared" if pk in seen else "references"
+
+
+def summary(*, partner: Partner, collection: Collection, now: datetime) -> Summary:
+    """Counts of the versions of ``collection`` that ``partner`` receives at ``now``
+    and of those withheld, by the rule that withholds them."""
+    counts: Counter[str] = Counter(
+        rule for _, rule in _decisions(partner=partner, collection=collection, now=now))
     shared = counts.pop("shared", 0)
     return Summary(total=shared + sum(counts.values()), shared=shared,
                    withheld={rule: counts[rule] for rule in RULES if counts[rule]})
+
+
+@dataclass(frozen=True, slots=True)
+class Withheld:
+    """One version the partner does not receive, and the rule that withholds it."""
+
+    pk: int
+    stix_id: str
+    type: str
+    tlp_rank: int | None
+    date_added: datetime
+    rule: str
+
+
+def withheld(*, partner: Partner, collection: Collection, now: datetime, limit: int = 100,
+             scan: int = 20000) -> tuple[list[Withheld], int]:
+    """Up to ``limit`` versions withheld from ``partner`` at ``now`` among the ``scan``
+    most recently stored versions of ``collection`` (newest first), each with its
+    deciding rule; and how many versions were looked at. Bounded by ``scan``, unlike
+    ``summary()``, which reads the whole collection."""
+    found: list[Withheld] = []
+    scanned = 0
+    for row, rule in _decisions(partner=partner, collection=collection, now=now,
+                                newest=scan):
+        scanned += 1
+        if rule != "shared":
+            pk, sid, typ, tlp, _source, added, *_ = row
+            found.append(Withheld(pk, sid, typ, tlp, added, rule))
+            if len(found) >= limit:
+                break
+    return found, scanned

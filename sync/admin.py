@@ -13,17 +13,25 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from sync import services
 from sync.models import Feed, Quarantine, SyncRun
 
+# A change to any of these re-tests the connection on save.
+CONNECTION_FIELDS = {"api_root_url", "remote_collection_id", "taxii_version", "auth_type",
+                     "username", "header_name", "secret", "verify_tls", "ca_bundle",
+                     "client_cert", "client_key"}
+
 
 class FeedForm(forms.ModelForm):
     api_root_url = forms.URLField(max_length=500, assume_scheme="https",
-                                  help_text="The remote TAXII API root.")
+                                  help_text="The remote TAXII API root.",
+                                  widget=forms.URLInput(attrs={"size": 60}))
     secret = forms.CharField(
-        required=False, strip=False, label="Credential",
+        required=False, strip=False, label="New credential",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Password (Basic), token (bearer) or header value. Write-only: leave "
                   "empty to keep the stored one.")
@@ -49,17 +57,22 @@ class FeedForm(forms.ModelForm):
 
 @admin.register(Feed)
 class FeedAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ("console/admin.css",)}
+
     form = FeedForm
-    list_display = ("name", "partner", "direction", "collection", "enabled", "healthy",
-                    "consecutive_failures", "last_success", "next_attempt", "lag_display")
+    list_display = ("name", "partner", "direction", "state", "last_success_display",
+                    "lag_display", "test_link")
     list_filter = ("direction", "enabled", "partner")
     search_fields = ("name", "api_root_url", "remote_collection_id")
-    readonly_fields = ("credential_stored", "checkpoint", "push_cursor_date", "push_cursor_pk",
+    readonly_fields = ("connection", "credential_stored", "checkpoint", "push_cursor_date",
+                       "push_cursor_pk",
                        "last_success", "last_error", "last_error_at", "consecutive_failures",
                        "next_attempt", "remote_added_last", "lease_until", "created")
     fieldsets = (
         (None, {"fields": ("name", "partner", "direction", "collection", "enabled")}),
-        ("Remote", {"fields": ("api_root_url", "remote_collection_id", "taxii_version",
+        ("Remote", {"fields": ("connection", "api_root_url", "remote_collection_id",
+                               "taxii_version",
                                "auth_type", "username", "header_name", "credential_stored",
                                "secret", "clear_secret", "verify_tls", "ca_bundle",
                                "client_cert", "client_key")}),
@@ -76,21 +89,55 @@ class FeedAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Feed, form: forms.ModelForm,
                    change: bool) -> None:
         """Save only what the form changed: a run may be moving the checkpoint,
-        health and lease of this row at the same moment."""
+        health and lease of this row at the same moment. A new or re-pointed feed's
+        connection is tested at once (the answer is a message; the save stands)."""
         if not change:
             obj.save()
-            return
-        fields = [name for name in form.changed_data if name in FeedForm.Meta.fields]
-        if {"secret", "clear_secret"} & set(form.changed_data):
-            fields.append("secret_encrypted")
-        if fields:
-            obj.save(update_fields=fields)
+        else:
+            fields = [name for name in form.changed_data if name in FeedForm.Meta.fields]
+            if {"secret", "clear_secret"} & set(form.changed_data):
+                fields.append("secret_encrypted")
+            if fields:
+                obj.save(update_fields=fields)
+        if not change or set(form.changed_data) & CONNECTION_FIELDS:
+            probe = services.feed_probe(feed=obj)
+            if not probe.ok:
+                self.message_user(request, f"Connection test failed: {probe.error}",
+                                  messages.WARNING)
+            elif not any(c.id == obj.remote_collection_id for c in probe.collections):
+                self.message_user(request, "Connected, but the remote collection is not in "
+                                  "the API root's list: pick one on the connection test "
+                                  "page.", messages.WARNING)
+            else:
+                self.message_user(request, "Connection test passed: API root "
+                                  f"“{probe.api_root.title if probe.api_root else ''}”, "
+                                  "remote collection listed.")
 
-    @admin.display(boolean=True, description="healthy")
-    def healthy(self, feed: Feed) -> bool:
-        return feed.healthy
+    @admin.display(description="state", ordering="consecutive_failures")
+    def state(self, feed: Feed) -> str:
+        text = feed.health
+        if feed.consecutive_failures:
+            text = f"{text} x{feed.consecutive_failures}"
+        return format_html('<span class="state state-{}">{}</span>',
+                           feed.health.replace(" ", "-"), text)
 
-    @admin.display(description="credential")
+    @admin.display(description="last success", ordering="last_success")
+    def last_success_display(self, feed: Feed) -> str:
+        return feed.last_success.strftime("%Y-%m-%d %H:%M") if feed.last_success else "never"
+
+    @admin.display(description="connection")
+    def connection(self, feed: Feed) -> str:
+        if not feed.pk:
+            return "Tested when the feed is saved."
+        return format_html('<a href="{}">Test the connection and pick the remote collection'
+                           "</a>", reverse("console:feed_test", args=[feed.pk]))
+
+    @admin.display(description="")
+    def test_link(self, feed: Feed) -> str:
+        return format_html('<a href="{}">test</a>', reverse("console:feed_test",
+                                                            args=[feed.pk]))
+
+    @admin.display(description="stored credential")
     def credential_stored(self, feed: Feed) -> str:
         return "stored (encrypted)" if feed.has_secret else "none"
 

@@ -220,6 +220,17 @@ class ApiRootInfo:
     max_content_length: int
 
 
+@dataclass(frozen=True)
+class RemoteCollection:
+    """One collection of a remote API root (TAXII 2.1 §5.2.1)."""
+
+    id: str
+    title: str
+    alias: str | None
+    can_read: bool
+    can_write: bool
+
+
 # --- timestamps and headers -------------------------------------------------
 
 _TIMESTAMP = re.compile(
@@ -776,6 +787,20 @@ class TaxiiClient:
             versions=tuple(root.versions),
             max_content_length=int(root.max_content_length),
         )
+
+    # -- the operator console's connection test ----------------------------------
+
+    def collections(self) -> list[RemoteCollection]:
+        """Get Collections (TAXII 2.1 §5.1) of the API root, for picking a remote
+        collection; an API root without collections answers an empty list."""
+        api_root_class = v21.ApiRoot if self.version == "2.1" else v20.ApiRoot
+        root = api_root_class(self.api_root_url, conn=self._conn)
+        with self._translate_errors():
+            root.refresh_collections()
+            found = list(root.collections)
+        return [RemoteCollection(id=c.id, title=c.title, alias=getattr(c, "alias", None),
+                                 can_read=bool(c.can_read), can_write=bool(c.can_write))
+                for c in found]
 
     # -- writing (TAXII 2.1 only) --------------------------------------------
 

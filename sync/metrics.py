@@ -18,7 +18,7 @@ class FeedCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         now = timezone.now()
         lag = GaugeMetricFamily("intelshare_feed_lag_seconds",
-                                "Age of the newest remote date_added seen (pull) or pushed.",
+                                "Time since the last successful run (Feed.lag).",
                                 labels=["feed", "direction"])
         failures = GaugeMetricFamily("intelshare_feed_consecutive_failures",
                                      "Failed runs since the last success.", labels=["feed"])

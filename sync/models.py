@@ -118,13 +118,26 @@ class Feed(models.Model):
 
     @property
     def healthy(self) -> bool:
-        return self.consecutive_failures == 0
+        """Ran and its last run worked; a feed that never ran is not healthy yet."""
+        return self.consecutive_failures == 0 and self.last_success is not None
+
+    @property
+    def health(self) -> str:
+        """"paused", "failing", "never run" or "healthy", in that order."""
+        if not self.enabled:
+            return "paused"
+        if self.consecutive_failures:
+            return "failing"
+        return "never run" if self.last_success is None else "healthy"
 
     def lag(self, now: datetime | None = None) -> timedelta | None:
-        """How old the newest remote data seen is (pull), or the newest pushed."""
-        if self.remote_added_last is None:
+        """How far behind the partner the hub may be: the time since the last
+        successful run, which fetched (pull) or sent (push) everything newer there
+        was. A quiet feed that just succeeded has no lag, whatever the age of the
+        newest data; a feed that never succeeded has none to show (None)."""
+        if self.last_success is None:
             return None
-        return (now or timezone.now()) - self.remote_added_last
+        return max(timedelta(0), (now or timezone.now()) - self.last_success)
 
 
 class SyncRun(models.Model):

@@ -28,11 +28,14 @@ from intelshare import ingest
 from intelshare.models import User
 from sync import crypto
 from sync.client import (
+    ApiRootInfo,
     Auth,
     BasicAuth,
     BearerAuth,
     ClientCert,
     HeaderAuth,
+    RemoteCollection,
+    RemoteError,
     RemoteUnavailable,
     TaxiiClient,
     Timeout,
@@ -301,6 +304,42 @@ def feed_run_now(*, feed: Feed) -> None:
     """Enqueue a run after the surrounding transaction commits."""
     Feed.objects.filter(pk=feed.pk).update(next_attempt=timezone.now() + feed.interval)
     transaction.on_commit(partial(_enqueue, feed.pk, feed.direction, _expires(feed)))
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a feed's remote answered: its API root and collections, or the error."""
+
+    ok: bool
+    api_root: ApiRootInfo | None = None
+    collections: tuple[RemoteCollection, ...] = ()
+    error: str = ""
+
+
+def feed_probe(*, feed: Feed) -> Probe:
+    """Test a feed's connection with its own credential: API root information
+    (TAXII 2.1 §4.2) and the collection list (§5.1). Nothing is stored."""
+    client = client_for(feed)
+    try:
+        info = client.api_root_info()
+        found = tuple(client.collections())
+    except RemoteError as exc:
+        return Probe(ok=False, error=describe_error(exc))
+    except ValueError as exc:  # a URL the client refuses
+        return Probe(ok=False, error=str(exc))
+    finally:
+        client.close()
+    return Probe(ok=True, api_root=info, collections=found)
+
+
+def feed_set_remote_collection(*, feed: Feed, collection_id: str) -> None:
+    """Point the feed at another remote collection (picked from ``feed_probe``);
+    the position starts over, as it belonged to the old collection."""
+    feed.remote_collection_id = collection_id
+    feed.full_clean()
+    Feed.objects.filter(pk=feed.pk).update(remote_collection_id=collection_id,
+                                           checkpoint=None, push_cursor_date=None,
+                                           push_cursor_pk=None, push_inflight=None)
 
 
 def feed_secrets_rotate() -> int:

@@ -127,7 +127,7 @@ def test_metrics_expose_requests_versions_ingest_queue_and_feeds(world: World) -
         api_root_url="https://taxii.acme.example/api1/", remote_collection_id="c",
         collection=world.collection)
     Feed.objects.filter(pk=feed.pk).update(
-        consecutive_failures=3, remote_added_last=timezone.now() - timezone.timedelta(hours=1))
+        consecutive_failures=3, last_success=timezone.now() - timezone.timedelta(hours=1))
     cache.delete(observability.VERSIONS_KEY)  # as when its time to live runs out
     after = _metrics()
     assert after[key] == before.get(key, 0) + 1

@@ -4,8 +4,8 @@ A partner's page shows its agreements (editable inline, saved through
 ``intelshare.services``), its grants, feeds and last pulls, and links to the
 preview of what it would receive from each collection. Tokens are issued
 through ``intelshare.accounts``; the plaintext is shown once on the page that
-answers the "add" form and kept nowhere (not in messages, which live in
-cookies or the session).
+the "add" form redirects to (held in the server-side session for that one
+GET, never in a cookie message) and kept nowhere after.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -28,6 +28,7 @@ from django.utils.html import format_html, format_html_join
 
 from intelshare import accounts, preview, services
 from intelshare.admin.sharing import AgreementInlineForm, DeletesGrants, save_agreement
+from intelshare.console.onboard import remember_token
 from intelshare.models import Agreement, ApiToken, AuditEvent, Collection, Grant, Partner, User
 
 LAST_PULLS = 10
@@ -53,16 +54,25 @@ def _table(headers: tuple[str, ...], rows: list[tuple[Any, ...]], empty: str) ->
                        body)
 
 
+class ConsoleStyle:
+    """The admin pages that hold wide tables keep within the viewport."""
+
+    class Media:
+        css = {"all": ("console/admin.css",)}
+
+
 @admin.register(Partner)
-class PartnerAdmin(DeletesGrants, admin.ModelAdmin):
+class PartnerAdmin(ConsoleStyle, DeletesGrants, admin.ModelAdmin):
     list_display = ("name", "slug", "n_users", "n_agreements", "created")
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
-    readonly_fields = ("grants", "feeds", "last_pulls", "preview_links", "created")
+    readonly_fields = ("grants", "feeds", "last_pulls", "preview_links", "users_and_tokens",
+                       "created")
     inlines = [PartnerAgreementInline]
     fieldsets = (
         (None, {"fields": ("name", "slug", "description", "created")}),
         ("What it receives", {"fields": ("grants", "preview_links")}),
+        ("Users and API tokens", {"fields": ("users_and_tokens",)}),
         ("Activity", {"fields": ("feeds", "last_pulls")}),
     )
 
@@ -95,11 +105,41 @@ class PartnerAdmin(DeletesGrants, admin.ModelAdmin):
         for feed in Feed.objects.filter(partner=partner) if partner.pk else []:
             link = format_html('<a href="{}">{}</a>', reverse(
                 "admin:sync_feed_change", args=[feed.pk]), feed.name)
-            health = "ok" if feed.healthy else f"failing x{feed.consecutive_failures}"
-            rows.append((link, feed.direction, "enabled" if feed.enabled else "paused", health,
-                         feed.last_success or "never"))
-        return _table(("feed", "direction", "state", "health", "last success"), rows,
-                      "No feed.")
+            health = format_html('<span class="state state-{}">{}</span>',
+                                 feed.health.replace(" ", "-"), feed.health)
+            if feed.consecutive_failures:
+                health = format_html("{} x{}", health, feed.consecutive_failures)
+            last = (feed.last_success.strftime("%Y-%m-%d %H:%M:%S") if feed.last_success
+                    else "never")
+            rows.append((link, feed.direction, health, last))
+        return _table(("feed", "direction", "state", "last success"), rows, "No feed.")
+
+    @admin.display(description="users and tokens")
+    def users_and_tokens(self, partner: Partner) -> str:
+        if not partner.pk:
+            return "—"
+        users = list(User.objects.filter(partner=partner).order_by("username"))
+        tokens = ApiToken.objects.filter(user__partner=partner).select_related("user").order_by(
+            "user__username", "-created")
+        rows = []
+        for token in tokens:
+            state = ("revoked" if token.revoked_at else "expired"
+                     if token.expires_at and token.expires_at <= timezone.now() else "active")
+            rows.append((format_html('<a href="{}">{}</a>', reverse(
+                "admin:intelshare_user_change", args=[token.user_id]), token.user),
+                format_html('<a href="{}">{}</a>', reverse(
+                    "admin:intelshare_apitoken_change", args=[token.pk]), token.name),
+                token.hint + "…", state,
+                token.last_used_at.strftime("%Y-%m-%d %H:%M") if token.last_used_at
+                else "never"))
+        without = [u for u in users if all(t.user_id != u.pk for t in tokens)]
+        rows += [(format_html('<a href="{}">{}</a>', reverse(
+            "admin:intelshare_user_change", args=[u.pk]), u), "—", "", "no token", "")
+            for u in without]
+        add = format_html('<p><a href="{}?partner={}">Add a user</a></p>',
+                          reverse("admin:intelshare_user_add"), partner.pk)
+        return format_html("{}{}", _table(("user", "token", "hint", "state", "last used"),
+                                          rows, "No user."), add)
 
     @admin.display(description=f"last {LAST_PULLS} requests")
     def last_pulls(self, partner: Partner) -> str:
@@ -121,8 +161,12 @@ class PartnerAdmin(DeletesGrants, admin.ModelAdmin):
         if not partner.pk:
             return "—"
         url = reverse("admin:intelshare_partner_preview", args=[partner.pk])
-        return format_html('<a href="{}">What {} would receive now, per collection</a>', url,
-                           partner)
+        named = format_html_join(" · ", '<a href="{}">{}</a>', (
+            (reverse("console:preview", args=[partner.pk, g.collection_id]), g.collection)
+            for g in Grant.objects.filter(partner=partner).select_related("collection")))
+        return format_html('<a href="{}">What {} would receive now, per collection</a>'
+                           '<br>Received and withheld, by name and rule: {}', url, partner,
+                           named or "no grant")
 
     def save_formset(self, request: HttpRequest, form: forms.ModelForm,
                      formset: BaseInlineFormSet, change: bool) -> None:
@@ -156,8 +200,10 @@ class PartnerAdmin(DeletesGrants, admin.ModelAdmin):
         """What the partner would receive right now: per collection, a summary and
         one page of versions (``intelshare.preview``, the API's preview)."""
         partner = Partner.objects.filter(pk=partner_id).first()
-        if partner is None or not self.has_view_permission(request, partner):
+        if partner is None:
             raise Http404("no such partner")
+        if not self.has_view_permission(request, partner):
+            raise PermissionDenied("no permission to view partners")
         now = timezone.now()
         granted = Collection.objects.filter(grants__partner=partner).select_related("api_root")
         chosen = None
@@ -234,7 +280,7 @@ class ApiTokenInline(admin.TabularInline):
 
 
 @admin.register(User)
-class HubUserAdmin(UserAdmin):
+class HubUserAdmin(ConsoleStyle, UserAdmin):
     form = HubUserChangeForm
     add_form = HubUserCreationForm
     list_display = ("username", "partner", "email", "is_staff", "is_active", "last_login",
@@ -249,6 +295,16 @@ class HubUserAdmin(UserAdmin):
 
     def get_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.inlines if obj is not None else []  # a new user has no token yet
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        """A partner's user never gets staff rights (``roles_check``): no groups,
+        permissions or superuser widgets on its page."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or obj.partner_id is None:
+            return fieldsets
+        staff_only = {"is_staff", "is_superuser", "groups", "user_permissions"}
+        return tuple((name, {**opts, "fields": tuple(
+            f for f in opts["fields"] if f not in staff_only)}) for name, opts in fieldsets)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         return super().get_queryset(request).annotate(
@@ -303,7 +359,7 @@ class ActiveTokenFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ConsoleStyle, admin.ModelAdmin):
     list_display = ("name", "user", "partner", "hint", "created", "expires_at", "revoked_at",
                     "last_used_at")
     list_filter = (ActiveTokenFilter, "user__partner")
@@ -345,11 +401,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
         plaintext = getattr(request, "_issued_token", None)
         if plaintext is None:
             return super().response_add(request, obj, post_url_continue)
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "token": obj,
-                   "plaintext": plaintext, "title": "Token issued"}
-        response = TemplateResponse(request, "admin/intelshare/apitoken/issued.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        # POST → redirect → GET: the page shows the secret once; a reload issues nothing.
+        return remember_token(request, obj, plaintext)
 
     @admin.action(description="Revoke the selected tokens now")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:

@@ -9,12 +9,16 @@ from typing import Any
 import orjson
 from django.contrib import admin
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 
 from intelshare.models import AuditEvent, ObjectVersion, Reveal, Status, VersionRef
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ("console/admin.css",)}  # long JSON and ids wrap within the page
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -38,17 +42,34 @@ class VersionRefInline(admin.TabularInline):
 
 @admin.register(ObjectVersion)
 class ObjectVersionAdmin(ReadOnlyAdmin):
-    list_display = ("stix_id", "type", "version", "collection", "date_added", "tlp_rank",
-                    "source_partner", "is_latest", "revoked")
+    list_display = ("stix_id", "name", "type", "version", "collection", "date_added",
+                    "tlp_rank", "source_partner", "is_latest")
     list_filter = ("collection", "tlp_rank", "is_latest", "revoked", "source_partner")
     search_fields = ("=stix_id", "=type")
+    search_help_text = ("An exact STIX id or type. By name, alias or external id: the "
+                        "console's Objects page, /console/objects/.")
     list_select_related = ("collection", "source_partner")
     show_full_result_count = False  # no COUNT over the whole table per page
-    fields = ("stix_id", "type", "spec_version", "version", "collection", "date_added",
+    fields = ("stix_id", "console_link", "type", "spec_version", "version", "collection",
+              "date_added",
               "tlp_rank", "source_partner", "origin", "has_granular", "granular_rank",
               "granular_required_rank", "has_refs", "revoked", "is_latest", "pretty_raw")
     readonly_fields = fields
     inlines = [VersionRefInline]
+
+    @admin.display(description="name")
+    def name(self, version: ObjectVersion) -> str:
+        from intelshare.console.selectors import object_name
+
+        try:
+            return object_name(orjson.loads(version.raw))[:80]
+        except orjson.JSONDecodeError:
+            return ""
+
+    @admin.display(description="in the console")
+    def console_link(self, version: ObjectVersion) -> str:
+        return format_html('<a href="{}">Readable page: refs, relationships, who received '
+                           "it, explain</a>", reverse("console:object", args=[version.stix_id]))
 
     @admin.display(description="object (as stored)")
     def pretty_raw(self, version: ObjectVersion) -> str:

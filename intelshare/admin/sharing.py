@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
@@ -18,23 +19,62 @@ from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from intelshare import services
-from intelshare.models import Agreement, ApiRoot, Collection, Grant, Reveal
+from intelshare.models import Agreement, ApiRoot, Collection, Grant, Partner, Reveal
 
 _TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
 RULE_FIELDS = ("tlp_ceiling", "allowed_types", "denied_types", "embargo", "valid_from",
                "valid_until", "granular_mode", "rate_limit")
 
 
+# STIX 2.1 types offered as choices; any other valid type name is typed in beside them.
+KNOWN_TYPES = (
+    "attack-pattern", "campaign", "course-of-action", "grouping", "identity", "incident",
+    "indicator", "infrastructure", "intrusion-set", "location", "malware",
+    "malware-analysis", "note", "observed-data", "opinion", "report", "threat-actor",
+    "tool", "vulnerability", "relationship", "sighting", "marking-definition",
+    "extension-definition", "language-content", "domain-name", "ipv4-addr", "ipv6-addr",
+    "url", "file", "email-addr", "software", "user-account")
+
+
+class StixTypesWidget(forms.Widget):
+    """A multi-select of the known STIX types and a text box for custom ones
+    (``x-…`` or extension types). Posted as ``<name>`` (selected, repeated) and
+    ``<name>_other`` (comma-separated); comma-separated text in ``<name>`` works too."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
+        picked = data.getlist(name) if hasattr(data, "getlist") else data.get(name) or []
+        picked = [picked] if isinstance(picked, str) else list(picked)
+        return ", ".join(v for v in [*picked, data.get(f"{name}_other", "")] if v.strip())
+
+    def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
+        return name not in data and f"{name}_other" not in data
+
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None,
+               renderer: Any = None) -> SafeString:
+        chosen = value if isinstance(value, list) else re.split(r"[\s,]+", value or "")
+        chosen = [v for v in chosen if v]
+        options = format_html_join("", '<option value="{}"{}>{}</option>', (
+            (t, " selected" if t in chosen else "", t) for t in KNOWN_TYPES))
+        others = ", ".join(v for v in chosen if v not in KNOWN_TYPES)
+        element_id = (attrs or {}).get("id", f"id_{name}")
+        return format_html(
+            '<select multiple name="{}" id="{}" size="8">{}</select>'
+            '<div><label for="{}_other">Other types, comma-separated: </label>'
+            '<input type="text" name="{}_other" id="{}_other" value="{}" size="40"></div>',
+            name, element_id, options, element_id, name, element_id, others)
+
+
 class StixTypesField(forms.CharField):
-    """STIX types as comma- or space-separated text; empty = ``empty_value``."""
+    """STIX types picked from the known ones or typed in; empty = ``empty_value``."""
 
     def __init__(self, *, empty_value: Any, **kwargs: Any) -> None:
         self.empty_list_value = empty_value
         kwargs.setdefault("required", False)
-        kwargs.setdefault("widget", forms.TextInput(attrs={"size": 60}))
+        kwargs.setdefault("widget", StixTypesWidget())
         super().__init__(**kwargs)
 
     def prepare_value(self, value: Any) -> Any:
@@ -196,6 +236,19 @@ class AgreementAdmin(DeletesGrants, admin.ModelAdmin):
         fixed = ("partner",) if obj is not None else ()
         return (*self.readonly_fields, *fixed)
 
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False,
+                 **kwargs: Any) -> Any:
+        request._agreement_partner_id = obj.partner_id if obj is not None else None  # type: ignore[attr-defined]
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest,
+                                 **kwargs: Any) -> Any:
+        # A partner always sees its own contributions: never offered as its own consent.
+        own = getattr(request, "_agreement_partner_id", None)
+        if db_field.name == "consents" and own is not None:
+            kwargs["queryset"] = Partner.objects.exclude(pk=own)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agreement]:
         return super().get_queryset(request).annotate(n_grants=Count("grants"))
 
@@ -273,8 +326,47 @@ class ApiRootAdmin(admin.ModelAdmin):
         return root.n  # type: ignore[attr-defined]
 
 
+class MediaTypesField(forms.CharField):
+    """A collection's media types (TAXII 2.1 §5.2.1), one per line."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 50})
+
+    def prepare_value(self, value: Any) -> Any:
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return value
+        text = (value or "").strip()
+        if text.startswith("["):  # the JSON list the field used to take
+            try:
+                listed = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                raise forms.ValidationError("Not a JSON list of media types.") from None
+            text = "\n".join(str(m) for m in listed) if isinstance(listed, list) else ""
+        found = [line.strip() for line in text.splitlines() if line.strip()]
+        bad = [m for m in found if not _MEDIA_TYPE.match(m)]
+        if bad:
+            raise forms.ValidationError(f"Not media types: {', '.join(bad)}")
+        return found
+
+
+_MEDIA_TOKEN = r"[a-z0-9!#$&^_.+-]+"  # noqa: S105 - an RFC 6838 token, not a secret
+_MEDIA_TYPE = re.compile(rf"^{_MEDIA_TOKEN}/{_MEDIA_TOKEN}(;[a-z0-9_.-]+=[A-Za-z0-9_.+-]+)*$")
+
+
+class CollectionForm(forms.ModelForm):
+    media_types = MediaTypesField(
+        required=False, help_text="One per line, e.g. application/stix+json;version=2.1.")
+
+    class Meta:
+        model = Collection
+        fields = ("api_root", "title", "description", "alias", "media_types", "default_tlp")
+
+
 @admin.register(Collection)
 class CollectionAdmin(admin.ModelAdmin):
+    form = CollectionForm
     list_display = ("title", "alias", "api_root", "default_tlp", "created", "id")
     list_filter = ("api_root", "default_tlp")
     search_fields = ("title", "alias", "=id")

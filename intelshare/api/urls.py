@@ -3,7 +3,11 @@ OpenAPI schema and the docs pages. ``config/api_urls.py`` adds the sync app's ro
 
 from __future__ import annotations
 
-from django.urls import path
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.urls import path, reverse
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -28,11 +32,27 @@ class SchemaView(StaffOnly, SpectacularAPIView):
     pass
 
 
-class SwaggerView(StaffOnly, SpectacularSwaggerView):
+class DocsPage:
+    """The docs pages are opened in a browser: without a session or credentials
+    they send to the login page (no Basic password prompt), and a CSP keeps the
+    page from loading anything from elsewhere (Redoc's footer logo is a CDN URL)."""
+
+    CSP = ("img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+           "object-src 'none'")
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if "HTTP_AUTHORIZATION" not in request.META and not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        response["Content-Security-Policy"] = self.CSP
+        return response
+
+
+class SwaggerView(DocsPage, StaffOnly, SpectacularSwaggerView):
     pass
 
 
-class RedocView(StaffOnly, SpectacularRedocView):
+class RedocView(DocsPage, StaffOnly, SpectacularRedocView):
     template_name = "intelshare/api/redoc.html"  # no web fonts from a CDN
 
 

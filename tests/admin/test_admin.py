@@ -255,8 +255,11 @@ def test_token_is_issued_once(root: Client, full: World) -> None:
     response = root.post(reverse("admin:intelshare_apitoken_add"),
                          {"user": acme.pk, "name": "from admin", "expires_at_0": "",
                           "expires_at_1": ""})
-    assert response.status_code == 200
-    plaintext = re.search(r"isk_[A-Za-z0-9_-]{40,}", response.content.decode()).group(0)
+    assert response.status_code == 302  # POST -> redirect -> GET shows it once
+    shown = root.get(response["Location"])
+    plaintext = re.search(r"isk_[A-Za-z0-9_-]{40,}", shown.content.decode()).group(0)
+    assert not re.search(r"isk_[A-Za-z0-9_-]{40,}",
+                         root.get(response["Location"]).content.decode())
     token = ApiToken.objects.get(name="from admin")
     assert plaintext not in (token.digest, token.hint)
     client = TaxiiClient(f"Bearer {plaintext}")

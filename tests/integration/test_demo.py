@@ -73,6 +73,20 @@ def test_demo_serves_taxii_with_printed_credentials(tmp_path: Path) -> None:
                 break
             time.sleep(0.5)
         assert status["status"] == "complete" and status["success_count"] == 5
+        # Two web workers share one multiprocess directory: counters only grow.
+        served = ('intelshare_http_requests_total{endpoint="taxii:objects",method="GET",'
+                  'status="200"}')
+        seen = []
+        for _ in range(6):
+            requests.get(f"{base}intel/collections/llm-misuse/objects/", auth=auth,
+                         headers=headers, timeout=30)
+            text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+            seen.append(next(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                             if line.startswith(served)))
+        assert seen == sorted(seen) and seen[-1] >= 7, seen
+        assert (tmp_path / "prometheus").is_dir()
+        landing = requests.get(f"http://127.0.0.1:{port}/", timeout=30)
+        assert landing.status_code == 200 and "/taxii2/" in landing.text
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

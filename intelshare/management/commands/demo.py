@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +20,16 @@ from intelshare import demo
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def metrics_environment(var_dir: Path) -> dict[str, str]:
+    """The processes' environment with one Prometheus multiprocess directory, emptied
+    first: /metrics then sums the counters of both web workers (and the worker's),
+    instead of answering with whichever worker took the scrape."""
+    folder = var_dir / "prometheus"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
 
 
 class Command(BaseCommand):
@@ -54,6 +66,7 @@ class Command(BaseCommand):
     def _print_banner(self, port: int, loaded: str) -> None:
         out = self.stdout
         out.write(self.style.SUCCESS(f"intelshare demo ready — {loaded}"))
+        out.write(f"  console         : http://127.0.0.1:{port}/ (dashboard once signed in)")
         out.write(f"  TAXII discovery : http://127.0.0.1:{port}/taxii2/")
         out.write(f"  admin site      : http://127.0.0.1:{port}/admin/")
         out.write("  credentials (loopback demo only):")
@@ -74,8 +87,8 @@ class Command(BaseCommand):
                      "-s", str(settings.INTELSHARE_VAR_DIR / "celerybeat-schedule")],
         }
         signal.signal(signal.SIGTERM, _interrupt)
-        procs = {name: subprocess.Popen(cmd, env=os.environ.copy())
-                 for name, cmd in commands.items()}
+        env = metrics_environment(settings.INTELSHARE_VAR_DIR)
+        procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
         self.stdout.write("web, worker and beat started; Ctrl-C stops them")
         try:
             while all(p.poll() is None for p in procs.values()):
