@@ -266,7 +266,7 @@ def test_search_finds_an_actor_by_name_and_a_technique_by_external_id(
     technique = staff.get("/console/objects/", {"q": "T1682"}).content.decode()
     assert "T1682" in technique and "attack-pattern" in technique
     typed = staff.get("/console/objects/", {"type": "intrusion-set", "tlp": "0"})
-    assert typed.content.decode().count("<td>intrusion-set</td>") == 5
+    assert typed.content.decode().count('<td class="nowrap">intrusion-set</td>') == 5
 
 
 def test_object_page_links_refs_relationships_and_reports(pack: World, staff: Client) -> None:
