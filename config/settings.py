@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "intelshare",
     "sync",
+    "console",
 ]
 
 MIDDLEWARE = [

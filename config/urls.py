@@ -6,8 +6,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from console import pages
 from intelshare import ops
-from intelshare.console import pages
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -16,14 +16,14 @@ urlpatterns = [
     path("api/v1/", RedirectView.as_view(pattern_name="api:docs"), name="api-index"),
     path("api/v1/", include("config.api_urls")),
     path("admin/", admin.site.urls),
-    path("console/", include("intelshare.console.urls")),
+    path("console/", include("console.urls")),
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
     path("metrics", ops.metrics, name="metrics"),
 ]
 
 # TAXII error messages (§3.6.1) under /taxii2/, JSON for API clients, pages otherwise.
-handler400 = "intelshare.console.errors.bad_request"
-handler403 = "intelshare.console.errors.forbidden"
-handler404 = "intelshare.console.errors.not_found"
-handler500 = "intelshare.console.errors.server_error"
+handler400 = "console.errors.bad_request"
+handler403 = "console.errors.forbidden"
+handler404 = "console.errors.not_found"
+handler500 = "console.errors.server_error"

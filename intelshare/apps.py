@@ -24,6 +24,10 @@ class HubAdminSite(AdminSite):
     Defined outside intelshare.admin: importing that package registers its models
     on this site, so the site must exist first."""
 
+    site_header = site_title = "intelshare"
+    index_title = "Hub administration"
+    site_url = "/"  # "View site": the console's dashboard
+
     def has_permission(self, request: Any) -> bool:
         user = request.user
         return bool(user.is_authenticated and user.is_hub_staff)

@@ -348,3 +348,12 @@ def inspect(obj: Any) -> Facts:
         refs=references(obj),
         revoked=revoked,
     )
+
+
+def object_name(obj: dict[str, Any]) -> str:
+    """A readable name of a STIX object: its name, else its value or title."""
+    for key in ("name", "value", "title", "abstract", "relationship_type", "pattern"):
+        value = obj.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""

@@ -17,6 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from intelshare.admin.accounts import PARTNER_PANELS, html_table
+from intelshare.models import Partner
 from sync import services
 from sync.models import Feed, Quarantine, SyncRun
 
@@ -236,3 +238,21 @@ class QuarantineAdmin(admin.ModelAdmin):
         for item in queryset.filter(state=Quarantine.PENDING):
             services.quarantine_discard(item=item, by=request.user)  # type: ignore[arg-type]
         self.message_user(request, "Discarded.")
+
+
+def _partner_feeds(partner: Partner) -> str:
+    rows = []
+    for feed in Feed.objects.filter(partner=partner):
+        link = format_html('<a href="{}">{}</a>', reverse(
+            "admin:sync_feed_change", args=[feed.pk]), feed.name)
+        health = format_html('<span class="state state-{}">{}</span>',
+                             feed.health.replace(" ", "-"), feed.health)
+        if feed.consecutive_failures:
+            health = format_html("{} x{}", health, feed.consecutive_failures)
+        last = (feed.last_success.strftime("%Y-%m-%d %H:%M:%S") if feed.last_success
+                else "never")
+        rows.append((link, feed.direction, health, last))
+    return html_table(("feed", "direction", "state", "last success"), rows, "No feed.")
+
+
+PARTNER_PANELS["feeds"] = _partner_feeds

@@ -8,23 +8,6 @@
   (read-only).
 """
 
-from typing import Any
-
-from django.contrib import admin
-
 from intelshare.admin import accounts, records, sharing
-
-
-def _hub_staff_only(request: Any) -> bool:
-    """The admin is for the hub's staff; partner users never enter, whatever flags."""
-    user = request.user
-    return bool(user.is_authenticated and user.is_hub_staff)
-
-
-admin.site.has_permission = _hub_staff_only  # type: ignore[method-assign]
-admin.site.site_header = "intelshare"
-admin.site.site_title = "intelshare"
-admin.site.index_title = "Hub administration"
-admin.site.site_url = "/"  # "View site": the console's dashboard
 
 __all__ = ["accounts", "records", "sharing"]

@@ -11,6 +11,7 @@ GET, never in a cookie message) and kept nowhere after.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -28,7 +29,7 @@ from django.utils.html import format_html, format_html_join
 
 from intelshare import accounts, preview, services
 from intelshare.admin.sharing import AgreementInlineForm, DeletesGrants, save_agreement
-from intelshare.console.onboard import remember_token
+from intelshare.admin.tokens import remember_token
 from intelshare.models import Agreement, ApiToken, AuditEvent, Collection, Grant, Partner, User
 
 LAST_PULLS = 10
@@ -44,7 +45,12 @@ class PartnerAgreementInline(admin.TabularInline):
     show_change_link = True
 
 
-def _table(headers: tuple[str, ...], rows: list[tuple[Any, ...]], empty: str) -> str:
+# Sections other apps add to a partner's page (the sync app: its feeds), so this app
+# never imports them.
+PARTNER_PANELS: dict[str, Callable[[Partner], str]] = {}
+
+
+def html_table(headers: tuple[str, ...], rows: list[tuple[Any, ...]], empty: str) -> str:
     if not rows:
         return format_html("<p>{}</p>", empty)
     head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
@@ -95,24 +101,12 @@ class PartnerAdmin(ConsoleStyle, DeletesGrants, admin.ModelAdmin):
                  "yes" if g.can_write else "no")
                 for g in Grant.objects.filter(partner=partner).select_related(
                     "collection", "agreement")] if partner.pk else []
-        return _table(("collection", "agreement", "read", "write"), rows, "No grant.")
+        return html_table(("collection", "agreement", "read", "write"), rows, "No grant.")
 
     @admin.display(description="feeds")
     def feeds(self, partner: Partner) -> str:
-        from sync.models import Feed
-
-        rows = []
-        for feed in Feed.objects.filter(partner=partner) if partner.pk else []:
-            link = format_html('<a href="{}">{}</a>', reverse(
-                "admin:sync_feed_change", args=[feed.pk]), feed.name)
-            health = format_html('<span class="state state-{}">{}</span>',
-                                 feed.health.replace(" ", "-"), feed.health)
-            if feed.consecutive_failures:
-                health = format_html("{} x{}", health, feed.consecutive_failures)
-            last = (feed.last_success.strftime("%Y-%m-%d %H:%M:%S") if feed.last_success
-                    else "never")
-            rows.append((link, feed.direction, health, last))
-        return _table(("feed", "direction", "state", "last success"), rows, "No feed.")
+        panel = PARTNER_PANELS.get("feeds")
+        return panel(partner) if panel and partner.pk else "No feed."
 
     @admin.display(description="users and tokens")
     def users_and_tokens(self, partner: Partner) -> str:
@@ -138,7 +132,7 @@ class PartnerAdmin(ConsoleStyle, DeletesGrants, admin.ModelAdmin):
             for u in without]
         add = format_html('<p><a href="{}?partner={}">Add a user</a></p>',
                           reverse("admin:intelshare_user_add"), partner.pk)
-        return format_html("{}{}", _table(("user", "token", "hint", "state", "last used"),
+        return format_html("{}{}", html_table(("user", "token", "hint", "state", "last used"),
                                           rows, "No user."), add)
 
     @admin.display(description=f"last {LAST_PULLS} requests")
@@ -152,7 +146,7 @@ class PartnerAdmin(ConsoleStyle, DeletesGrants, admin.ModelAdmin):
             url = reverse("admin:intelshare_auditevent_changelist")
             more = format_html('<p><a href="{}?partner__id__exact={}">All requests</a></p>',
                                url, partner.pk)
-        return format_html("{}{}", _table(
+        return format_html("{}{}", html_table(
             ("at", "method", "endpoint", "collection", "status", "versions"), rows,
             "No TAXII request yet."), more)
 

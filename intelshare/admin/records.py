@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from intelshare import stix
 from intelshare.models import AuditEvent, ObjectVersion, Reveal, Status, VersionRef
 
 
@@ -59,10 +60,8 @@ class ObjectVersionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="name")
     def name(self, version: ObjectVersion) -> str:
-        from intelshare.console.selectors import object_name
-
         try:
-            return object_name(orjson.loads(version.raw))[:80]
+            return stix.object_name(orjson.loads(version.raw))[:80]
         except orjson.JSONDecodeError:
             return ""
 

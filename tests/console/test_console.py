@@ -13,8 +13,8 @@ import pytest
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
+from console import errors
 from intelshare import ingest, services, stix
-from intelshare.console import errors
 from intelshare.content.pack import load_pack
 from intelshare.models import (
     TAXII_21,

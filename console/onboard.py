@@ -14,14 +14,12 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
 from django.utils.text import slugify
 
+from console.common import page, staff_only
 from intelshare import accounts, services, stix
-from intelshare.console.common import page, staff_only
+from intelshare.admin.tokens import SESSION_KEY, remember_token
 from intelshare.models import TLP_CHOICES, ApiToken, Collection, Partner, User
-
-SESSION_KEY = "console.issued_token"
 
 
 class OnboardForm(forms.Form):
@@ -88,12 +86,6 @@ def onboard_partner(*, data: dict[str, Any]) -> tuple[ApiToken, str]:
         user = accounts.user_create(username=data["username"], partner=partner)
         return accounts.token_issue(user=user, name=data["token_name"],
                                     expires_at=data.get("expires_at"))
-
-
-def remember_token(request: HttpRequest, token: ApiToken, plaintext: str) -> HttpResponse:
-    """Keep the plaintext for the one GET that shows it, and redirect there."""
-    request.session[SESSION_KEY] = {"pk": token.pk, "plaintext": plaintext}
-    return redirect("console:token_issued", token_id=token.pk)
 
 
 @staff_only

@@ -211,15 +211,6 @@ def _parsed(raw: str) -> dict[str, Any]:
     return obj if isinstance(obj, dict) else {}
 
 
-def object_name(obj: dict[str, Any]) -> str:
-    """A readable name of a STIX object: its name, else its value or title."""
-    for key in ("name", "value", "title", "abstract", "relationship_type", "pattern"):
-        value = obj.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return ""
-
-
 def external_ids(obj: dict[str, Any]) -> tuple[str, ...]:
     refs = obj.get("external_references")
     if not isinstance(refs, list):
@@ -275,7 +266,7 @@ def search(s: Search, *, limit: int = SEARCH_LIMIT) -> list[Hit]:
     hits = []
     for row in _searched(s).select_related("collection", "source_partner")[:limit]:
         obj = _parsed(row.raw)
-        hits.append(Hit(row.stix_id, row.type, object_name(obj),
+        hits.append(Hit(row.stix_id, row.type, stix.object_name(obj),
                         stix.TLP_NAMES.get(row.tlp_rank) if row.tlp_rank is not None else None,
                         row.collection, row.date_added, stix.format_version(row.version),
                         row.origin, row.source_partner, external_ids(obj)))
@@ -352,7 +343,7 @@ def object_page(stix_id: str) -> ObjectPage | None:
             incoming.append(Linked(version.stix_id, version.type, str(peer or ""),
                                    str(other.get("relationship_type") or version.type)))
         else:
-            containers.append(Linked(version.stix_id, version.type, object_name(other),
+            containers.append(Linked(version.stix_id, version.type, stix.object_name(other),
                                      version.type))
     wanted = {i for _, ids in refs for i in ids} | {link.name for link in incoming}
     return ObjectPage(stix_id, latest, obj, versions, refs, incoming, containers,
@@ -365,7 +356,7 @@ def names(stix_ids: set[str]) -> dict[str, str]:
     ids = [i for i in stix_ids if stix.IDENTIFIER.fullmatch(i)][:500]
     for sid, raw in (ObjectVersion.objects.filter(stix_id__in=ids, is_latest=True)
                      .values_list("stix_id", "raw")):
-        found.setdefault(sid, object_name(_parsed(raw)))
+        found.setdefault(sid, stix.object_name(_parsed(raw)))
     return found
 
 

@@ -11,10 +11,10 @@ import orjson
 from django import forms
 from django.http import HttpRequest, HttpResponse
 
+from console import selectors
+from console.common import page, staff_only
+from console.objects import search_from
 from intelshare import ingest
-from intelshare.console import selectors
-from intelshare.console.common import page, staff_only
-from intelshare.console.objects import search_from
 from intelshare.models import Collection, Partner
 
 MAX_BYTES = 20 * 1024 * 1024

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from intelshare.console import bundles, feeds, objects, onboard, pages
+from console import bundles, feeds, objects, onboard, pages
 
 app_name = "console"
 

@@ -9,9 +9,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
+from console import charts, selectors
+from console.common import page, staff_only
 from intelshare import stix
-from intelshare.console import charts, selectors
-from intelshare.console.common import page, staff_only
 from intelshare.models import ApiRoot
 
 WINDOWS = (7, 30)

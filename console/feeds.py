@@ -10,8 +10,8 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from intelshare.console import selectors
-from intelshare.console.common import page, staff_only
+from console import selectors
+from console.common import page, staff_only
 from sync import services
 from sync.models import Feed
 

@@ -11,10 +11,10 @@ import orjson
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.utils import timezone
 
+from console import selectors
+from console.common import page, staff_only
 from intelshare import policy, preview, stix
 from intelshare.admin.sharing import KNOWN_TYPES
-from intelshare.console import selectors
-from intelshare.console.common import page, staff_only
 from intelshare.models import Collection, Partner
 
 # What each deciding rule means, for people (policy module docstring).
@@ -126,7 +126,7 @@ def object_detail(request: HttpRequest, stix_id: str) -> HttpResponse:
               and not k.endswith("_ref") and not k.endswith("_refs")}
     latest = found.latest
     return page(request, "console/object.html", {
-        "o": found, "obj": obj, "name": selectors.object_name(obj),
+        "o": found, "obj": obj, "name": stix.object_name(obj),
         "markings": _markings(obj),
         "tlp": stix.TLP_NAMES.get(latest.tlp_rank) if latest.tlp_rank is not None else None,
         "external": [r for r in obj.get("external_references") or () if isinstance(r, dict)],
@@ -138,7 +138,7 @@ def object_detail(request: HttpRequest, stix_id: str) -> HttpResponse:
         "partners": partners, "partner": partner, "explained": explained,
         "receipts": receipts, "scanned": scanned, "receipt_days": RECEIPT_DAYS,
         "json": orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode()},
-        title=selectors.object_name(obj) or stix_id, tab="console:objects")
+        title=stix.object_name(obj) or stix_id, tab="console:objects")
 
 
 @staff_only
