@@ -70,6 +70,7 @@ def test_credentials_are_encrypted_at_rest_and_rotate(world: World, settings: An
 def test_embedded_mode_generates_one_private_key_file(settings: Any, tmp_path: Path) -> None:
     """No key in the environment: a key file is made once under INTELSHARE_VAR_DIR, mode 0600."""
     settings.INTELSHARE_SYNC_KEYS = []
+    settings.EMBEDDED = True  # the key file is the embedded mode's only
     settings.INTELSHARE_VAR_DIR = tmp_path
     token = crypto.encrypt(SECRET)
     path = tmp_path / crypto.KEY_FILE_NAME
