@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import Model, ProtectedError
 from rest_framework import exceptions, status
-from rest_framework.pagination import BasePagination, CursorPagination, PageNumberPagination
+from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.parsers import JSONParser
 
 from intelshare import paths
@@ -40,7 +40,6 @@ class StaffOnly:
     authentication_classes = AUTHENTICATION_CLASSES
     permission_classes = [IsHubStaff]
     parser_classes = [JSONParser]  # nested grants and lists: JSON bodies only
-    pagination_class: type[BasePagination] | None = Pages
 
     def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
