@@ -47,42 +47,64 @@ def _setup(versions: int, events: int, seed: int) -> dict[str, Any]:
     while chunk := list(islice(stream, CHUNK)):
         ingest.store(collection=collection, objects=chunk, origin="cli:bench")
     loaded = time.monotonic() - started
-    partners = [Partner.objects.create(name=f"Partner {n}", slug=f"partner-{n}")
-                for n in range(5)]
+    partners = [Partner.objects.create(name=f"Partner {n}", slug=f"partner-{n}") for n in range(5)]
     for n, partner in enumerate(partners):
-        services.agreement_create(partner=partner, name="bench", collections=[collection],
-                                  tlp_ceiling=stix.TLP_GREEN if n % 2 else stix.TLP_AMBER)
+        services.agreement_create(
+            partner=partner,
+            name="bench",
+            collections=[collection],
+            tlp_ceiling=stix.TLP_GREEN if n % 2 else stix.TLP_AMBER,
+        )
     pks = list(ObjectVersion.objects.values_list("pk", flat=True)[:1000])
     now = timezone.now()
     step = timedelta(days=30) / max(1, events)
     batch = []
     for i in range(events):
-        batch.append(AuditEvent(at=now - step * i, partner=partners[i % len(partners)],
-                                method="GET", endpoint="objects", collection=collection,
-                                status_code=200 if i % 50 else 404, count=len(pks[:20]),
-                                versions=pks[i % 900:i % 900 + 20]))
+        batch.append(
+            AuditEvent(
+                at=now - step * i,
+                partner=partners[i % len(partners)],
+                method="GET",
+                endpoint="objects",
+                collection=collection,
+                status_code=200 if i % 50 else 404,
+                count=len(pks[:20]),
+                versions=pks[i % 900 : i % 900 + 20],
+            )
+        )
         if len(batch) == CHUNK:
             AuditEvent.objects.bulk_create(batch)
             batch = []
     AuditEvent.objects.bulk_create(batch)
     User.objects.create_superuser("bench-console", password="bench-console-pass")
-    forest = ObjectVersion.objects.filter(type="intrusion-set",
-                                          raw__contains="Forest Blizzard").first()
-    return {"collection": str(collection.pk), "partner": partners[1].pk,
-            "object": forest.stix_id if forest else "", "load_seconds": round(loaded, 1),
-            "versions": ObjectVersion.objects.count(), "events": AuditEvent.objects.count()}
+    forest = ObjectVersion.objects.filter(
+        type="intrusion-set", raw__contains="Forest Blizzard"
+    ).first()
+    return {
+        "collection": str(collection.pk),
+        "partner": partners[1].pk,
+        "object": forest.stix_id if forest else "",
+        "load_seconds": round(loaded, 1),
+        "versions": ObjectVersion.objects.count(),
+        "events": AuditEvent.objects.count(),
+    }
 
 
 def _existing() -> dict[str, Any]:
     """The setup facts of a database an earlier run loaded (``--reuse``)."""
     from intelshare.models import AuditEvent, Collection, ObjectVersion, Partner
 
-    forest = ObjectVersion.objects.filter(type="intrusion-set",
-                                          raw__contains="Forest Blizzard").first()
-    return {"collection": str(Collection.objects.get(alias="bench").pk),
-            "partner": Partner.objects.get(slug="partner-1").pk,
-            "object": forest.stix_id if forest else "", "load_seconds": None,
-            "versions": ObjectVersion.objects.count(), "events": AuditEvent.objects.count()}
+    forest = ObjectVersion.objects.filter(
+        type="intrusion-set", raw__contains="Forest Blizzard"
+    ).first()
+    return {
+        "collection": str(Collection.objects.get(alias="bench").pk),
+        "partner": Partner.objects.get(slug="partner-1").pk,
+        "object": forest.stix_id if forest else "",
+        "load_seconds": None,
+        "versions": ObjectVersion.objects.count(),
+        "events": AuditEvent.objects.count(),
+    }
 
 
 def _time(paths: dict[str, str], repeats: int) -> dict[str, Any]:
@@ -106,8 +128,12 @@ def _time(paths: dict[str, str], repeats: int) -> dict[str, Any]:
             queries = len(captured.captured_queries)
             if response.status_code != 200:
                 raise SystemExit(f"{path}: HTTP {response.status_code}")
-        found[name] = {"path": path, "median_ms": round(statistics.median(times), 1),
-                       "max_ms": round(max(times), 1), "queries": queries}
+        found[name] = {
+            "path": path,
+            "median_ms": round(statistics.median(times), 1),
+            "max_ms": round(max(times), 1),
+            "queries": queries,
+        }
     return found
 
 
@@ -117,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=8)
-    parser.add_argument("--reuse", action="store_true",
-                        help="time the pages on what an earlier run loaded")
+    parser.add_argument(
+        "--reuse", action="store_true", help="time the pages on what an earlier run loaded"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -127,12 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     setup = _existing() if args.reuse else _setup(args.versions, args.events, args.seed)
     c, p = setup["collection"], setup["partner"]
     paths = {
-        "dashboard_7d": "/console/", "dashboard_30d": "/console/?days=30",
-        "matrix": "/console/matrix/", "objects": "/console/objects/",
+        "dashboard_7d": "/console/",
+        "dashboard_30d": "/console/?days=30",
+        "matrix": "/console/matrix/",
+        "objects": "/console/objects/",
         "search_name": "/console/objects/?q=Forest+Blizzard",
         "search_external_id": "/console/objects/?q=T1682",
         "object": f"/console/objects/{setup['object']}/?partner={p}",
-        "preview": f"/console/preview/{p}/{c}/", "feeds": "/console/feeds/",
+        "preview": f"/console/preview/{p}/{c}/",
+        "feeds": "/console/feeds/",
     }
     result = {"setup": setup, "pages": _time(paths, args.repeats)}
     sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")

@@ -48,11 +48,13 @@ class RssSampler:
             known = [v for v in values.values() if v is not None]
             return round(max(known) / 1024, 1) if known else None
 
-        return {"before_mib": mib(self.before), "peak_mib": mib(dict(self.peak)),
-                "after_mib": mib(self.after),
-                "per_worker_kib": {"before": self.before, "peak": self.peak,
-                                   "after": self.after},
-                "note": "largest worker; RSS from /proc/<pid>/status"}
+        return {
+            "before_mib": mib(self.before),
+            "peak_mib": mib(dict(self.peak)),
+            "after_mib": mib(self.after),
+            "per_worker_kib": {"before": self.before, "peak": self.peak, "after": self.after},
+            "note": "largest worker; RSS from /proc/<pid>/status",
+        }
 
 
 LOAD: list[tuple[str, str, tuple[float, float, float]]] = []
@@ -76,8 +78,12 @@ def step(results: dict[str, Any], name: str) -> Iterator[None]:
     except Exception as exc:
         say(f"{name} failed: {exc}")
         results.setdefault("errors", []).append(
-            {"step": name, "error": f"{type(exc).__name__}: {exc}"[:2000],
-             "traceback": traceback.format_exc()[-3000:]})
+            {
+                "step": name,
+                "error": f"{type(exc).__name__}: {exc}"[:2000],
+                "traceback": traceback.format_exc()[-3000:],
+            }
+        )
     finally:
         output = results.get("meta", {}).get("args", {}).get("output")
         if output:

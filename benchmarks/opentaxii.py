@@ -26,8 +26,9 @@ DBNAME = "opentaxii_bench"
 
 
 def _run(argv: list[str], env: dict[str, str] | None = None, timeout: float = 900) -> str:
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
-                            check=False)
+    result = subprocess.run(
+        argv, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
     if result.returncode != 0:
         output = (result.stderr or result.stdout)[-1500:]
         raise RuntimeError(f"{Path(argv[0]).name} failed: {output}")
@@ -39,10 +40,11 @@ def install(venv: Path) -> str:
     python = venv / "bin" / "python"
     if not python.exists():
         _run([sys.executable, "-m", "venv", str(venv)])
-    _run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-          *REQUIREMENTS])
-    code = ("import importlib.metadata as m; print(' '.join(f'{p}=={m.version(p)}' for p in "
-            "('opentaxii','sqlalchemy','flask','werkzeug','gunicorn','psycopg2-binary')))")
+    _run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *REQUIREMENTS])
+    code = (
+        "import importlib.metadata as m; print(' '.join(f'{p}=={m.version(p)}' for p in "
+        "('opentaxii','sqlalchemy','flask','werkzeug','gunicorn','psycopg2-binary')))"
+    )
     return _run([str(python), "-c", code]).strip()
 
 
@@ -64,7 +66,8 @@ class OpenTaxii(Process):
         self.workdir.mkdir(parents=True, exist_ok=True)
         pg.recreate(DBNAME)
         db = pg.url(DBNAME, driver="postgresql+psycopg2")
-        self.config_path.write_text(f"""\
+        self.config_path.write_text(
+            f"""\
 domain: "127.0.0.1:{self.port}"
 support_basic_auth: yes
 return_server_error_details: no
@@ -87,26 +90,52 @@ taxii2:
 logging:
   opentaxii: warning
   root: warning
-""", encoding="utf-8")
+""",
+            encoding="utf-8",
+        )
         _run([self.bin("opentaxii-add-api-root"), "-t", "bench", "--default"], env=self.env)
         self.api_root_id = str(pg.scalar(DBNAME, "SELECT id FROM opentaxii_api_root"))
         _run([self.bin("opentaxii-create-account"), "-u", USER[0], "-p", USER[1]], env=self.env)
         # 0.9.3's create-account ignores --admin; update-account sets it.
-        _run([self.bin("opentaxii-update-account"), "-u", USER[0], "-f", "admin", "-v", "yes"],
-             env=self.env)
+        _run(
+            [self.bin("opentaxii-update-account"), "-u", USER[0], "-f", "admin", "-v", "yes"],
+            env=self.env,
+        )
 
     def add_collection(self, alias: str) -> str:
-        _run([self.bin("opentaxii-add-collection"), "-r", self.api_root_id, "-t", alias,
-              "-a", alias], env=self.env)
-        return str(pg.scalar(DBNAME, "SELECT id FROM opentaxii_collection WHERE alias = %s",
-                             (alias,)))
+        _run(
+            [
+                self.bin("opentaxii-add-collection"),
+                "-r",
+                self.api_root_id,
+                "-t",
+                alias,
+                "-a",
+                alias,
+            ],
+            env=self.env,
+        )
+        return str(
+            pg.scalar(DBNAME, "SELECT id FROM opentaxii_collection WHERE alias = %s", (alias,))
+        )
 
     def start(self) -> None:
         gunicorn = Path(self.bin("gunicorn"))
-        argv = [str(gunicorn), "opentaxii_wsgi:app", "--pythonpath",
-                str(REPO / "benchmarks" / "shims"), "--config", "python:opentaxii.http",
-                "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers_count),
-                "--timeout", "900", *gunicorn_extra(gunicorn)]
+        argv = [
+            str(gunicorn),
+            "opentaxii_wsgi:app",
+            "--pythonpath",
+            str(REPO / "benchmarks" / "shims"),
+            "--config",
+            "python:opentaxii.http",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(self.workers_count),
+            "--timeout",
+            "900",
+            *gunicorn_extra(gunicorn),
+        ]
         self.spawn(argv, self.env, self.workdir)
         self.wait_ready(self.base + "taxii2/", USER, timeout=90)
 

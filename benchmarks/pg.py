@@ -40,8 +40,9 @@ def recreate(dbname: str) -> None:
 
 def drop(dbname: str) -> None:
     with psycopg.connect(url("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(dbname)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
+        )
 
 
 def scalar(dbname: str, query: str, params: tuple[Any, ...] = ()) -> Any:
@@ -57,18 +58,26 @@ def analyze(dbname: str) -> None:
 
 
 def settings(dbname: str) -> dict[str, str]:
-    names = ("server_version", "shared_buffers", "work_mem", "effective_cache_size",
-             "max_connections")
+    names = (
+        "server_version",
+        "shared_buffers",
+        "work_mem",
+        "effective_cache_size",
+        "max_connections",
+    )
     with psycopg.connect(url(dbname)) as conn:
-        return {n: str(conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(n)))
-                       .fetchone()[0]) for n in names}  # type: ignore[index]
+        return {
+            n: str(conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(n))).fetchone()[0])
+            for n in names
+        }  # type: ignore[index]
 
 
 def copy_limit(dbname: str, collection_id: str, *, repeats: int = 2) -> dict[str, Any]:
     """Stream the collection's stored JSON in keyset order; the best of ``repeats``."""
     statement = sql.SQL(
         "COPY (SELECT raw FROM intelshare_objectversion WHERE collection_id = {} "
-        "ORDER BY date_added, id) TO STDOUT").format(sql.Literal(collection_id))
+        "ORDER BY date_added, id) TO STDOUT"
+    ).format(sql.Literal(collection_id))
     best: dict[str, Any] = {}
     with psycopg.connect(url(dbname)) as conn:
         for _ in range(repeats):
@@ -80,6 +89,10 @@ def copy_limit(dbname: str, collection_id: str, *, repeats: int = 2) -> dict[str
                     rows += bytes(block).count(b"\n")
             seconds = time.perf_counter() - start
             if not best or seconds < best["seconds"]:
-                best = {"rows": rows, "bytes": size, "seconds": round(seconds, 3),
-                        "objects_per_s": round(rows / seconds, 1) if seconds else None}
+                best = {
+                    "rows": rows,
+                    "bytes": size,
+                    "seconds": round(seconds, 3),
+                    "objects_per_s": round(rows / seconds, 1) if seconds else None,
+                }
     return best

@@ -33,9 +33,24 @@ class Recording:
         self.output = output
         output.parent.mkdir(parents=True, exist_ok=True)
         self.popen = subprocess.Popen(
-            [exe, "record", "--pid", str(pid), "--subprocesses", "--idle", "--rate", str(rate),
-             "--format", "raw", "--output", str(output)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [
+                exe,
+                "record",
+                "--pid",
+                str(pid),
+                "--subprocesses",
+                "--idle",
+                "--rate",
+                str(rate),
+                "--format",
+                "raw",
+                "--output",
+                str(output),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
 
     def stop(self) -> str | None:
         """Stop sampling (SIGINT writes the file); returns an error text, if any."""
@@ -82,12 +97,38 @@ def summarize(path: Path, top: int = 25, marker: str = "handle_request") -> dict
             inclusive[name] += count
 
     def share(counter: Counter[str]) -> list[dict[str, Any]]:
-        return [{"frame": name, "pct": round(100 * n / busy, 1)}
-                for name, n in counter.most_common(top)] if busy else []
+        return (
+            [
+                {"frame": name, "pct": round(100 * n / busy, 1)}
+                for name, n in counter.most_common(top)
+            ]
+            if busy
+            else []
+        )
 
-    interesting = Counter({k: v for k, v in inclusive.items()
-                           if any(s in k for s in ("intelshare/", "benchmarks/", "opentaxii/",
-                                                   "medallion/", "django/db/", "psycopg",
-                                                   "orjson", "json/", "rest_framework/"))})
-    return {"samples": total, "busy_samples": busy, "self": share(own),
-            "inclusive": share(interesting)}
+    interesting = Counter(
+        {
+            k: v
+            for k, v in inclusive.items()
+            if any(
+                s in k
+                for s in (
+                    "intelshare/",
+                    "benchmarks/",
+                    "opentaxii/",
+                    "medallion/",
+                    "django/db/",
+                    "psycopg",
+                    "orjson",
+                    "json/",
+                    "rest_framework/",
+                )
+            )
+        }
+    )
+    return {
+        "samples": total,
+        "busy_samples": busy,
+        "self": share(own),
+        "inclusive": share(interesting),
+    }

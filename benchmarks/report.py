@@ -7,8 +7,17 @@ from typing import Any
 
 import orjson
 
-PHASE_ORDER = ("ingest_100", "ingest_1000", "full_pull", "version_all", "incremental",
-               "match_type", "match_id", "manifest", "concurrent_8")
+PHASE_ORDER = (
+    "ingest_100",
+    "ingest_1000",
+    "full_pull",
+    "version_all",
+    "incremental",
+    "match_type",
+    "match_id",
+    "manifest",
+    "concurrent_8",
+)
 
 
 def _num(value: Any, digits: int = 1) -> str:
@@ -20,13 +29,18 @@ def _num(value: Any, digits: int = 1) -> str:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     out = [line, "-" * len(line)]
     for row in rows:
-        out.append("  ".join(c.rjust(w) if i else c.ljust(w)
-                             for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        out.append(
+            "  ".join(
+                c.rjust(w) if i else c.ljust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
     return out
 
 
@@ -36,18 +50,29 @@ def phase_rows(server: str, size: str, phases: dict[str, Any]) -> list[list[str]
     for name in names:
         p = phases[name]
         flag = " (cut)" if p.get("truncated") else ""
-        rows.append([f"{server}@{size}", name + flag, _num(p.get("objects")),
-                     _num(p.get("requests")), _num(p.get("errors")),
-                     _num(p.get("objects_per_s")), _num(p.get("p50_ms")), _num(p.get("p95_ms")),
-                     _num(p.get("p99_ms"))])
+        rows.append(
+            [
+                f"{server}@{size}",
+                name + flag,
+                _num(p.get("objects")),
+                _num(p.get("requests")),
+                _num(p.get("errors")),
+                _num(p.get("objects_per_s")),
+                _num(p.get("p50_ms")),
+                _num(p.get("p95_ms")),
+                _num(p.get("p99_ms")),
+            ]
+        )
     return rows
 
 
 def render(results: dict[str, Any]) -> str:
     lines: list[str] = []
     meta = results.get("meta", {})
-    lines.append(f"intelshare benchmark — {meta.get('started', '')} — "
-                 f"{meta.get('cpus')} CPUs, seed {meta.get('seed')}")
+    lines.append(
+        f"intelshare benchmark — {meta.get('started', '')} — "
+        f"{meta.get('cpus')} CPUs, seed {meta.get('seed')}"
+    )
     rows: list[list[str]] = []
     for server, by_size in results.get("servers", {}).items():
         if isinstance(by_size, str):
@@ -56,31 +81,55 @@ def render(results: dict[str, Any]) -> str:
         for size, phases in by_size.items():
             rows.extend(phase_rows(server, size, phases))
     lines += ["", "Per server and size (objects/s; latency per request in ms)"]
-    lines += _table(["server@size", "phase", "objects", "reqs", "errs", "obj/s", "p50",
-                     "p95", "p99"], rows)
+    lines += _table(
+        ["server@size", "phase", "objects", "reqs", "errs", "obj/s", "p50", "p95", "p99"], rows
+    )
     ratios = results.get("ratios", {})
     if ratios:
         lines += ["", "Ratios intelshare / peer at the peer's size (rate; peer p50 / ours p50)"]
         rows = []
         for peer, info in ratios.items():
             for name, r in info.get("phases", {}).items():
-                rows.append([f"{peer}@{info['size']}", name, _num(r.get("rate_ratio")),
-                             _num(r.get("p50_ratio"))])
+                rows.append(
+                    [
+                        f"{peer}@{info['size']}",
+                        name,
+                        _num(r.get("rate_ratio")),
+                        _num(r.get("p50_ratio")),
+                    ]
+                )
         lines += _table(["peer@size", "phase", "rate x", "p50 x"], rows)
     if results.get("policy"):
         lines += ["", "Policy: partner (TLP:GREEN ceiling) vs staff, same collection"]
-        rows = [[size, name, _num(r.get("partner_objects")), _num(r.get("staff_objects")),
-                 _num(r.get("visible_fraction"), 2), _num(r.get("time_ratio"), 2),
-                 _num(r.get("rate_ratio"), 2)]
-                for size, by in results["policy"].items() for name, r in by.items()
-                if isinstance(r, dict) and "partner_objects" in r]
-        lines += _table(["size", "pull", "partner objs", "staff objs", "visible", "time x",
-                         "rate x"], rows)
+        rows = [
+            [
+                size,
+                name,
+                _num(r.get("partner_objects")),
+                _num(r.get("staff_objects")),
+                _num(r.get("visible_fraction"), 2),
+                _num(r.get("time_ratio"), 2),
+                _num(r.get("rate_ratio"), 2),
+            ]
+            for size, by in results["policy"].items()
+            for name, r in by.items()
+            if isinstance(r, dict) and "partner_objects" in r
+        ]
+        lines += _table(
+            ["size", "pull", "partner objs", "staff objs", "visible", "time x", "rate x"], rows
+        )
     if results.get("limit"):
         lines += ["", "Limit: COPY of the same rows out of PostgreSQL vs the server"]
-        rows = [[size, _num(r.get("rows")), _num(r.get("objects_per_s")),
-                 _num(r.get("server_version_all_per_s")), _num(r.get("server_share"), 2)]
-                for size, r in results["limit"].items()]
+        rows = [
+            [
+                size,
+                _num(r.get("rows")),
+                _num(r.get("objects_per_s")),
+                _num(r.get("server_version_all_per_s")),
+                _num(r.get("server_share"), 2),
+            ]
+            for size, r in results["limit"].items()
+        ]
         lines += _table(["size", "rows", "COPY rows/s", "server obj/s", "server/COPY"], rows)
     scale = results.get("scale", {})
     if scale.get("sizes"):
@@ -91,28 +140,46 @@ def render(results: dict[str, Any]) -> str:
                 pages = r.get(who, {})
                 if not pages:
                     continue
-                cells = [f"{_num(pages.get(k, {}).get('p50_ms'))} / "
-                         f"{_num(pages.get(k, {}).get('p95_ms'))}"
-                         for k in ("first", "middle", "last")]
+                cells = [
+                    f"{_num(pages.get(k, {}).get('p50_ms'))} / "
+                    f"{_num(pages.get(k, {}).get('p95_ms'))}"
+                    for k in ("first", "middle", "last")
+                ]
                 walk = pages.get("walk", {})
-                rows.append([size, who, *cells, _num(walk.get("objects_per_s")),
-                             _num(r.get("load", {}).get("objects_per_s"))])
-        lines += _table(["versions", "caller", "first", "middle", "last full", "walk obj/s",
-                         "load obj/s"], rows)
+                rows.append(
+                    [
+                        size,
+                        who,
+                        *cells,
+                        _num(walk.get("objects_per_s")),
+                        _num(r.get("load", {}).get("objects_per_s")),
+                    ]
+                )
+        lines += _table(
+            ["versions", "caller", "first", "middle", "last full", "walk obj/s", "load obj/s"], rows
+        )
     memory = results.get("memory", {})
     if memory:
         lines += ["", "gunicorn worker RSS (MiB): before / peak / after"]
         for label, m in memory.items():
-            lines.append(f"  {label}: {_num(m.get('before_mib'))} / {_num(m.get('peak_mib'))}"
-                         f" / {_num(m.get('after_mib'))}")
+            lines.append(
+                f"  {label}: {_num(m.get('before_mib'))} / {_num(m.get('peak_mib'))}"
+                f" / {_num(m.get('after_mib'))}"
+            )
     generator = results.get("generator")
     if generator:
-        lines += ["", f"Generator: {generator['objects']} objects in "
-                      f"{_num(generator['seconds'], 2)} s ({generator['objects_per_s']} obj/s)"]
+        lines += [
+            "",
+            f"Generator: {generator['objects']} objects in "
+            f"{_num(generator['seconds'], 2)} s ({generator['objects_per_s']} obj/s)",
+        ]
     validation = results.get("validation")
     if validation:
-        lines += ["", "Validation per object (µs): " + ", ".join(
-            f"{k}={_num(v)}" for k, v in validation.items())]
+        lines += [
+            "",
+            "Validation per object (µs): "
+            + ", ".join(f"{k}={_num(v)}" for k, v in validation.items()),
+        ]
     for name, prof in results.get("profiles", {}).items():
         if not isinstance(prof, dict) or "self" not in prof:
             lines += ["", f"Profile {name}: {prof}"]

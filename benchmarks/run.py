@@ -33,42 +33,83 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="intelshare vs medallion 3.0.0 and OpenTAXII 0.9.3 on loopback. "
-                    "Needs PostgreSQL on 127.0.0.1:5432 (user postgres).")
-    parser.add_argument("--sizes", type=_sizes, default=None,
-                        help="intelshare comparison sizes, loaded by TAXII POST "
-                             "(default 10000,100000; --quick: 300)")
-    parser.add_argument("--peers", default=None,
-                        help="comma list of medallion,opentaxii ('' for none; "
-                             "default both; --quick: none)")
-    parser.add_argument("--medallion-size", type=int, default=None,
-                        help="versions loaded into medallion (default 1000: its first "
-                             "page is O(n^2), it collapses beyond)")
-    parser.add_argument("--opentaxii-size", type=int, default=None,
-                        help="versions loaded into OpenTAXII by POST (default 10000)")
-    parser.add_argument("--scale", type=_sizes, default=None,
-                        help="scale sweep sizes for intelshare alone, bulk-loaded "
-                             "(default 10000,100000,1000000; '' to skip)")
+        "Needs PostgreSQL on 127.0.0.1:5432 (user postgres).",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=None,
+        help="intelshare comparison sizes, loaded by TAXII POST "
+        "(default 10000,100000; --quick: 300)",
+    )
+    parser.add_argument(
+        "--peers",
+        default=None,
+        help="comma list of medallion,opentaxii ('' for none; default both; --quick: none)",
+    )
+    parser.add_argument(
+        "--medallion-size",
+        type=int,
+        default=None,
+        help="versions loaded into medallion (default 1000: its first "
+        "page is O(n^2), it collapses beyond)",
+    )
+    parser.add_argument(
+        "--opentaxii-size",
+        type=int,
+        default=None,
+        help="versions loaded into OpenTAXII by POST (default 10000)",
+    )
+    parser.add_argument(
+        "--scale",
+        type=_sizes,
+        default=None,
+        help="scale sweep sizes for intelshare alone, bulk-loaded "
+        "(default 10000,100000,1000000; '' to skip)",
+    )
     parser.add_argument("--seed", type=int, default=20260101)
-    parser.add_argument("--workers", type=int, default=4,
-                        help="gunicorn workers of intelshare and OpenTAXII (medallion: 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=4,
+        help="gunicorn workers of intelshare and OpenTAXII (medallion: 1)",
+    )
     parser.add_argument("--readers", type=int, default=8)
-    parser.add_argument("--timeout", type=float, default=None,
-                        help="seconds per request (default 300; --quick 30)")
-    parser.add_argument("--budget", type=float, default=None,
-                        help="seconds per phase (default 240; --quick 20)")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="repeats of latency phases (default 10; --quick 2)")
-    parser.add_argument("--profile", action="store_true",
-                        help="py-spy profiles of full pull, ingest and policy pull")
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="seconds per request (default 300; --quick 30)"
+    )
+    parser.add_argument(
+        "--budget", type=float, default=None, help="seconds per phase (default 240; --quick 20)"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="repeats of latency phases (default 10; --quick 2)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy profiles of full pull, ingest and policy pull",
+    )
     parser.add_argument("--quick", action="store_true", help="a tiny smoke run")
-    parser.add_argument("--database", default="intelshare_bench",
-                        help="PostgreSQL database for intelshare (dropped and created)")
-    parser.add_argument("--workdir", type=Path, default=REPO / "var" / "bench",
-                        help="logs, configs and OpenTAXII's virtualenv")
-    parser.add_argument("--keep-db", action="store_true",
-                        help="leave the benchmark databases for inspection")
-    parser.add_argument("--output", type=Path,
-                        default=REPO / "benchmarks" / "results" / "latest.json")
+    parser.add_argument(
+        "--database",
+        default="intelshare_bench",
+        help="PostgreSQL database for intelshare (dropped and created)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=REPO / "var" / "bench",
+        help="logs, configs and OpenTAXII's virtualenv",
+    )
+    parser.add_argument(
+        "--keep-db", action="store_true", help="leave the benchmark databases for inspection"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=REPO / "benchmarks" / "results" / "latest.json"
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     args.sizes = args.sizes or ([300] if quick else [10_000, 100_000])
@@ -105,18 +146,25 @@ def sample_ids(objects: list[dict[str, Any]], count: int) -> list[str]:
 # --- one server at one size ------------------------------------------------------------
 
 
-def suite(target: taxii.Target, objects: list[dict[str, Any]], args: argparse.Namespace,
-          *, rss: Process | None = None, memory: dict[str, Any] | None = None,
-          ) -> dict[str, Phase]:
+def suite(
+    target: taxii.Target,
+    objects: list[dict[str, Any]],
+    args: argparse.Namespace,
+    *,
+    rss: Process | None = None,
+    memory: dict[str, Any] | None = None,
+) -> dict[str, Phase]:
     """Load ``objects`` by POST, then every read phase, on one (empty) collection."""
     phases: dict[str, Phase] = {}
     taxii.warm(target, 6 * args.workers)
     split = ingest_split(len(objects))
     say(f"  {target.server}: ingest {len(objects)} objects by POST")
-    phases["ingest_100"] = taxii.ingest(target, taxii.envelopes(objects[:split], 100),
-                                        Budget(args.budget * 2), "ingest_100")
-    phases["ingest_1000"] = taxii.ingest(target, taxii.envelopes(objects[split:], 1000),
-                                         Budget(args.budget * 2), "ingest_1000")
+    phases["ingest_100"] = taxii.ingest(
+        target, taxii.envelopes(objects[:split], 100), Budget(args.budget * 2), "ingest_100"
+    )
+    phases["ingest_1000"] = taxii.ingest(
+        target, taxii.envelopes(objects[split:], 1000), Budget(args.budget * 2), "ingest_1000"
+    )
     if target.database:
         pg.analyze(target.database)
     taxii.warm_reads(target, 2 * args.workers)
@@ -126,8 +174,12 @@ def suite(target: taxii.Target, objects: list[dict[str, Any]], args: argparse.Na
     boundaries: list[tuple[int, str | None]] = []
     with sampler:
         phases["version_all"] = taxii.pull(
-            target, {**PAGE, "match[version]": "all"}, Budget(args.budget), "version_all",
-            on_page=lambda page: boundaries.append((page.count, page.date_last)))
+            target,
+            {**PAGE, "match[version]": "all"},
+            Budget(args.budget),
+            "version_all",
+            on_page=lambda page: boundaries.append((page.count, page.date_last)),
+        )
     if isinstance(sampler, RssSampler) and memory is not None:
         memory[f"{target.server} version_all pull"] = sampler.summary()
     say(f"  {target.server}: manifest, incremental, filters")
@@ -142,16 +194,23 @@ def suite(target: taxii.Target, objects: list[dict[str, Any]], args: argparse.Na
     else:
         added_after, expected = point
         phases["incremental"] = taxii.repeated_walks(
-            target, {**PAGE, "added_after": added_after}, Budget(args.budget), "incremental",
-            args.repeats)
+            target,
+            {**PAGE, "added_after": added_after},
+            Budget(args.budget),
+            "incremental",
+            args.repeats,
+        )
         phases["incremental"].extra.update(added_after=added_after, versions_after=expected)
-    phases["match_type"] = taxii.repeated_walks(target, {**PAGE, "match[type]": "malware"},
-                                                Budget(args.budget), "match_type", args.repeats)
-    phases["match_id"] = taxii.by_ids(target, sample_ids(objects, args.repeats * 5),
-                                      Budget(args.budget), "match_id")
+    phases["match_type"] = taxii.repeated_walks(
+        target, {**PAGE, "match[type]": "malware"}, Budget(args.budget), "match_type", args.repeats
+    )
+    phases["match_id"] = taxii.by_ids(
+        target, sample_ids(objects, args.repeats * 5), Budget(args.budget), "match_id"
+    )
     say(f"  {target.server}: {args.readers} concurrent readers")
     phases[f"concurrent_{args.readers}"] = taxii.concurrent(
-        target, PAGE, args.readers, Budget(args.budget), f"concurrent_{args.readers}")
+        target, PAGE, args.readers, Budget(args.budget), f"concurrent_{args.readers}"
+    )
     return phases
 
 
@@ -165,21 +224,27 @@ def ratios(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
         peer = theirs.get(name)
         if not peer:
             continue
-        rate = (mine["objects_per_s"] / peer["objects_per_s"]
-                if mine.get("objects_per_s") and peer.get("objects_per_s") else None)
-        p50 = (peer["p50_ms"] / mine["p50_ms"]
-               if mine.get("p50_ms") and peer.get("p50_ms") else None)
-        out[name] = {"rate_ratio": None if rate is None else round(rate, 1),
-                     "p50_ratio": None if p50 is None else round(p50, 1),
-                     "peer_errors": peer.get("errors"), "peer_truncated": peer.get("truncated")}
+        rate = (
+            mine["objects_per_s"] / peer["objects_per_s"]
+            if mine.get("objects_per_s") and peer.get("objects_per_s")
+            else None
+        )
+        p50 = peer["p50_ms"] / mine["p50_ms"] if mine.get("p50_ms") and peer.get("p50_ms") else None
+        out[name] = {
+            "rate_ratio": None if rate is None else round(rate, 1),
+            "p50_ratio": None if p50 is None else round(p50, 1),
+            "peer_errors": peer.get("errors"),
+            "peer_truncated": peer.get("truncated"),
+        }
     return out
 
 
 # --- intelshare extras: policy, limit, scale ---------------------------------------------
 
 
-def profiled(server: Process, name: str, out_dir: Path, results: dict[str, Any],
-             body: Callable[[], Any]) -> None:
+def profiled(
+    server: Process, name: str, out_dir: Path, results: dict[str, Any], body: Callable[[], Any]
+) -> None:
     exe = pyspy.find()
     if exe is None:
         results["profiles"][name] = "skipped: py-spy not installed (.venv/bin/pip install py-spy)"
@@ -192,8 +257,9 @@ def profiled(server: Process, name: str, out_dir: Path, results: dict[str, Any],
         body()
     finally:
         error = recording.stop()
-    results["profiles"][name] = (f"py-spy failed: {error}" if error else
-                                 {**pyspy.summarize(raw), "raw": str(raw)})
+    results["profiles"][name] = (
+        f"py-spy failed: {error}" if error else {**pyspy.summarize(raw), "raw": str(raw)}
+    )
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -201,41 +267,62 @@ def profiled(server: Process, name: str, out_dir: Path, results: dict[str, Any],
 
 def git(*argv: str) -> str:
     try:
-        return subprocess.run(["git", *argv], cwd=REPO, capture_output=True, text=True,
-                              timeout=10, check=False).stdout.strip()
+        return subprocess.run(
+            ["git", *argv], cwd=REPO, capture_output=True, text=True, timeout=10, check=False
+        ).stdout.strip()
     except OSError:
         return ""
 
 
 def meta(args: argparse.Namespace) -> dict[str, Any]:
-    return {"started": datetime.now(UTC).isoformat(timespec="seconds"),
-            "cpus": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(), "seed": args.seed, "quick": args.quick,
-            "commit": git("rev-parse", "--short", "HEAD"),
-            "dirty": bool(git("status", "--porcelain", "--", "intelshare", "config")),
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "client": "python requests, one Session per reader, orjson parsing; the client "
-                      "shares the machine's CPUs with the servers"}
+    return {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "seed": args.seed,
+        "quick": args.quick,
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "dirty": bool(git("status", "--porcelain", "--", "intelshare", "config")),
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "client": "python requests, one Session per reader, orjson parsing; the client "
+        "shares the machine's CPUs with the servers",
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {"meta": meta(args), "servers": {}, "ratios": {}, "policy": {},
-                               "limit": {}, "memory": {}, "profiles": {}, "unavailable": {}}
+    results: dict[str, Any] = {
+        "meta": meta(args),
+        "servers": {},
+        "ratios": {},
+        "policy": {},
+        "limit": {},
+        "memory": {},
+        "profiles": {},
+        "unavailable": {},
+    }
     work = args.workdir
     out_dir = args.output.parent
     why = pg.reachable()
     if why:
         raise SystemExit(f"PostgreSQL is not reachable on 127.0.0.1:5432: {why}")
-    intel_sizes = sorted({*args.sizes,
-                          *([args.medallion_size] if "medallion" in args.peers else []),
-                          *([args.opentaxii_size] if "opentaxii" in args.peers else [])})
+    intel_sizes = sorted(
+        {
+            *args.sizes,
+            *([args.medallion_size] if "medallion" in args.peers else []),
+            *([args.opentaxii_size] if "opentaxii" in args.peers else []),
+        }
+    )
     biggest = max([*intel_sizes, args.medallion_size, args.opentaxii_size])
     say(f"generating {biggest} objects (seed {args.seed})")
     started = time.perf_counter()
     objects = list(generate(biggest, args.seed))
     seconds = time.perf_counter() - started
-    results["generator"] = {"objects": len(objects), "seconds": round(seconds, 3),
-                            "objects_per_s": round(len(objects) / seconds)}
+    results["generator"] = {
+        "objects": len(objects),
+        "seconds": round(seconds, 3),
+        "objects_per_s": round(len(objects) / seconds),
+    }
     servers: list[Process] = []
     try:
         say(f"database {args.database}: recreate and migrate")
@@ -254,8 +341,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             url = intel.collection_url(collection["id"])
             target = taxii.Target("intelshare", url, STAFF, args.timeout, args.database)
             with step(results, f"intelshare @{size}"):
-                phases = summarize(suite(target, objects[:size], args, rss=intel,
-                                         memory=results["memory"]))
+                phases = summarize(
+                    suite(target, objects[:size], args, rss=intel, memory=results["memory"])
+                )
                 ours[str(size)] = phases
                 stats = intel.setup("stats", "--alias", f"cmp-{size}")
                 phases["full_pull"]["stored_versions"] = stats["versions"]
@@ -264,8 +352,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 limit = pg.copy_limit(args.database, collection["id"])
                 server_rate = phases["version_all"]["objects_per_s"]
                 limit["server_version_all_per_s"] = server_rate
-                limit["server_share"] = (round(server_rate / limit["objects_per_s"], 3)
-                                         if server_rate and limit["objects_per_s"] else None)
+                limit["server_share"] = (
+                    round(server_rate / limit["objects_per_s"], 3)
+                    if server_rate and limit["objects_per_s"]
+                    else None
+                )
                 results["limit"][str(size)] = limit
         for peer in args.peers:
             with step(results, peer):
@@ -276,9 +367,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with step(results, "validation cost"):
             say("validation cost: stix2-validator vs intelshare's structural check")
             results["validation"] = intel.setup(
-                "validate-cost", "--seed", str(args.seed), "--count",
-                "300" if args.quick else "3000", "--validator-count",
-                "50" if args.quick else "500")
+                "validate-cost",
+                "--seed",
+                str(args.seed),
+                "--count",
+                "300" if args.quick else "3000",
+                "--validator-count",
+                "50" if args.quick else "500",
+            )
         if args.profile:
             with step(results, "profiles"):
                 profiles(intel, args, objects, out_dir, results)
@@ -294,13 +390,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["meta"]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         # Server processes keep the code they started with; helpers re-import it.
         results["meta"]["commit_finished"] = git("rev-parse", "--short", "HEAD")
-        results["meta"]["loadavg"] = [{"at": at, "step": step, "1m_5m_15m": list(load)}
-                                      for at, step, load in LOAD]
+        results["meta"]["loadavg"] = [
+            {"at": at, "step": step, "1m_5m_15m": list(load)} for at, step, load in LOAD
+        ]
     return results
 
 
-def run_peer(peer: str, args: argparse.Namespace, objects: list[dict[str, Any]], work: Path,
-             servers: list[Process], results: dict[str, Any]) -> None:
+def run_peer(
+    peer: str,
+    args: argparse.Namespace,
+    objects: list[dict[str, Any]],
+    work: Path,
+    servers: list[Process],
+    results: dict[str, Any],
+) -> None:
     if peer == "medallion":
         size = args.medallion_size
         # medallion 3.0.0 parses every object's "version" property as a timestamp, so
@@ -309,7 +412,8 @@ def run_peer(peer: str, args: argparse.Namespace, objects: list[dict[str, Any]],
         results["meta"]["medallion_content"] = (
             "the feed without its extension-definition: medallion 3.0.0 answers HTTP 500 "
             "to GET objects once it stores one (it parses the property 'version' as a "
-            "timestamp)")
+            "timestamp)"
+        )
         server: Process = Medallion(work / "medallion")
         try:
             server.start()  # type: ignore[attr-defined]
@@ -328,7 +432,8 @@ def run_peer(peer: str, args: argparse.Namespace, objects: list[dict[str, Any]],
         objects = [o for o in objects if "modified" in o]
         results["meta"]["opentaxii_content"] = (
             "the feed without objects lacking 'modified' (the TLP marking-definitions): "
-            "OpenTAXII 0.9.3 answers HTTP 500 to an envelope containing one (KeyError)")
+            "OpenTAXII 0.9.3 answers HTTP 500 to an envelope containing one (KeyError)"
+        )
         venv = work / "opentaxii-venv"
         try:
             say("opentaxii: install into its own virtualenv")
@@ -354,26 +459,47 @@ def run_peer(peer: str, args: argparse.Namespace, objects: list[dict[str, Any]],
     servers.remove(server)
 
 
-def profiles(intel: Intelshare, args: argparse.Namespace, objects: list[dict[str, Any]],
-             out_dir: Path, results: dict[str, Any]) -> None:
+def profiles(
+    intel: Intelshare,
+    args: argparse.Namespace,
+    objects: list[dict[str, Any]],
+    out_dir: Path,
+    results: dict[str, Any],
+) -> None:
     size = max(args.sizes)
     collection = intel.setup("collection", "--alias", f"cmp-{size}")
     url = intel.collection_url(collection["id"])
     staff = taxii.Target("intelshare", url, STAFF, args.timeout)
     partner = taxii.Target("intelshare-partner", url, PARTNER, args.timeout)
     say("profile: full pull")
-    profiled(intel, "full_pull", out_dir, results,
-             lambda: taxii.pull(staff, PAGE, Budget(args.budget), "full_pull"))
+    profiled(
+        intel,
+        "full_pull",
+        out_dir,
+        results,
+        lambda: taxii.pull(staff, PAGE, Budget(args.budget), "full_pull"),
+    )
     say("profile: policy pull")
-    profiled(intel, "policy_pull", out_dir, results,
-             lambda: taxii.pull(partner, PAGE, Budget(args.budget), "policy_pull"))
+    profiled(
+        intel,
+        "policy_pull",
+        out_dir,
+        results,
+        lambda: taxii.pull(partner, PAGE, Budget(args.budget), "policy_pull"),
+    )
     fresh = intel.setup("collection", "--alias", "profile-ingest")
     target = taxii.Target("intelshare", intel.collection_url(fresh["id"]), STAFF, args.timeout)
     part = objects[: min(len(objects), 20_000)]
     say(f"profile: ingest {len(part)} objects in envelopes of 1,000")
-    profiled(intel, "ingest_1000", out_dir, results,
-             lambda: taxii.ingest(target, taxii.envelopes(part, 1000), Budget(args.budget),
-                                  "ingest_1000"))
+    profiled(
+        intel,
+        "ingest_1000",
+        out_dir,
+        results,
+        lambda: taxii.ingest(
+            target, taxii.envelopes(part, 1000), Budget(args.budget), "ingest_1000"
+        ),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,8 +35,9 @@ def gunicorn_extra(gunicorn: Path) -> list[str]:
     """gunicorn 27 opens a control socket at one fixed path per user; two
     gunicorns would fight over it, so turn it off where the flag exists."""
     try:
-        helptext = subprocess.run([str(gunicorn), "--help"], capture_output=True, text=True,
-                                  timeout=30, check=False).stdout
+        helptext = subprocess.run(
+            [str(gunicorn), "--help"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return []
     return ["--no-control-socket"] if "--no-control-socket" in helptext else []
@@ -82,8 +83,14 @@ class Process:
     def spawn(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
-        self.popen = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                                      stdout=self._log, stderr=subprocess.STDOUT)
+        self.popen = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
     def wait_ready(self, url: str, auth: tuple[str, str] | None, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -156,26 +163,49 @@ class Intelshare(Process):
         self.env.pop("DEBUG", None)
 
     def manage(self, *args: str, timeout: float = 600) -> str:
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=self.env,
-                                capture_output=True, text=True, timeout=timeout, check=False)
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
         return result.stdout
 
     def setup(self, *args: str, timeout: float = 3600) -> Any:
         """Run ``python -m benchmarks.setup_db`` with this server's environment."""
-        result = subprocess.run([sys.executable, "-m", "benchmarks.setup_db", *args], cwd=REPO,
-                                env=self.env, capture_output=True, text=True, timeout=timeout,
-                                check=False)
+        result = subprocess.run(
+            [sys.executable, "-m", "benchmarks.setup_db", *args],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"setup_db {args[0]} failed:\n{result.stderr[-3000:]}")
         return json.loads(result.stdout.strip().splitlines()[-1])
 
     def start(self, auth: tuple[str, str]) -> None:
         gunicorn = venv_bin("gunicorn")
-        argv = [str(gunicorn), "config.wsgi", "--bind", f"127.0.0.1:{self.port}",
-                "--workers", str(self.workers_count), "--timeout", "600",
-                "--log-level", "warning", *gunicorn_extra(gunicorn)]
+        argv = [
+            str(gunicorn),
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(self.workers_count),
+            "--timeout",
+            "600",
+            "--log-level",
+            "warning",
+            *gunicorn_extra(gunicorn),
+        ]
         self.spawn(argv, self.env, REPO)
         self.wait_ready(self.base + "taxii2/", auth, timeout=60)
 
@@ -202,24 +232,37 @@ class Medallion(Process):
         config_path = self.workdir / "medallion-config.json"
         root = f"{self.base}bench/"
         data = {
-            "/discovery": {"title": "medallion (benchmark)", "default": root,
-                           "api_roots": [root]},
+            "/discovery": {"title": "medallion (benchmark)", "default": root, "api_roots": [root]},
             "bench": {
-                "information": {"title": "bench", "versions": [TAXII],
-                                "max_content_length": 256 * 1024 * 1024},
+                "information": {
+                    "title": "bench",
+                    "versions": [TAXII],
+                    "max_content_length": 256 * 1024 * 1024,
+                },
                 "status": [],
-                "collections": [{
-                    "id": self.COLLECTION, "title": "bench", "can_read": True,
-                    "can_write": True, "media_types": ["application/stix+json;version=2.1"],
-                    "objects": [], "manifest": []}],
+                "collections": [
+                    {
+                        "id": self.COLLECTION,
+                        "title": "bench",
+                        "can_read": True,
+                        "can_write": True,
+                        "media_types": ["application/stix+json;version=2.1"],
+                        "objects": [],
+                        "manifest": [],
+                    }
+                ],
             },
         }
         data_path.write_text(json.dumps(data), encoding="utf-8")
         config = {
-            "backend": {"module": "medallion.backends.memory_backend",
-                        "module_class": "MemoryBackend", "filename": str(data_path),
-                        # next tokens must outlive a slow page walk
-                        "session_timeout": 3600, "check_interval": 60},
+            "backend": {
+                "module": "medallion.backends.memory_backend",
+                "module_class": "MemoryBackend",
+                "filename": str(data_path),
+                # next tokens must outlive a slow page walk
+                "session_timeout": 3600,
+                "check_interval": 60,
+            },
             "users": {MEDALLION_USER[0]: MEDALLION_USER[1]},
             "taxii": {"max_page_size": self.max_page_size},
         }
@@ -229,9 +272,19 @@ class Medallion(Process):
     def start(self) -> None:
         config = self._write()
         gunicorn = venv_bin("gunicorn")
-        argv = [str(gunicorn), f"medallion:load_app({str(config)!r})", "--bind",
-                f"127.0.0.1:{self.port}", "--workers", "1", "--timeout", "900",
-                "--log-level", "warning", *gunicorn_extra(gunicorn)]
+        argv = [
+            str(gunicorn),
+            f"medallion:load_app({str(config)!r})",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            "1",
+            "--timeout",
+            "900",
+            "--log-level",
+            "warning",
+            *gunicorn_extra(gunicorn),
+        ]
         self.spawn(argv, dict(os.environ), self.workdir)
         self.wait_ready(self.base + "taxii2/", MEDALLION_USER, timeout=60)
 

@@ -50,21 +50,29 @@ def cmd_world(_: argparse.Namespace) -> dict[str, Any]:
     from intelshare import services, stix
     from intelshare.models import ApiRoot, Partner, User
 
-    ApiRoot.objects.update_or_create(slug=API_ROOT, defaults={
-        "title": "Benchmark", "is_default": True, "max_content_length": 256 * 1024 * 1024})
+    ApiRoot.objects.update_or_create(
+        slug=API_ROOT,
+        defaults={
+            "title": "Benchmark",
+            "is_default": True,
+            "max_content_length": 256 * 1024 * 1024,
+        },
+    )
     staff, _ = User.objects.get_or_create(username=STAFF[0])
     staff.is_staff = True
     staff.set_password(STAFF[1])
     staff.save()
-    partner, _ = Partner.objects.get_or_create(name=PARTNER_NAME,
-                                               defaults={"slug": "bench-partner"})
+    partner, _ = Partner.objects.get_or_create(
+        name=PARTNER_NAME, defaults={"slug": "bench-partner"}
+    )
     user, _ = User.objects.get_or_create(username=PARTNER[0])
     user.partner = partner
     user.set_password(PARTNER[1])
     user.save()
     if not partner.agreements.exists():
-        services.agreement_create(partner=partner, name="Benchmark: GREEN ceiling",
-                                  tlp_ceiling=stix.TLP_GREEN)
+        services.agreement_create(
+            partner=partner, name="Benchmark: GREEN ceiling", tlp_ceiling=stix.TLP_GREEN
+        )
     return {"api_root": API_ROOT, "staff": list(STAFF), "partner": list(PARTNER)}
 
 
@@ -75,7 +83,8 @@ def cmd_collection(args: argparse.Namespace) -> dict[str, Any]:
 
     root = ApiRoot.objects.get(slug=API_ROOT)
     collection, _ = Collection.objects.get_or_create(
-        api_root=root, alias=args.alias, defaults={"title": f"Benchmark {args.alias}"})
+        api_root=root, alias=args.alias, defaults={"title": f"Benchmark {args.alias}"}
+    )
     partner = Partner.objects.get(name=PARTNER_NAME)
     services.grant_set(agreement=partner.agreements.get(), collection=collection)
     return {"id": str(collection.pk), "alias": args.alias}
@@ -95,9 +104,16 @@ def cmd_load(args: argparse.Namespace) -> dict[str, Any]:
         stored += result.new
         failed += result.failed
     seconds = time.perf_counter() - start
-    return {"alias": args.alias, "count": args.count, "stored": stored, "failed": failed,
-            "seconds": round(seconds, 2), "objects_per_s": round(stored / seconds, 1),
-            "chunk": args.chunk, "path": "ingest.store in-process (not HTTP)"}
+    return {
+        "alias": args.alias,
+        "count": args.count,
+        "stored": stored,
+        "failed": failed,
+        "seconds": round(seconds, 2),
+        "objects_per_s": round(stored / seconds, 1),
+        "chunk": args.chunk,
+        "path": "ingest.store in-process (not HTTP)",
+    }
 
 
 def cmd_stats(args: argparse.Namespace) -> dict[str, Any]:
@@ -117,8 +133,11 @@ def cmd_explain(args: argparse.Namespace) -> dict[str, Any]:
     from django.test.utils import CaptureQueriesContext
 
     token = base64.b64encode(f"{args.user}:{args.password}".encode()).decode()
-    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Basic {token}",
-                    HTTP_ACCEPT="application/taxii+json;version=2.1")
+    client = Client(
+        HTTP_HOST="127.0.0.1",
+        HTTP_AUTHORIZATION=f"Basic {token}",
+        HTTP_ACCEPT="application/taxii+json;version=2.1",
+    )
     client.get(args.path[0])  # warm the credential cache and the connection
     results = []
     for label, path in zip(args.label, args.path, strict=True):
@@ -130,15 +149,23 @@ def cmd_explain(args: argparse.Namespace) -> dict[str, Any]:
         for query in captured.captured_queries:
             text = query["sql"]
             if "intelshare_objectversion" not in text or not text.lstrip().upper().startswith(
-                    "SELECT"):
+                "SELECT"
+            ):
                 continue
             with connection.cursor() as cursor:
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + text)
                 plan = [row[0] for row in cursor.fetchall()]
             plans.append({"sql": text, "query_ms": float(query["time"]) * 1000, "plan": plan})
-        results.append({"label": label, "path": path, "status": response.status_code,
-                        "in_process_ms": round(seconds * 1000, 2),
-                        "queries": len(captured.captured_queries), "explained": plans})
+        results.append(
+            {
+                "label": label,
+                "path": path,
+                "status": response.status_code,
+                "in_process_ms": round(seconds * 1000, 2),
+                "queries": len(captured.captured_queries),
+                "explained": plans,
+            }
+        )
     return {"pages": results}
 
 
@@ -169,17 +196,26 @@ def cmd_validate_cost(args: argparse.Namespace) -> dict[str, Any]:
         invalid += not validate_instance(obj, options).is_valid
 
     validator_us = per_object(full, subset)
-    return {"objects": len(objects), "stix_inspect_us": round(inspect_us, 1),
-            "ingest_validate_us": round(validate_us, 1),
-            "stix2_validator_objects": len(subset),
-            "stix2_validator_us": round(validator_us, 1),
-            "stix2_validator_invalid": invalid,
-            "validator_over_inspect": round(validator_us / inspect_us, 1),
-            "validator_over_ingest_validate": round(validator_us / validate_us, 1)}
+    return {
+        "objects": len(objects),
+        "stix_inspect_us": round(inspect_us, 1),
+        "ingest_validate_us": round(validate_us, 1),
+        "stix2_validator_objects": len(subset),
+        "stix2_validator_us": round(validator_us, 1),
+        "stix2_validator_invalid": invalid,
+        "validator_over_inspect": round(validator_us / inspect_us, 1),
+        "validator_over_ingest_validate": round(validator_us / validate_us, 1),
+    }
 
 
-COMMANDS = {"world": cmd_world, "collection": cmd_collection, "load": cmd_load,
-            "stats": cmd_stats, "explain": cmd_explain, "validate-cost": cmd_validate_cost}
+COMMANDS = {
+    "world": cmd_world,
+    "collection": cmd_collection,
+    "load": cmd_load,
+    "stats": cmd_stats,
+    "explain": cmd_explain,
+    "validate-cost": cmd_validate_cost,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,10 +61,14 @@ class Phase:
 
         rate = self.objects / self.seconds if self.seconds > 0 else None
         out: dict[str, Any] = {
-            "objects": self.objects, "requests": self.requests, "errors": self.errors,
+            "objects": self.objects,
+            "requests": self.requests,
+            "errors": self.errors,
             "seconds": round(self.seconds, 3),
             "objects_per_s": None if rate is None else round(rate, 1),
-            "p50_ms": ms(50), "p95_ms": ms(95), "p99_ms": ms(99),
+            "p50_ms": ms(50),
+            "p95_ms": ms(95),
+            "p99_ms": ms(99),
             "max_ms": None if not self.latencies else round(max(self.latencies) * 1000, 2),
             "truncated": self.truncated,
         }

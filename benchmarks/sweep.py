@@ -16,8 +16,9 @@ from benchmarks.stats import Budget, Phase
 PAGE = {"limit": str(taxii.PAGE)}
 
 
-def policy_line(server: Intelshare, collection_url: str, staff: dict[str, Any],
-                args: argparse.Namespace) -> dict[str, Any]:
+def policy_line(
+    server: Intelshare, collection_url: str, staff: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
     partner = taxii.Target("intelshare-partner", collection_url, PARTNER, args.timeout)
     taxii.warm(partner, 6 * args.workers)
     taxii.warm_reads(partner, 2 * args.workers)  # as the staff suite was warmed
@@ -26,19 +27,30 @@ def policy_line(server: Intelshare, collection_url: str, staff: dict[str, Any],
         phase = taxii.pull(partner, params, Budget(args.budget), f"partner_{name}").summary()
         mine = staff[name]
         out[name] = {
-            "partner_objects": phase["objects"], "staff_objects": mine["objects"],
-            "partner_seconds": phase["seconds"], "staff_seconds": mine["seconds"],
+            "partner_objects": phase["objects"],
+            "staff_objects": mine["objects"],
+            "partner_seconds": phase["seconds"],
+            "staff_seconds": mine["seconds"],
             "visible_fraction": round(phase["objects"] / mine["objects"], 3)
-            if mine["objects"] else None,
+            if mine["objects"]
+            else None,
             "time_ratio": round(phase["seconds"] / mine["seconds"], 2) if mine["seconds"] else None,
             "rate_ratio": round(phase["objects_per_s"] / mine["objects_per_s"], 2)
-            if phase["objects_per_s"] and mine["objects_per_s"] else None,
-            "partner": phase}
+            if phase["objects_per_s"] and mine["objects_per_s"]
+            else None,
+            "partner": phase,
+        }
     return out
 
 
-def page_latencies(target: taxii.Target, args: argparse.Namespace, *, rss: Process | None,
-                   label: str, memory: dict[str, Any]) -> dict[str, Any]:
+def page_latencies(
+    target: taxii.Target,
+    args: argparse.Namespace,
+    *,
+    rss: Process | None,
+    label: str,
+    memory: dict[str, Any],
+) -> dict[str, Any]:
     """First, middle (by next) and last page of one collection, ``repeats`` times each."""
     taxii.warm(target, 6 * args.workers)
     session = target.session()
@@ -70,20 +82,21 @@ def page_latencies(target: taxii.Target, args: argparse.Namespace, *, rss: Proce
     full = [i for i, count in enumerate(counts) if count == int(PAGE["limit"])]
     if len(fetching) >= 3 and walk.extra.get("complete") and full:
         out["last_page_rows"] = {"walk_final": counts[-1], "measured": counts[full[-1]]}
-        for name, token in (("middle", fetching[len(fetching) // 2]),
-                            ("last", fetching[full[-1]])):
+        for name, token in (("middle", fetching[len(fetching) // 2]), ("last", fetching[full[-1]])):
             phase = Phase(name)
             for _ in range(args.repeats):
-                page = taxii.get_page(session, target.objects_url, {**PAGE, "next": str(token)},
-                                      target.timeout)
+                page = taxii.get_page(
+                    session, target.objects_url, {**PAGE, "next": str(token)}, target.timeout
+                )
                 phase.record(page.seconds, page.count, ok=page.error is None)
             out[name] = phase.summary()
             out["tokens"][name] = token
     return out
 
 
-def explain(server: Intelshare, collection_id: str, pages: dict[str, Any],
-            auth: tuple[str, str]) -> dict[str, Any]:
+def explain(
+    server: Intelshare, collection_id: str, pages: dict[str, Any], auth: tuple[str, str]
+) -> dict[str, Any]:
     base = f"/taxii2/bench/collections/{collection_id}/objects/"
     labels, paths = ["first"], [base + "?" + urlencode(PAGE)]
     for name, token in pages.get("tokens", {}).items():
@@ -96,16 +109,20 @@ def explain(server: Intelshare, collection_id: str, pages: dict[str, Any],
 
 
 def scale_sweep(server: Intelshare, args: argparse.Namespace, results: dict[str, Any]) -> None:
-    sweep: dict[str, Any] = {"sizes": {}, "note": "bulk-loaded in-process via ingest.store "
-                             "in chunks of 5,000 (not HTTP); pages of 1,000 by next"}
+    sweep: dict[str, Any] = {
+        "sizes": {},
+        "note": "bulk-loaded in-process via ingest.store "
+        "in chunks of 5,000 (not HTTP); pages of 1,000 by next",
+    }
     results["scale"] = sweep
     largest = max(args.scale)
     for size in args.scale:
         alias = f"scale-{size}"
         collection = server.setup("collection", "--alias", alias)
         say(f"scale: bulk-load {size} versions")
-        load = server.setup("load", "--alias", alias, "--count", str(size), "--seed",
-                            str(args.seed), timeout=7200)
+        load = server.setup(
+            "load", "--alias", alias, "--count", str(size), "--seed", str(args.seed), timeout=7200
+        )
         pg.analyze(args.database)
         url = server.collection_url(collection["id"])
         entry: dict[str, Any] = {"load": load}
@@ -113,15 +130,24 @@ def scale_sweep(server: Intelshare, args: argparse.Namespace, results: dict[str,
         with step(results, f"scale {size}"):
             say(f"scale {size}: staff pages")
             entry["staff"] = page_latencies(
-                taxii.Target("intelshare", url, STAFF, args.timeout), args,
-                rss=server, label=f"intelshare staff walk @{size}", memory=results["memory"])
+                taxii.Target("intelshare", url, STAFF, args.timeout),
+                args,
+                rss=server,
+                label=f"intelshare staff walk @{size}",
+                memory=results["memory"],
+            )
             say(f"scale {size}: partner pages")
             entry["partner"] = page_latencies(
-                taxii.Target("intelshare-partner", url, PARTNER, args.timeout), args,
-                rss=server, label=f"intelshare partner walk @{size}", memory=results["memory"])
+                taxii.Target("intelshare-partner", url, PARTNER, args.timeout),
+                args,
+                rss=server,
+                label=f"intelshare partner walk @{size}",
+                memory=results["memory"],
+            )
             if size == largest:
                 say(f"scale {size}: EXPLAIN (ANALYZE, BUFFERS)")
                 sweep["explain"] = {
                     "size": size,
                     "staff": explain(server, collection["id"], entry["staff"], STAFF),
-                    "partner": explain(server, collection["id"], entry["partner"], PARTNER)}
+                    "partner": explain(server, collection["id"], entry["partner"], PARTNER),
+                }

@@ -60,33 +60,63 @@ class PageResult:
     error: str | None = None
 
 
-def get_page(session: requests.Session, url: str, params: dict[str, str],
-             timeout: float, *, keep_body: bool = False) -> PageResult:
+def get_page(
+    session: requests.Session,
+    url: str,
+    params: dict[str, str],
+    timeout: float,
+    *,
+    keep_body: bool = False,
+) -> PageResult:
     """One GET; never raises for HTTP or network failures (they are results)."""
     start = time.perf_counter()
     try:
         response = session.get(url, params=params, timeout=timeout)
         content = response.content
     except requests.RequestException as exc:
-        return PageResult(0, time.perf_counter() - start, 0, False, None, None, None,
-                          error=type(exc).__name__)
+        return PageResult(
+            0, time.perf_counter() - start, 0, False, None, None, None, error=type(exc).__name__
+        )
     seconds = time.perf_counter() - start
     if response.status_code != 200:
-        return PageResult(response.status_code, seconds, 0, False, None, None, None,
-                          error=f"HTTP {response.status_code}")
+        return PageResult(
+            response.status_code,
+            seconds,
+            0,
+            False,
+            None,
+            None,
+            None,
+            error=f"HTTP {response.status_code}",
+        )
     try:
         body = orjson.loads(content) if content else {}
     except orjson.JSONDecodeError:
         return PageResult(200, seconds, 0, False, None, None, None, error="bad JSON")
     items = body.get("objects") or body.get("versions") or []
-    return PageResult(200, seconds, len(items), bool(body.get("more")), body.get("next"),
-                      response.headers.get("X-TAXII-Date-Added-Last"),
-                      body if keep_body else None)
+    return PageResult(
+        200,
+        seconds,
+        len(items),
+        bool(body.get("more")),
+        body.get("next"),
+        response.headers.get("X-TAXII-Date-Added-Last"),
+        body if keep_body else None,
+    )
 
 
-def walk(session: requests.Session, url: str, params: dict[str, str], timeout: float,
-         budget: Budget, phase: Phase, *, on_page: Callable[[PageResult], None] | None = None,
-         keep_body: bool = False, max_pages: int = 1_000_000) -> bool:
+def walk(
+    session: requests.Session,
+    url: str,
+    params: dict[str, str],
+    timeout: float,
+    budget: Budget,
+    phase: Phase,
+    *,
+    on_page: Callable[[PageResult], None] | None = None,
+    keep_body: bool = False,
+    max_pages: int = 1_000_000,
+) -> bool:
     """Follow ``next`` from the first page to the last; True when it got there."""
     token: str | None = None
     for _ in range(max_pages):
@@ -139,8 +169,9 @@ def timed(phase: Phase, body: Callable[[], Any]) -> Any:
 # --- phases ------------------------------------------------------------------------------
 
 
-def ingest(target: Target, envelopes: Sequence[tuple[int, bytes]], budget: Budget,
-           name: str) -> Phase:
+def ingest(
+    target: Target, envelopes: Sequence[tuple[int, bytes]], budget: Budget, name: str
+) -> Phase:
     """POST prepared envelopes (count, body) in order; objects/s counts stored objects."""
     phase = Phase(name)
     session = target.session()
@@ -154,8 +185,9 @@ def ingest(target: Target, envelopes: Sequence[tuple[int, bytes]], budget: Budge
         t0 = time.perf_counter()
         answer, status = None, {}
         try:
-            response = session.post(target.objects_url, data=body, headers=headers,
-                                    timeout=target.timeout)
+            response = session.post(
+                target.objects_url, data=body, headers=headers, timeout=target.timeout
+            )
             answer = response.status_code
             if answer in (200, 201, 202):
                 status = orjson.loads(response.content)
@@ -176,19 +208,43 @@ def ingest(target: Target, envelopes: Sequence[tuple[int, bytes]], budget: Budge
     return phase
 
 
-def pull(target: Target, params: dict[str, str], budget: Budget, name: str, *,
-         url: str | None = None, on_page: Callable[[PageResult], None] | None = None) -> Phase:
+def pull(
+    target: Target,
+    params: dict[str, str],
+    budget: Budget,
+    name: str,
+    *,
+    url: str | None = None,
+    on_page: Callable[[PageResult], None] | None = None,
+) -> Phase:
     """One full walk following ``next``."""
     phase = Phase(name)
     session = target.session()
-    complete = timed(phase, lambda: walk(session, url or target.objects_url, params,
-                                         target.timeout, budget, phase, on_page=on_page))
+    complete = timed(
+        phase,
+        lambda: walk(
+            session,
+            url or target.objects_url,
+            params,
+            target.timeout,
+            budget,
+            phase,
+            on_page=on_page,
+        ),
+    )
     phase.extra["complete"] = complete
     return phase
 
 
-def repeated_walks(target: Target, params: dict[str, str], budget: Budget, name: str,
-                   repeats: int, *, url: str | None = None) -> Phase:
+def repeated_walks(
+    target: Target,
+    params: dict[str, str],
+    budget: Budget,
+    name: str,
+    repeats: int,
+    *,
+    url: str | None = None,
+) -> Phase:
     """The same walk ``repeats`` times (latency samples); objects/s over all of them."""
     phase = Phase(name)
     session = target.session()
@@ -196,8 +252,10 @@ def repeated_walks(target: Target, params: dict[str, str], budget: Budget, name:
         if budget.expired():
             phase.truncated = True
             break
-        timed(phase, lambda: walk(session, url or target.objects_url, params,
-                                  target.timeout, budget, phase))
+        timed(
+            phase,
+            lambda: walk(session, url or target.objects_url, params, target.timeout, budget, phase),
+        )
     phase.extra["walks"] = repeats
     return phase
 
@@ -210,14 +268,23 @@ def by_ids(target: Target, ids: Sequence[str], budget: Budget, name: str) -> Pha
         if budget.expired():
             phase.truncated = True
             break
-        timed(phase, lambda sid=stix_id: walk(
-            session, target.objects_url, {"match[id]": sid, "limit": str(PAGE)},
-            target.timeout, budget, phase))
+        timed(
+            phase,
+            lambda sid=stix_id: walk(
+                session,
+                target.objects_url,
+                {"match[id]": sid, "limit": str(PAGE)},
+                target.timeout,
+                budget,
+                phase,
+            ),
+        )
     return phase
 
 
-def concurrent(target: Target, params: dict[str, str], readers: int, budget: Budget,
-               name: str) -> Phase:
+def concurrent(
+    target: Target, params: dict[str, str], readers: int, budget: Budget, name: str
+) -> Phase:
     """``readers`` threads, each with its own session, each doing a full pull at once."""
     phase = Phase(name)
     parts = [Phase(f"{name}[{i}]") for i in range(readers)]
@@ -262,9 +329,19 @@ def manifest_dates(target: Target, budget: Budget, name: str) -> tuple[Phase, li
         dates.extend(str(e.get("date_added", "")) for e in (page.body or {}).get("objects", []))
 
     params = {"limit": str(PAGE), "match[version]": "all"}
-    phase.extra["complete"] = timed(phase, lambda: walk(
-        session, target.manifest_url, params, target.timeout, budget, phase, on_page=keep,
-        keep_body=True))
+    phase.extra["complete"] = timed(
+        phase,
+        lambda: walk(
+            session,
+            target.manifest_url,
+            params,
+            target.timeout,
+            budget,
+            phase,
+            on_page=keep,
+            keep_body=True,
+        ),
+    )
     return phase, dates
 
 
@@ -300,7 +377,7 @@ def boundary_point(pages: list[tuple[int, str | None]], tail: int) -> tuple[str,
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def envelopes(objects: Sequence[dict[str, Any]], size: int) -> list[tuple[int, bytes]]:

@@ -29,6 +29,8 @@ def local_folders() -> list[Path]:
         folders.append(Path(str(database["NAME"])).parent)
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
-        folders += [Path(str(options[key])) for key in
-                    ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")]
+        folders += [
+            Path(str(options[key]))
+            for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")
+        ]
     return folders

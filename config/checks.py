@@ -38,28 +38,38 @@ def shared_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMess
     except ImproperlyConfigured:  # Django refuses to hand out an empty one
         has_secret_key = False
     if not has_secret_key:
-        errors.append(checks.Error(
-            "SECRET_KEY is not set: every web node, worker and beat must share one, or a "
-            "partner's next token signed by one node is refused by another.",
-            hint="Set SECRET_KEY (50+ random characters) to the same value everywhere.",
-            id="config.E001"))
+        errors.append(
+            checks.Error(
+                "SECRET_KEY is not set: every web node, worker and beat must share one, or a "
+                "partner's next token signed by one node is refused by another.",
+                hint="Set SECRET_KEY (50+ random characters) to the same value everywhere.",
+                id="config.E001",
+            )
+        )
     if not settings.INTELSHARE_SYNC_KEYS:
-        errors.append(checks.Error(
-            "INTELSHARE_SYNC_KEYS is not set: feed credentials saved by one node could not "
-            "be decrypted by the workers and the other nodes.",
-            hint="Set INTELSHARE_SYNC_KEYS to the same Fernet keys everywhere: python -c "
-                 "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'",
-            id="config.E002"))
+        errors.append(
+            checks.Error(
+                "INTELSHARE_SYNC_KEYS is not set: feed credentials saved by one node could not "
+                "be decrypted by the workers and the other nodes.",
+                hint="Set INTELSHARE_SYNC_KEYS to the same Fernet keys everywhere: python -c "
+                "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'",
+                id="config.E002",
+            )
+        )
     return errors
 
 
 def refuse_to_start() -> None:
     """Raises SystemCheckError, listing every error, when a check of this module fails."""
-    failed = [message for message in checks.run_checks(tags=[TAG])
-              if message.is_serious() and not message.is_silenced()]
+    failed = [
+        message
+        for message in checks.run_checks(tags=[TAG])
+        if message.is_serious() and not message.is_silenced()
+    ]
     if failed:
-        raise SystemCheckError("intelshare refuses to start:\n" +
-                               "\n".join(f"{message}" for message in failed))
+        raise SystemCheckError(
+            "intelshare refuses to start:\n" + "\n".join(f"{message}" for message in failed)
+        )
 
 
 def exit_unless_configured() -> None:

@@ -210,8 +210,8 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "intelshare management API",
     "DESCRIPTION": "Administration of the intelshare TAXII 2.1 hub (hub staff only): "
-                   "partners, users, tokens, collections, agreements, feeds, audit, "
-                   "explain and preview. TAXII 2.1 itself is served under /taxii2/.",
+    "partners, users, tokens, collections, agreements, feeds, audit, "
+    "explain and preview. TAXII 2.1 itself is served under /taxii2/.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["intelshare.api.schema.management_api_only"],
@@ -262,7 +262,8 @@ WHITENOISE_USE_FINDERS = True
 # INTELSHARE_SYNC_KEYS (feed credentials): without them it refuses to start
 # (config/checks.py). Only the embedded mode makes its own, under the var dir.
 SECRET_KEY = env_str("SECRET_KEY", default="") or (
-    embedded_secret_key(INTELSHARE_VAR_DIR) if EMBEDDED else "")
+    embedded_secret_key(INTELSHARE_VAR_DIR) if EMBEDDED else ""
+)
 # Comma-separated Fernet keys, the first encrypts, all decrypt (rotation).
 INTELSHARE_SYNC_KEYS = [
     key.strip() for key in env_str("INTELSHARE_SYNC_KEYS", default="").split(",") if key.strip()
@@ -273,7 +274,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 INTELSHARE_METRICS_TOKEN = env_str("INTELSHARE_METRICS_TOKEN", default="")
 INTELSHARE_BEHIND_TLS_PROXY = env_bool("INTELSHARE_BEHIND_TLS_PROXY", default=False)
 SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if INTELSHARE_BEHIND_TLS_PROXY else None)
+    ("HTTP_X_FORWARDED_PROTO", "https") if INTELSHARE_BEHIND_TLS_PROXY else None
+)
 # The embedded mode serves plain HTTP on loopback; production is behind TLS and
 # gets secure cookies unless told otherwise.
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not EMBEDDED)

@@ -21,12 +21,15 @@ MAX_BYTES = 20 * 1024 * 1024
 
 
 class UploadForm(forms.Form):
-    bundle = forms.FileField(help_text="A STIX 2.1 bundle, or a TAXII envelope "
-                                       '({"objects": [...]}), as JSON.')
+    bundle = forms.FileField(
+        help_text='A STIX 2.1 bundle, or a TAXII envelope ({"objects": [...]}), as JSON.'
+    )
     collection = forms.ModelChoiceField(queryset=Collection.objects.select_related("api_root"))
     source_partner = forms.ModelChoiceField(
-        queryset=Partner.objects.all(), required=False,
-        help_text="The partner it came from (policy: originator control); empty = the hub.")
+        queryset=Partner.objects.all(),
+        required=False,
+        help_text="The partner it came from (policy: originator control); empty = the hub.",
+    )
 
     def clean_bundle(self) -> list[Any]:
         upload = self.cleaned_data["bundle"]
@@ -48,11 +51,19 @@ def upload(request: HttpRequest) -> HttpResponse:
     result = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        result = ingest.store(collection=data["collection"], objects=data["bundle"],
-                              source_partner=data["source_partner"],
-                              origin=f"console:{request.user.get_username()}")
-    return page(request, "console/upload.html", {"form": form, "result": result},
-                title="Upload a STIX bundle", tab="console:objects")
+        result = ingest.store(
+            collection=data["collection"],
+            objects=data["bundle"],
+            source_partner=data["source_partner"],
+            origin=f"console:{request.user.get_username()}",
+        )
+    return page(
+        request,
+        "console/upload.html",
+        {"form": form, "result": result},
+        title="Upload a STIX bundle",
+        tab="console:objects",
+    )
 
 
 @staff_only
@@ -60,8 +71,15 @@ def download(request: HttpRequest) -> HttpResponse:
     """The latest versions matching the object browser's filters (a collection
     alone: its latest versions), at most ``BUNDLE_LIMIT``, as one bundle."""
     raws = selectors.search_raw(search_from(request.GET))
-    body = b"".join((b'{"type":"bundle","id":"bundle--', str(uuid.uuid4()).encode(),
-                     b'","objects":[', ",".join(raws).encode(), b"]}"))
+    body = b"".join(
+        (
+            b'{"type":"bundle","id":"bundle--',
+            str(uuid.uuid4()).encode(),
+            b'","objects":[',
+            ",".join(raws).encode(),
+            b"]}",
+        )
+    )
     response = HttpResponse(body, content_type="application/stix+json;version=2.1")
     response["Content-Disposition"] = 'attachment; filename="intelshare-bundle.json"'
     return response

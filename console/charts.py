@@ -33,13 +33,16 @@ class HChart:
 ROW = 22
 
 
-def hbars(items: Sequence[tuple[str, int, str]], *, width: int = 560,
-          label_width: int = 160) -> HChart:
+def hbars(
+    items: Sequence[tuple[str, int, str]], *, width: int = 560, label_width: int = 160
+) -> HChart:
     """``items``: (label, value, link) rows; bars scaled to the largest value."""
     top = max((v for _, v, _ in items), default=0)
     space = width - label_width - 60
-    bars = [HBar(label[:28], value, i * ROW, space * value / top if top else 0, href)
-            for i, (label, value, href) in enumerate(items)]
+    bars = [
+        HBar(label[:28], value, i * ROW, space * value / top if top else 0, href)
+        for i, (label, value, href) in enumerate(items)
+    ]
     return HChart(bars, max(ROW, len(bars) * ROW), label_width, space, top == 0)
 
 
@@ -74,8 +77,13 @@ class StackChart:
     empty: bool
 
 
-def stacked(columns: Sequence[tuple[str, dict[str, int]]], series: Sequence[str], *,
-            width: int = 560, plot_height: int = 140) -> StackChart:
+def stacked(
+    columns: Sequence[tuple[str, dict[str, int]]],
+    series: Sequence[str],
+    *,
+    width: int = 560,
+    plot_height: int = 140,
+) -> StackChart:
     """``columns``: (label, {series: value}); series drawn bottom-up in ``series`` order."""
     top = max((sum(v.values()) for _, v in columns), default=0)
     used = [s for s in series if any(v.get(s) for _, v in columns)]
@@ -93,5 +101,13 @@ def stacked(columns: Sequence[tuple[str, dict[str, int]]], series: Sequence[str]
             y -= h
             segments.append(Segment(s, value, y, h, colour[s]))
         out.append(Column(label, i * slot, sum(values.values()), segments))
-    return StackChart(out, [(s, colour[s]) for s in used], width, plot_height + 20,
-                      slot * 0.7, plot_height, top, top == 0)
+    return StackChart(
+        out,
+        [(s, colour[s]) for s in used],
+        width,
+        plot_height + 20,
+        slot * 0.7,
+        plot_height,
+        top,
+        top == 0,
+    )

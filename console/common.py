@@ -16,9 +16,13 @@ from django.urls import reverse
 View = Callable[..., HttpResponse]
 
 # The console's tabs: (url name, label).
-TABS = (("console:dashboard", "Dashboard"), ("console:objects", "Objects"),
-        ("console:matrix", "Sharing matrix"), ("console:onboard", "Onboard a partner"),
-        ("console:feeds", "Feeds"))
+TABS = (
+    ("console:dashboard", "Dashboard"),
+    ("console:objects", "Objects"),
+    ("console:matrix", "Sharing matrix"),
+    ("console:onboard", "Onboard a partner"),
+    ("console:feeds", "Feeds"),
+)
 
 
 def staff_only(view: View) -> View:
@@ -35,12 +39,14 @@ def staff_only(view: View) -> View:
     return wrapped
 
 
-def page(request: HttpRequest, template: str, context: dict[str, Any], *, title: str,
-         tab: str = "") -> TemplateResponse:
+def page(
+    request: HttpRequest, template: str, context: dict[str, Any], *, title: str, tab: str = ""
+) -> TemplateResponse:
     """A console page inside the admin's frame (header, user links, dark mode)."""
     base = admin.site.each_context(request)
     base["is_nav_sidebar_enabled"] = False  # the console's pages need the width
     tabs = [(reverse(name), label, name == tab) for name, label in TABS]
-    response = TemplateResponse(request, template, {**base, **context, "title": title,
-                                                    "console_tabs": tabs})
+    response = TemplateResponse(
+        request, template, {**base, **context, "title": title, "console_tabs": tabs}
+    )
     return response

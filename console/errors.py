@@ -17,11 +17,16 @@ API_PREFIX = "/api/v1/"
 
 _PAGES = {
     400: ("Bad request", "The request could not be understood."),
-    403: ("Forbidden", "Your account may not open this page. Ask a hub administrator "
-                       "for the permission, or sign in with another account."),
+    403: (
+        "Forbidden",
+        "Your account may not open this page. Ask a hub administrator "
+        "for the permission, or sign in with another account.",
+    ),
     404: ("Page not found", "There is nothing at this address."),
-    500: ("Server error", "Something went wrong on the hub; the error is logged. "
-                          "Try again in a moment."),
+    500: (
+        "Server error",
+        "Something went wrong on the hub; the error is logged. Try again in a moment.",
+    ),
 }
 
 
@@ -33,15 +38,24 @@ def _wants_html(request: HttpRequest) -> bool:
 def _html(request: HttpRequest, status: int) -> HttpResponse:
     title, text = _PAGES[status]
     # No request context processors: the 500 page must render whatever failed.
-    body = loader.render_to_string("console/error.html", {
-        "status": status, "title": title, "text": text, "path": request.path,
-        "signed_in": status != 500 and getattr(request, "user", None) is not None
-        and request.user.is_authenticated})
+    body = loader.render_to_string(
+        "console/error.html",
+        {
+            "status": status,
+            "title": title,
+            "text": text,
+            "path": request.path,
+            "signed_in": status != 500
+            and getattr(request, "user", None) is not None
+            and request.user.is_authenticated,
+        },
+    )
     return HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
 
 
-def _answer(request: HttpRequest, status: int, taxii: type[Exception],
-            description: str) -> HttpResponse:
+def _answer(
+    request: HttpRequest, status: int, taxii: type[Exception], description: str
+) -> HttpResponse:
     if request.path.startswith(TAXII_PREFIX):
         return render_error(taxii(description))  # type: ignore[arg-type]
     if request.path.startswith(API_PREFIX) and not _wants_html(request):

@@ -18,9 +18,13 @@ from sync.models import Feed
 
 @staff_only
 def feeds(request: HttpRequest) -> HttpResponse:
-    return page(request, "console/feeds.html",
-                {"feeds": selectors.feed_health(now=timezone.now())},
-                title="Feeds", tab="console:feeds")
+    return page(
+        request,
+        "console/feeds.html",
+        {"feeds": selectors.feed_health(now=timezone.now())},
+        title="Feeds",
+        tab="console:feeds",
+    )
 
 
 def _feed(feed_id: int) -> Feed:
@@ -35,9 +39,13 @@ def feed_test(request: HttpRequest, feed_id: int) -> HttpResponse:
     feed = _feed(feed_id)
     probe = services.feed_probe(feed=feed)
     listed = any(c.id == feed.remote_collection_id for c in probe.collections)
-    return page(request, "console/feed_test.html",
-                {"feed": feed, "probe": probe, "listed": listed},
-                title=f"Connection test: {feed}", tab="console:feeds")
+    return page(
+        request,
+        "console/feed_test.html",
+        {"feed": feed, "probe": probe, "listed": listed},
+        title=f"Connection test: {feed}",
+        tab="console:feeds",
+    )
 
 
 @staff_only
@@ -47,6 +55,7 @@ def feed_pick(request: HttpRequest, feed_id: int) -> HttpResponse:
     chosen = request.POST.get("collection_id", "").strip()
     if chosen and chosen != feed.remote_collection_id:
         services.feed_set_remote_collection(feed=feed, collection_id=chosen)
-        messages.success(request, f"{feed} now syncs remote collection {chosen}; its "
-                                  "position starts over.")
+        messages.success(
+            request, f"{feed} now syncs remote collection {chosen}; its position starts over."
+        )
     return redirect("console:feed_test", feed_id=feed.pk)

@@ -23,31 +23,52 @@ from intelshare.models import TLP_CHOICES, ApiToken, Collection, Partner, User
 
 
 class OnboardForm(forms.Form):
-    name = forms.CharField(max_length=200, label="Partner name",
-                           widget=forms.TextInput(attrs={"autofocus": True, "size": 40}))
-    description = forms.CharField(required=False, label="Description",
-                                  widget=forms.TextInput(attrs={"size": 40}))
-    tlp_ceiling = forms.TypedChoiceField(choices=TLP_CHOICES, coerce=int,
-                                         initial=stix.TLP_GREEN, label="TLP ceiling",
-                                         help_text="The highest TLP the partner receives.")
+    name = forms.CharField(
+        max_length=200,
+        label="Partner name",
+        widget=forms.TextInput(attrs={"autofocus": True, "size": 40}),
+    )
+    description = forms.CharField(
+        required=False, label="Description", widget=forms.TextInput(attrs={"size": 40})
+    )
+    tlp_ceiling = forms.TypedChoiceField(
+        choices=TLP_CHOICES,
+        coerce=int,
+        initial=stix.TLP_GREEN,
+        label="TLP ceiling",
+        help_text="The highest TLP the partner receives.",
+    )
     read = forms.ModelMultipleChoiceField(
-        queryset=Collection.objects.none(), required=False, label="Read",
-        widget=forms.CheckboxSelectMultiple)
+        queryset=Collection.objects.none(),
+        required=False,
+        label="Read",
+        widget=forms.CheckboxSelectMultiple,
+    )
     write = forms.ModelMultipleChoiceField(
-        queryset=Collection.objects.none(), required=False, label="Write",
-        widget=forms.CheckboxSelectMultiple)
-    username = forms.CharField(max_length=150, required=False, label="API user name",
-                               help_text="Default: <partner slug>-taxii. Token only, "
-                                         "no password.")
+        queryset=Collection.objects.none(),
+        required=False,
+        label="Write",
+        widget=forms.CheckboxSelectMultiple,
+    )
+    username = forms.CharField(
+        max_length=150,
+        required=False,
+        label="API user name",
+        help_text="Default: <partner slug>-taxii. Token only, no password.",
+    )
     token_name = forms.CharField(max_length=100, initial="taxii", label="Token name")
-    expires_at = forms.DateTimeField(required=False, label="Token expires",
-                                     help_text="Empty: never (revoke it when needed).",
-                                     widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Token expires",
+        help_text="Empty: never (revoke it when needed).",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         collections = Collection.objects.select_related("api_root").order_by(
-            "api_root__slug", "created")
+            "api_root__slug", "created"
+        )
         self.fields["read"].queryset = collections  # type: ignore[attr-defined]
         self.fields["write"].queryset = collections  # type: ignore[attr-defined]
 
@@ -74,18 +95,24 @@ def onboard_partner(*, data: dict[str, Any]) -> tuple[ApiToken, str]:
     """Partner, agreement with its grants, token-only user and token, in one
     transaction; returns the token and its plaintext."""
     with transaction.atomic():
-        partner = accounts.partner_create(name=data["name"], slug=data["slug"],
-                                          description=data.get("description") or "")
-        agreement = services.agreement_create(partner=partner, name="Agreement",
-                                              tlp_ceiling=data["tlp_ceiling"])
+        partner = accounts.partner_create(
+            name=data["name"], slug=data["slug"], description=data.get("description") or ""
+        )
+        agreement = services.agreement_create(
+            partner=partner, name="Agreement", tlp_ceiling=data["tlp_ceiling"]
+        )
         readable, writable = set(data.get("read") or ()), set(data.get("write") or ())
         for collection in sorted(readable | writable, key=lambda c: str(c.pk)):
-            services.grant_set(agreement=agreement, collection=collection,
-                               can_read=collection in readable,
-                               can_write=collection in writable)
+            services.grant_set(
+                agreement=agreement,
+                collection=collection,
+                can_read=collection in readable,
+                can_write=collection in writable,
+            )
         user = accounts.user_create(username=data["username"], partner=partner)
-        return accounts.token_issue(user=user, name=data["token_name"],
-                                    expires_at=data.get("expires_at"))
+        return accounts.token_issue(
+            user=user, name=data["token_name"], expires_at=data.get("expires_at")
+        )
 
 
 @staff_only
@@ -100,15 +127,19 @@ def onboard(request: HttpRequest) -> HttpResponse:
         else:
             return remember_token(request, token, plaintext)
     rows = list(zip(form["read"], form["write"], strict=True))
-    return page(request, "console/onboard.html", {"form": form, "grant_rows": rows},
-                title="Onboard a partner", tab="console:onboard")
+    return page(
+        request,
+        "console/onboard.html",
+        {"form": form, "grant_rows": rows},
+        title="Onboard a partner",
+        tab="console:onboard",
+    )
 
 
 @staff_only
 def token_issued(request: HttpRequest, token_id: int) -> HttpResponse:
     """The plaintext once (popped from the session), then only the token's facts."""
-    token = ApiToken.objects.select_related("user", "user__partner").filter(
-        pk=token_id).first()
+    token = ApiToken.objects.select_related("user", "user__partner").filter(pk=token_id).first()
     if token is None:
         raise Http404("no such token")
     held = request.session.get(SESSION_KEY)
@@ -117,11 +148,20 @@ def token_issued(request: HttpRequest, token_id: int) -> HttpResponse:
         plaintext = held.get("plaintext")
         del request.session[SESSION_KEY]
     partner = token.user.partner
-    context = {"token": token, "plaintext": plaintext, "partner": partner,
-               "discovery": request.build_absolute_uri("/taxii2/"),
-               "grants": partner.grants.select_related("collection", "collection__api_root")
-               if partner else []}
-    response = page(request, "console/token_issued.html", context,
-                    title="Token issued" if plaintext else f"Token {token.name}")
+    context = {
+        "token": token,
+        "plaintext": plaintext,
+        "partner": partner,
+        "discovery": request.build_absolute_uri("/taxii2/"),
+        "grants": partner.grants.select_related("collection", "collection__api_root")
+        if partner
+        else [],
+    }
+    response = page(
+        request,
+        "console/token_issued.html",
+        context,
+        title="Token issued" if plaintext else f"Token {token.name}",
+    )
     response["Cache-Control"] = "no-store"
     return response

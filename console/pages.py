@@ -23,10 +23,16 @@ def home(request: HttpRequest) -> HttpResponse:
     if user.is_authenticated and user.is_hub_staff:  # type: ignore[union-attr]
         return dashboard(request)
     default = ApiRoot.objects.filter(is_default=True).first()
-    return render(request, "console/public.html", {
-        "discovery": request.build_absolute_uri("/taxii2/"),
-        "api_root": request.build_absolute_uri(f"/taxii2/{default.slug}/") if default else "",
-        "login": reverse("admin:login"), "signed_in": user.is_authenticated})
+    return render(
+        request,
+        "console/public.html",
+        {
+            "discovery": request.build_absolute_uri("/taxii2/"),
+            "api_root": request.build_absolute_uri(f"/taxii2/{default.slug}/") if default else "",
+            "login": reverse("admin:login"),
+            "signed_in": user.is_authenticated,
+        },
+    )
 
 
 @staff_only
@@ -45,30 +51,41 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     refused = selectors.refusals(partners=partners, since=since)
     feeds = selectors.feed_health(now=now)
     context = {
-        "days": days, "windows": WINDOWS, "feeds": feeds,
+        "days": days,
+        "windows": WINDOWS,
+        "feeds": feeds,
         "feeds_failing": sum(1 for f in feeds if f.state == "failing"),
         "quarantine": sum(f.pending_quarantine for f in feeds),
-        "requests_chart": charts.hbars([(t.partner.name, t.requests, partner_link(t))
-                                        for t in shown]),
-        "versions_chart": charts.hbars([(t.partner.name, t.versions, partner_link(t))
-                                        for t in shown]),
-        "refused_chart": charts.hbars([(f"HTTP {code}", n, "") for code, n
-                                       in sorted(refused.items())]),
+        "requests_chart": charts.hbars(
+            [(t.partner.name, t.requests, partner_link(t)) for t in shown]
+        ),
+        "versions_chart": charts.hbars(
+            [(t.partner.name, t.versions, partner_link(t)) for t in shown]
+        ),
+        "refused_chart": charts.hbars(
+            [(f"HTTP {code}", n, "") for code, n in sorted(refused.items())]
+        ),
         "ingest_chart": charts.stacked(
-            [(d.day.strftime("%d %b"), d.by_kind) for d in ingest], selectors.ORIGIN_KINDS),
+            [(d.day.strftime("%d %b"), d.by_kind) for d in ingest], selectors.ORIGIN_KINDS
+        ),
         "ingested_total": sum(d.total for d in ingest),
         "requests_total": sum(t.requests for t in traffic),
         "versions_total": sum(t.versions for t in traffic),
         "partners_n": len(partners),
     }
-    return page(request, "console/dashboard.html", context, title="Dashboard",
-                tab="console:dashboard")
+    return page(
+        request, "console/dashboard.html", context, title="Dashboard", tab="console:dashboard"
+    )
 
 
 @staff_only
 def matrix(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     collections, rows = selectors.matrix(now=now)
-    return page(request, "console/matrix.html", {
-        "collections": collections, "rows": rows, "now": now,
-        "tlp_names": stix.TLP_NAMES}, title="Sharing matrix", tab="console:matrix")
+    return page(
+        request,
+        "console/matrix.html",
+        {"collections": collections, "rows": rows, "now": now, "tlp_names": stix.TLP_NAMES},
+        title="Sharing matrix",
+        tab="console:matrix",
+    )

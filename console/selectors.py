@@ -31,8 +31,10 @@ ORIGIN_KINDS = ("post", "feed", "cli", "pack", "atlas", "console", "other")
 
 
 def _origin_kind() -> Case:
-    whens = [When(origin__startswith=f"{kind}:", then=Value(kind))
-             for kind in ("post", "feed", "cli", "console")]
+    whens = [
+        When(origin__startswith=f"{kind}:", then=Value(kind))
+        for kind in ("post", "feed", "cli", "console")
+    ]
     whens += [When(origin=kind, then=Value(kind)) for kind in ("pack", "atlas")]
     return Case(*whens, default=Value("other"), output_field=CharField())
 
@@ -56,14 +58,29 @@ def feed_health(*, now: datetime, limit: int = FEEDS_SHOWN) -> list[FeedHealth]:
     """The feeds with their state, lag, quarantine and recent runs (three queries)."""
     feeds = list(Feed.objects.select_related("partner", "collection").order_by("name")[:limit])
     ids = [f.pk for f in feeds]
-    pending = dict(Quarantine.objects.filter(feed_id__in=ids, state=Quarantine.PENDING)
-                   .values("feed_id").annotate(n=Count("id")).values_list("feed_id", "n"))
-    runs = {row["feed_id"]: row for row in SyncRun.objects.filter(
-        feed_id__in=ids, started__gte=now - timedelta(days=7)).values("feed_id").annotate(
-        n=Count("id"), failed=Count("id", filter=Q(outcome=SyncRun.FAILED)))}
-    return [FeedHealth(f, f.health, f.lag(now), pending.get(f.pk, 0),
-                       runs.get(f.pk, {}).get("n", 0), runs.get(f.pk, {}).get("failed", 0))
-            for f in feeds]
+    pending = dict(
+        Quarantine.objects.filter(feed_id__in=ids, state=Quarantine.PENDING)
+        .values("feed_id")
+        .annotate(n=Count("id"))
+        .values_list("feed_id", "n")
+    )
+    runs = {
+        row["feed_id"]: row
+        for row in SyncRun.objects.filter(feed_id__in=ids, started__gte=now - timedelta(days=7))
+        .values("feed_id")
+        .annotate(n=Count("id"), failed=Count("id", filter=Q(outcome=SyncRun.FAILED)))
+    }
+    return [
+        FeedHealth(
+            f,
+            f.health,
+            f.lag(now),
+            pending.get(f.pk, 0),
+            runs.get(f.pk, {}).get("n", 0),
+            runs.get(f.pk, {}).get("failed", 0),
+        )
+        for f in feeds
+    ]
 
 
 # --- TAXII traffic ----------------------------------------------------------------------
@@ -85,11 +102,15 @@ def traffic(*, partners: list[Partner], since: datetime) -> list[Traffic]:
     """TAXII requests and versions served per partner since ``since`` (one query on
     the (partner, at) index)."""
     by_pk = {p.pk: Traffic(p) for p in partners}
-    rows = (AuditEvent.objects.filter(partner_id__in=list(by_pk), at__gte=since)
-            .values("partner_id").annotate(
-                requests=Count("id"),
-                versions=Sum("count", filter=Q(method="GET", status_code=200)),
-                refused=Count("id", filter=Q(status_code__gte=400))))
+    rows = (
+        AuditEvent.objects.filter(partner_id__in=list(by_pk), at__gte=since)
+        .values("partner_id")
+        .annotate(
+            requests=Count("id"),
+            versions=Sum("count", filter=Q(method="GET", status_code=200)),
+            refused=Count("id", filter=Q(status_code__gte=400)),
+        )
+    )
     for row in rows:
         t = by_pk[row["partner_id"]]
         t.requests, t.versions, t.refused = row["requests"], row["versions"] or 0, row["refused"]
@@ -98,9 +119,13 @@ def traffic(*, partners: list[Partner], since: datetime) -> list[Traffic]:
 
 def refusals(*, partners: list[Partner], since: datetime) -> dict[int, int]:
     """Refused TAXII requests since ``since`` by HTTP status (401, 403, 404, 429…)."""
-    rows = (AuditEvent.objects.filter(partner_id__in=[p.pk for p in partners], at__gte=since,
-                                      status_code__gte=400)
-            .values("status_code").annotate(n=Count("id")))
+    rows = (
+        AuditEvent.objects.filter(
+            partner_id__in=[p.pk for p in partners], at__gte=since, status_code__gte=400
+        )
+        .values("status_code")
+        .annotate(n=Count("id"))
+    )
     return {row["status_code"]: row["n"] for row in rows}
 
 
@@ -120,18 +145,22 @@ class IngestDay:
 def ingested_per_day(*, now: datetime, days: int = 14) -> list[IngestDay]:
     """Versions added per day by origin kind over the last ``days`` days (one query
     on the (collection, date_added) index)."""
-    start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0,
-                                                    microsecond=0)
+    start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     collection_ids = list(Collection.objects.values_list("pk", flat=True))
-    rows = (ObjectVersion.objects.filter(collection_id__in=collection_ids,
-                                         date_added__gte=start)
-            .annotate(day=TruncDate("date_added"), kind=_origin_kind())
-            .values("day", "kind").annotate(n=Count("id")).order_by())
+    rows = (
+        ObjectVersion.objects.filter(collection_id__in=collection_ids, date_added__gte=start)
+        .annotate(day=TruncDate("date_added"), kind=_origin_kind())
+        .values("day", "kind")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     found: dict[date, dict[str, int]] = defaultdict(dict)
     for row in rows:
         found[row["day"]][row["kind"]] = row["n"]
-    return [IngestDay(day, found.get(day, {}))
-            for day in (start.date() + timedelta(days=i) for i in range(days))]
+    return [
+        IngestDay(day, found.get(day, {}))
+        for day in (start.date() + timedelta(days=i) for i in range(days))
+    ]
 
 
 # --- sharing matrix ---------------------------------------------------------------------
@@ -154,13 +183,17 @@ class MatrixRow:
 def matrix(*, now: datetime, limit: int = 500) -> tuple[list[Collection], list[MatrixRow]]:
     """Partners by collections: each cell the partner's grant with its agreement's rules
     (four queries whatever the number of rows)."""
-    collections = list(Collection.objects.select_related("api_root").order_by(
-        "api_root__slug", "created")[:100])
+    collections = list(
+        Collection.objects.select_related("api_root").order_by("api_root__slug", "created")[:100]
+    )
     rows = [MatrixRow(p, [None] * len(collections)) for p in partners(limit)]
     index = {c.pk: i for i, c in enumerate(collections)}
     by_partner = {r.partner.pk: r for r in rows}
-    grants = Grant.objects.filter(partner_id__in=list(by_partner)).select_related(
-        "agreement").prefetch_related("agreement__consents")
+    grants = (
+        Grant.objects.filter(partner_id__in=list(by_partner))
+        .select_related("agreement")
+        .prefetch_related("agreement__consents")
+    )
     cells: dict[tuple[int, Any], Cell] = {}
     for grant in grants:
         if grant.collection_id not in index:
@@ -168,17 +201,27 @@ def matrix(*, now: datetime, limit: int = 500) -> tuple[list[Collection], list[M
         cell = Cell(grant, expired=not grant.agreement.active_at(now))
         by_partner[grant.partner_id].cells[index[grant.collection_id]] = cell
         cells[(grant.partner_id, grant.collection_id)] = cell
-    served = (AuditEvent.objects.filter(partner_id__in=list(by_partner),
-                                        at__gte=now - timedelta(days=7), method="GET",
-                                        status_code=200)
-              .values("partner_id", "collection_id").annotate(n=Sum("count")))
+    served = (
+        AuditEvent.objects.filter(
+            partner_id__in=list(by_partner),
+            at__gte=now - timedelta(days=7),
+            method="GET",
+            status_code=200,
+        )
+        .values("partner_id", "collection_id")
+        .annotate(n=Sum("count"))
+    )
     for row in served:
         cell = cells.get((row["partner_id"], row["collection_id"]))
         if cell is not None:
             cell.served_7d = row["n"] or 0
-    pulls = (AuditEvent.objects.filter(partner_id__in=list(by_partner), method="GET",
-                                       at__gte=now - timedelta(days=90))
-             .values("partner_id").annotate(last=Max("at")))
+    pulls = (
+        AuditEvent.objects.filter(
+            partner_id__in=list(by_partner), method="GET", at__gte=now - timedelta(days=90)
+        )
+        .values("partner_id")
+        .annotate(last=Max("at"))
+    )
     for row in pulls:
         by_partner[row["partner_id"]].last_pull = row["last"]
     return collections, rows
@@ -215,8 +258,11 @@ def external_ids(obj: dict[str, Any]) -> tuple[str, ...]:
     refs = obj.get("external_references")
     if not isinstance(refs, list):
         return ()
-    return tuple(r["external_id"] for r in refs
-                 if isinstance(r, dict) and isinstance(r.get("external_id"), str))
+    return tuple(
+        r["external_id"]
+        for r in refs
+        if isinstance(r, dict) and isinstance(r.get("external_id"), str)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,10 +312,20 @@ def search(s: Search, *, limit: int = SEARCH_LIMIT) -> list[Hit]:
     hits = []
     for row in _searched(s).select_related("collection", "source_partner")[:limit]:
         obj = _parsed(row.raw)
-        hits.append(Hit(row.stix_id, row.type, stix.object_name(obj),
-                        stix.TLP_NAMES.get(row.tlp_rank) if row.tlp_rank is not None else None,
-                        row.collection, row.date_added, stix.format_version(row.version),
-                        row.origin, row.source_partner, external_ids(obj)))
+        hits.append(
+            Hit(
+                row.stix_id,
+                row.type,
+                stix.object_name(obj),
+                stix.TLP_NAMES.get(row.tlp_rank) if row.tlp_rank is not None else None,
+                row.collection,
+                row.date_added,
+                stix.format_version(row.version),
+                row.origin,
+                row.source_partner,
+                external_ids(obj),
+            )
+        )
     return hits
 
 
@@ -308,8 +364,11 @@ REFS_SHOWN = 200
 def object_page(stix_id: str) -> ObjectPage | None:
     """An object's latest version, its versions, what it refers to and what refers
     to it (relationships, reports and other containers)."""
-    versions = list(ObjectVersion.objects.filter(stix_id=stix_id).select_related(
-        "collection", "source_partner").order_by("-version", "collection_id")[:200])
+    versions = list(
+        ObjectVersion.objects.filter(stix_id=stix_id)
+        .select_related("collection", "source_partner")
+        .order_by("-version", "collection_id")[:200]
+    )
     if not versions:
         return None
     latest = versions[0]
@@ -324,9 +383,11 @@ def object_page(stix_id: str) -> ObjectPage | None:
             refs.append((key, [v for v in value if isinstance(v, str)][:REFS_SHOWN]))
     # Who points here: endpoint refs (relationships, sightings) and member refs
     # (reports, groupings, notes, opinions), latest versions only.
-    pointing = (VersionRef.objects.filter(ref=stix_id, version__is_latest=True)
-                .select_related("version").order_by("version__type", "version__stix_id")
-                [:REFS_SHOWN])
+    pointing = (
+        VersionRef.objects.filter(ref=stix_id, version__is_latest=True)
+        .select_related("version")
+        .order_by("version__type", "version__stix_id")[:REFS_SHOWN]
+    )
     incoming: list[Linked] = []
     containers: list[Linked] = []
     seen: set[str] = set()
@@ -337,25 +398,34 @@ def object_page(stix_id: str) -> ObjectPage | None:
         seen.add(version.stix_id)
         other = _parsed(version.raw)
         if ref.kind == VersionRef.ENDPOINT:
-            source, target = other.get("source_ref") or other.get("sighting_of_ref"), \
-                other.get("target_ref")
+            source, target = (
+                other.get("source_ref") or other.get("sighting_of_ref"),
+                other.get("target_ref"),
+            )
             peer = target if source == stix_id else source
-            incoming.append(Linked(version.stix_id, version.type, str(peer or ""),
-                                   str(other.get("relationship_type") or version.type)))
+            incoming.append(
+                Linked(
+                    version.stix_id,
+                    version.type,
+                    str(peer or ""),
+                    str(other.get("relationship_type") or version.type),
+                )
+            )
         else:
-            containers.append(Linked(version.stix_id, version.type, stix.object_name(other),
-                                     version.type))
+            containers.append(
+                Linked(version.stix_id, version.type, stix.object_name(other), version.type)
+            )
     wanted = {i for _, ids in refs for i in ids} | {link.name for link in incoming}
-    return ObjectPage(stix_id, latest, obj, versions, refs, incoming, containers,
-                      names(wanted))
+    return ObjectPage(stix_id, latest, obj, versions, refs, incoming, containers, names(wanted))
 
 
 def names(stix_ids: set[str]) -> dict[str, str]:
     """Readable names of the latest stored versions of ``stix_ids`` (one query)."""
     found: dict[str, str] = {}
     ids = [i for i in stix_ids if stix.IDENTIFIER.fullmatch(i)][:500]
-    for sid, raw in (ObjectVersion.objects.filter(stix_id__in=ids, is_latest=True)
-                     .values_list("stix_id", "raw")):
+    for sid, raw in ObjectVersion.objects.filter(stix_id__in=ids, is_latest=True).values_list(
+        "stix_id", "raw"
+    ):
         found.setdefault(sid, stix.object_name(_parsed(raw)))
     return found
 
@@ -379,18 +449,22 @@ def receipts(*, stix_id: str, since: datetime) -> tuple[list[Receipt], int]:
     if not versions:
         return [], 0
     by_pk = {p.pk: p for p in partners()}
-    events = (AuditEvent.objects.filter(partner_id__in=list(by_pk), at__gte=since,
-                                        method="GET", status_code=200, count__gt=0)
-              .order_by("-at").values_list("partner_id", "at", "collection_id", "versions")
-              [:AUDIT_SCANNED])
+    events = (
+        AuditEvent.objects.filter(
+            partner_id__in=list(by_pk), at__gte=since, method="GET", status_code=200, count__gt=0
+        )
+        .order_by("-at")
+        .values_list("partner_id", "at", "collection_id", "versions")[:AUDIT_SCANNED]
+    )
     found: list[Receipt] = []
     scanned = 0
     for partner_id, at, collection_id, served in events.iterator(chunk_size=2000):
         scanned += 1
         for pk in served:
             if pk in versions:
-                found.append(Receipt(by_pk[partner_id], at,
-                                     stix.format_version(versions[pk]), collection_id))
+                found.append(
+                    Receipt(by_pk[partner_id], at, stix.format_version(versions[pk]), collection_id)
+                )
     return found, scanned
 
 

@@ -71,8 +71,11 @@ def run_drills(args: argparse.Namespace) -> int:
                 busy = machine.wait_quiet(args.wait_quiet)
                 if busy:
                     result = Result(name)
-                    result.check(False, f"not run: other PostgreSQL work still busy after "
-                                 f"{args.wait_quiet} s: {busy[:3]}")
+                    result.check(
+                        False,
+                        f"not run: other PostgreSQL work still busy after "
+                        f"{args.wait_quiet} s: {busy[:3]}",
+                    )
                     results.append(result)
                     say(result.render())
                     continue
@@ -92,17 +95,22 @@ def run_drills(args: argparse.Namespace) -> int:
             result.numbers["drill_seconds"] = round(time.monotonic() - began, 1)
             results.append(result)
             say(result.render())
-            brief = {k: v for k, v in result.numbers.items()
-                     if len(json.dumps(v, default=str)) <= 200}
+            brief = {
+                k: v for k, v in result.numbers.items() if len(json.dumps(v, default=str)) <= 200
+            }
             say(f"  numbers: {json.dumps(brief, default=str)}")
     finally:
         machine.ensure_up()
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "results.json").write_text(
-            json.dumps([r.as_json() for r in results], indent=1, default=str))
+            json.dumps([r.as_json() for r in results], indent=1, default=str)
+        )
     failed = [r.name for r in results if not r.ok]
-    say(f"== {len(results) - len(failed)}/{len(results)} drills passed"
-        + (f"; failed: {', '.join(failed)}" if failed else "") + f" (logs under {workdir})")
+    say(
+        f"== {len(results) - len(failed)}/{len(results)} drills passed"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+        + f" (logs under {workdir})"
+    )
     return 1 if failed else 0
 
 
@@ -141,20 +149,39 @@ def _main(argv: list[str]) -> int:
         from drills import load
 
         return load.main(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m drills", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", action="append", metavar="NAME",
-                        help="run only this drill (repeatable)")
-    parser.add_argument("--workdir", default="/tmp/intelshare-drills",
-                        help="logs and results go under WORKDIR/<timestamp>/")
-    parser.add_argument("--pg-down", type=float, default=3.0,
-                        help="seconds PostgreSQL stays stopped (0: pg_ctlcluster restart)")
-    parser.add_argument("--drill-timeout", type=int, default=900,
-                        help="seconds after which a drill is stopped and failed")
-    parser.add_argument("--wait-quiet", type=float, default=900.0,
-                        help="before restarting PostgreSQL, wait up to this long for the "
-                             "other databases to be quiet (no session running or active "
-                             "in the last 30 s): a restart breaks other people's work")
+    parser = argparse.ArgumentParser(
+        prog="python -m drills",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--only", action="append", metavar="NAME", help="run only this drill (repeatable)"
+    )
+    parser.add_argument(
+        "--workdir",
+        default="/tmp/intelshare-drills",
+        help="logs and results go under WORKDIR/<timestamp>/",
+    )
+    parser.add_argument(
+        "--pg-down",
+        type=float,
+        default=3.0,
+        help="seconds PostgreSQL stays stopped (0: pg_ctlcluster restart)",
+    )
+    parser.add_argument(
+        "--drill-timeout",
+        type=int,
+        default=900,
+        help="seconds after which a drill is stopped and failed",
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=900.0,
+        help="before restarting PostgreSQL, wait up to this long for the "
+        "other databases to be quiet (no session running or active "
+        "in the last 30 s): a restart breaks other people's work",
+    )
     return run_drills(parser.parse_args(argv))
 
 

@@ -34,24 +34,37 @@ INLINE_MAX = 10
 
 def _client(stack: Stack, world: dict[str, Any], who: str) -> Client:
     user = world["users"][who]
-    return Client(stack.base_url, basic(user["username"], user["password"]),
-                  collection=world["collection"])
+    return Client(
+        stack.base_url, basic(user["username"], user["password"]), collection=world["collection"]
+    )
 
 
-def _exact(result: Result, rows: dict[str, list[Any]], sent: dict[str, list[tuple[str, str]]],
-           stored: list[tuple[str, str]]) -> None:
-    bad = [sid for sid, keys in sent.items()
-           if sid not in rows or rows[sid][1] != "complete"
-           or (rows[sid][2], rows[sid][3], rows[sid][4], rows[sid][5]) != (len(keys), len(keys),
-                                                                         0, 0)]
-    result.check(not bad, f"{len(sent) - len(bad)}/{len(sent)} statuses complete with exact "
-                 f"counts (total == success, 0 failed, 0 pending)"
-                 + (f"; not: {[rows.get(s) for s in bad][:3]}" if bad else ""))
+def _exact(
+    result: Result,
+    rows: dict[str, list[Any]],
+    sent: dict[str, list[tuple[str, str]]],
+    stored: list[tuple[str, str]],
+) -> None:
+    bad = [
+        sid
+        for sid, keys in sent.items()
+        if sid not in rows
+        or rows[sid][1] != "complete"
+        or (rows[sid][2], rows[sid][3], rows[sid][4], rows[sid][5]) != (len(keys), len(keys), 0, 0)
+    ]
+    result.check(
+        not bad,
+        f"{len(sent) - len(bad)}/{len(sent)} statuses complete with exact "
+        f"counts (total == success, 0 failed, 0 pending)"
+        + (f"; not: {[rows.get(s) for s in bad][:3]}" if bad else ""),
+    )
     expected = {k for keys in sent.values() for k in keys}
     stored_set = set(stored)
-    result.check(len(stored) == len(stored_set) and stored_set == expected,
-                 f"versions stored {len(stored)} == objects accepted {len(expected)}, "
-                 f"no duplicate, none missing ({len(expected - stored_set)})")
+    result.check(
+        len(stored) == len(stored_set) and stored_set == expected,
+        f"versions stored {len(stored)} == objects accepted {len(expected)}, "
+        f"no duplicate, none missing ({len(expected - stored_set)})",
+    )
 
 
 def _post(client: Client, objects: list[dict[str, Any]], tally: Tally) -> str | None:
@@ -112,27 +125,42 @@ def redis_queued(workdir: Path) -> Result:
         rows = stack.wait_statuses(set(sent), timeout=120)
         stored = [tuple(v) for v in stack.django("versions")["versions"]]
 
-    result.numbers.update({"queued_before_restart": queued_before,
-                           "queued_after_restart": queued_after,
-                           "redis_restart_seconds": round(restart_took, 2),
-                           "reads_while_down_redis_cache": dict(cached.codes),
-                           "post_while_down_memory_cache": dict(uncached.codes),
-                           "resumed": len(resumed), "envelopes": len(sent)})
-    result.check(tally.codes == {"202": 4} and queued_before == 4,
-                 f"4 envelopes answered 202 and queued ({queued_before} messages in Redis)")
-    result.note(f"after the restart the queue held {queued_after} messages (this machine's "
-                "Redis keeps nothing on disk); submissions.resume_pending, the beat task's job "
-                f"after 2 min, was called directly and re-enqueued {len(resumed)} statuses")
-    result.check(set(cached.codes) <= {"200", "503"} and not cached.problems,
-                 f"while Redis was down, reads on the Redis-cached web answered "
-                 f"{cached.summary()} (503 + Retry-After or 200, never 500; problems: "
-                 f"{cached.problems[:2] or 'none'})")
-    result.check(uncached.codes == {"202": 1},
-                 f"while Redis was down, a large POST on the memory-cached web answered "
-                 f"{uncached.summary()} (202: the envelope is persisted and its task sent "
-                 f"later; problems: {uncached.problems[:2] or 'none'})")
-    result.check(len(resumed) == len(sent), f"every pending status was re-enqueued "
-                 f"({len(resumed)}/{len(sent)})")
+    result.numbers.update(
+        {
+            "queued_before_restart": queued_before,
+            "queued_after_restart": queued_after,
+            "redis_restart_seconds": round(restart_took, 2),
+            "reads_while_down_redis_cache": dict(cached.codes),
+            "post_while_down_memory_cache": dict(uncached.codes),
+            "resumed": len(resumed),
+            "envelopes": len(sent),
+        }
+    )
+    result.check(
+        tally.codes == {"202": 4} and queued_before == 4,
+        f"4 envelopes answered 202 and queued ({queued_before} messages in Redis)",
+    )
+    result.note(
+        f"after the restart the queue held {queued_after} messages (this machine's "
+        "Redis keeps nothing on disk); submissions.resume_pending, the beat task's job "
+        f"after 2 min, was called directly and re-enqueued {len(resumed)} statuses"
+    )
+    result.check(
+        set(cached.codes) <= {"200", "503"} and not cached.problems,
+        f"while Redis was down, reads on the Redis-cached web answered "
+        f"{cached.summary()} (503 + Retry-After or 200, never 500; problems: "
+        f"{cached.problems[:2] or 'none'})",
+    )
+    result.check(
+        uncached.codes == {"202": 1},
+        f"while Redis was down, a large POST on the memory-cached web answered "
+        f"{uncached.summary()} (202: the envelope is persisted and its task sent "
+        f"later; problems: {uncached.problems[:2] or 'none'})",
+    )
+    result.check(
+        len(resumed) == len(sent),
+        f"every pending status was re-enqueued ({len(resumed)}/{len(sent)})",
+    )
     _exact(result, rows, sent, stored)
     return result
 
@@ -183,19 +211,31 @@ def redis_running(workdir: Path, *, big: int = 20000) -> Result:
         log = stack.worker.log_text() if stack.worker else ""
         writer.close()
 
-    result.numbers.update({"objects_done_when_redis_went_down": done_at_restart,
-                           "big_envelope": big, "redis_restart_seconds": round(restart_took, 2),
-                           "second_envelope_seconds": round(second_s, 1),
-                           "worker_log_connection_lines": sum(
-                               1 for line in log.splitlines()
-                               if "connection" in line.lower() and "redis" in line.lower())})
+    result.numbers.update(
+        {
+            "objects_done_when_redis_went_down": done_at_restart,
+            "big_envelope": big,
+            "redis_restart_seconds": round(restart_took, 2),
+            "second_envelope_seconds": round(second_s, 1),
+            "worker_log_connection_lines": sum(
+                1
+                for line in log.splitlines()
+                if "connection" in line.lower() and "redis" in line.lower()
+            ),
+        }
+    )
     result.check(tally.codes == {"202": 2}, f"both envelopes answered 202 ({tally.summary()})")
-    result.check(0 < done_at_restart < big, f"Redis went down mid-task: {done_at_restart}/{big} "
-                 "objects committed")
+    result.check(
+        0 < done_at_restart < big,
+        f"Redis went down mid-task: {done_at_restart}/{big} objects committed",
+    )
     result.check(first_done, "the interrupted task finished by itself")
-    result.check(not resumed, "the envelope sent after the restart was processed by the "
-                 f"reconnected worker in {second_s:.1f} s, no resume needed"
-                 + (f" (needed resume of {len(resumed)})" if resumed else ""))
+    result.check(
+        not resumed,
+        "the envelope sent after the restart was processed by the "
+        f"reconnected worker in {second_s:.1f} s, no resume needed"
+        + (f" (needed resume of {len(resumed)})" if resumed else ""),
+    )
     result.check(same_worker, f"same worker processes before and after ({worker_pids})")
     _exact(result, rows, sent, stored)
     return result

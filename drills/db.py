@@ -32,8 +32,9 @@ INLINE_MAX = 50
 
 def _clients(stack: Stack, world: dict[str, Any], who: str) -> Client:
     user = world["users"][who]
-    return Client(stack.base_url, basic(user["username"], user["password"]),
-                  collection=world["collection"])
+    return Client(
+        stack.base_url, basic(user["username"], user["password"]), collection=world["collection"]
+    )
 
 
 def _restart(result: Result, down: float) -> tuple[float, float]:
@@ -120,35 +121,61 @@ def pg_post(workdir: Path, *, down: float, writers: int = 6) -> Result:
     orphans = [sid for sid in statuses if sid not in accepted]
     refused_stored = [k for k in refused if k in stored_set]
 
-    result.numbers.update({
-        "requests": sum(tally.codes.values()), "answers": dict(tally.codes),
-        "accepted_envelopes": len(accepted), "stored_versions": len(stored),
-        "reported_successes": len(reported), "refused_objects": len(refused),
-        "resumed_statuses": len(resumed)})
-    result.check(not tally.problems and "500" not in tally.codes,
-                 f"answers {tally.summary()}; problems: {tally.problems[:3] or 'none'}")
-    result.check(tally.codes.get("503", 0) > 0,
-                 "the outage was hit: some POSTs were answered 503 + Retry-After "
-                 "with a TAXII error message")
+    result.numbers.update(
+        {
+            "requests": sum(tally.codes.values()),
+            "answers": dict(tally.codes),
+            "accepted_envelopes": len(accepted),
+            "stored_versions": len(stored),
+            "reported_successes": len(reported),
+            "refused_objects": len(refused),
+            "resumed_statuses": len(resumed),
+        }
+    )
+    result.check(
+        not tally.problems and "500" not in tally.codes,
+        f"answers {tally.summary()}; problems: {tally.problems[:3] or 'none'}",
+    )
+    result.check(
+        tally.codes.get("503", 0) > 0,
+        "the outage was hit: some POSTs were answered 503 + Retry-After with a TAXII error message",
+    )
     result.check(len(stored) == len(stored_set), f"no duplicate version ({len(stored)} rows)")
-    result.check(stored_set == reported,
-                 f"versions stored ({len(stored_set)}) == successes reported by the 202 "
-                 f"statuses ({len(reported)}); missing {len(reported - stored_set)}, "
-                 f"unreported {len(stored_set - reported)}")
-    result.check(not refused_stored and not orphans,
-                 f"nothing of a refused POST is stored ({len(refused_stored)} versions, "
-                 f"{len(orphans)} orphan status rows)")
-    result.check(not incomplete, f"every accepted status complete with exact counts "
-                 f"({len(accepted) - len(incomplete)}/{len(accepted)})")
+    result.check(
+        stored_set == reported,
+        f"versions stored ({len(stored_set)}) == successes reported by the 202 "
+        f"statuses ({len(reported)}); missing {len(reported - stored_set)}, "
+        f"unreported {len(stored_set - reported)}",
+    )
+    result.check(
+        not refused_stored and not orphans,
+        f"nothing of a refused POST is stored ({len(refused_stored)} versions, "
+        f"{len(orphans)} orphan status rows)",
+    )
+    result.check(
+        not incomplete,
+        f"every accepted status complete with exact counts "
+        f"({len(accepted) - len(incomplete)}/{len(accepted)})",
+    )
     after = [t for t in accepted_at if t >= back]
-    _recovered(result, min(after) if after else None, began, back, "202", "first 202",
-               pids_before, pids_after)
+    _recovered(
+        result,
+        min(after) if after else None,
+        began,
+        back,
+        "202",
+        "first 202",
+        pids_before,
+        pids_after,
+    )
     if ambiguous:
         result.note(f"{len(ambiguous)} objects were in POSTs that got no answer")
     if resumed:
-        result.note(f"{len(resumed)} worker-bound statuses were left pending by a task that "
-                    "met the outage; resumed with submissions.resume_pending (the beat task's "
-                    "job after 2 min)")
+        result.note(
+            f"{len(resumed)} worker-bound statuses were left pending by a task that "
+            "met the outage; resumed with submissions.resume_pending (the beat task's "
+            "job after 2 min)"
+        )
     return result
 
 
@@ -172,8 +199,9 @@ def _settle(stack: Stack, result: Result, timeout: float = 120) -> list[str]:
     return resumed
 
 
-def pg_pull(workdir: Path, *, down: float, readers: int = 4, count: int = 3000,
-            page: int = 50) -> Result:
+def pg_pull(
+    workdir: Path, *, down: float, readers: int = 4, count: int = 3000, page: int = 50
+) -> Result:
     """Readers following ``next`` through a multi-page pull across a restart."""
     result = Result("pg-pull")
     with Stack(workdir) as stack:
@@ -220,8 +248,7 @@ def pg_pull(workdir: Path, *, down: float, readers: int = 4, count: int = 3000,
             finally:
                 client.close()
 
-        threads = [threading.Thread(target=reader, args=(i,), daemon=True)
-                   for i in range(readers)]
+        threads = [threading.Thread(target=reader, args=(i,), daemon=True) for i in range(readers)]
         for thread in threads:
             thread.start()
         time.sleep(2)
@@ -232,30 +259,64 @@ def pg_pull(workdir: Path, *, down: float, readers: int = 4, count: int = 3000,
         pids_after = stack.web_pids()
         expected = {tuple(v) for v in stack.django("versions")["versions"]}
 
-    result.numbers.update({"requests": sum(tally.codes.values()), "answers": dict(tally.codes),
-                           "pages_per_reader": pages, "versions": len(expected)})
-    result.check(not tally.problems and "500" not in tally.codes,
-                 f"answers {tally.summary()}; problems: {tally.problems[:3] or 'none'}")
-    result.check(tally.codes.get("503", 0) > 0, "the outage was hit: some pages were answered "
-                 "503 + Retry-After with a TAXII error message")
+    result.numbers.update(
+        {
+            "requests": sum(tally.codes.values()),
+            "answers": dict(tally.codes),
+            "pages_per_reader": pages,
+            "versions": len(expected),
+        }
+    )
+    result.check(
+        not tally.problems and "500" not in tally.codes,
+        f"answers {tally.summary()}; problems: {tally.problems[:3] or 'none'}",
+    )
+    result.check(
+        tally.codes.get("503", 0) > 0,
+        "the outage was hit: some pages were answered 503 + Retry-After with a TAXII error message",
+    )
     result.check(not failures, f"every reader finished ({failures[:3] or 'all'})")
     exact = [len(g) == len(set(g)) == len(expected) and set(g) == expected for g in got]
-    result.check(all(exact), f"each of {readers} readers got exactly the {len(expected)} "
-                 f"versions, no duplicate, no gap (got {[len(g) for g in got]})")
-    _recovered(result, first_200_after[0] if first_200_after else None, began, back, "200",
-               "first page", pids_before, pids_after)
+    result.check(
+        all(exact),
+        f"each of {readers} readers got exactly the {len(expected)} "
+        f"versions, no duplicate, no gap (got {[len(g) for g in got]})",
+    )
+    _recovered(
+        result,
+        first_200_after[0] if first_200_after else None,
+        began,
+        back,
+        "200",
+        "first page",
+        pids_before,
+        pids_after,
+    )
     return result
 
 
-def _recovered(result: Result, first_ok: float | None, began: float, back: float, code: str,
-               what: str, pids_before: Any, pids_after: Any) -> None:
+def _recovered(
+    result: Result,
+    first_ok: float | None,
+    began: float,
+    back: float,
+    code: str,
+    what: str,
+    pids_before: Any,
+    pids_after: Any,
+) -> None:
     """The service came back by itself, in the same processes, once PostgreSQL did."""
     if first_ok is not None:
         recovery = first_ok - back
         result.numbers[f"first_{code}_after_pg_back_s"] = round(recovery, 2)
-        result.check(recovery < 15, f"recovered by itself: {what} {recovery:.2f} s after "
-                     f"PostgreSQL accepted connections (restart took {back - began:.1f} s)")
+        result.check(
+            recovery < 15,
+            f"recovered by itself: {what} {recovery:.2f} s after "
+            f"PostgreSQL accepted connections (restart took {back - began:.1f} s)",
+        )
     else:
         result.check(False, f"no {code} after the restart")
-    result.check(pids_before == pids_after,
-                 f"same gunicorn master and workers before and after ({pids_before})")
+    result.check(
+        pids_before == pids_after,
+        f"same gunicorn master and workers before and after ({pids_before})",
+    )

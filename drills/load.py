@@ -76,8 +76,14 @@ class Fingerprint:
 # --- readers (child processes) -------------------------------------------------------------
 
 
-def _pull(client: Client, params: dict[str, Any], samples: list[tuple[str, float, float, int, int]],
-          kind: str, sink: Any, errors: list[str]) -> str | None:
+def _pull(
+    client: Client,
+    params: dict[str, Any],
+    samples: list[tuple[str, float, float, int, int]],
+    kind: str,
+    sink: Any,
+    errors: list[str],
+) -> str | None:
     """Follow ``next`` to the end; feed each object's key to ``sink``; returns the last
     ``X-TAXII-Date-Added-Last`` seen (None when nothing was returned). Raises on error."""
     last = None
@@ -107,8 +113,16 @@ def _pull(client: Client, params: dict[str, Any], samples: list[tuple[str, float
         params["next"] = body["next"]
 
 
-def _reader(n: int, base_url: str, auth: str, collection: str, full_every: float,
-            think: float, stop: Any, out: Any) -> None:
+def _reader(
+    n: int,
+    base_url: str,
+    auth: str,
+    collection: str,
+    full_every: float,
+    think: float,
+    stop: Any,
+    out: Any,
+) -> None:
     client = Client(base_url, auth, collection=collection)
     samples: list[tuple[str, float, float, int, int]] = []
     errors: list[str] = []
@@ -124,8 +138,9 @@ def _reader(n: int, base_url: str, auth: str, collection: str, full_every: float
                 seen: set[int] = set()
                 count = [0]
 
-                def sink(k: tuple[str, str], seen: set[int] = seen, count: list[int] = count
-                         ) -> None:
+                def sink(
+                    k: tuple[str, str], seen: set[int] = seen, count: list[int] = count
+                ) -> None:
                     count[0] += 1
                     seen.add(_hash(k))
 
@@ -135,8 +150,9 @@ def _reader(n: int, base_url: str, auth: str, collection: str, full_every: float
             params: dict[str, Any] = {"limit": 500}
             if added_after:
                 params["added_after"] = added_after
-            added_after = _pull(client, params, samples, "incremental", stream.add,
-                                errors) or added_after
+            added_after = (
+                _pull(client, params, samples, "incremental", stream.add, errors) or added_after
+            )
             stop.wait(think)
         # Catch up once the writers are done and every status is complete.
         params = {"limit": 1000, **({"added_after": added_after} if added_after else {})}
@@ -145,8 +161,15 @@ def _reader(n: int, base_url: str, auth: str, collection: str, full_every: float
         errors.append(f"reader {n} stopped: {type(exc).__name__}: {str(exc)[:150]}")
     finally:
         client.close()
-    out.put({"reader": n, "samples": samples, "errors": errors,
-             "stream": stream.value(), "duplicates_in_full": duplicates_in_full})
+    out.put(
+        {
+            "reader": n,
+            "samples": samples,
+            "errors": errors,
+            "stream": stream.value(),
+            "duplicates_in_full": duplicates_in_full,
+        }
+    )
 
 
 def _reader_proc(ids: list[int], *args: Any) -> None:
@@ -199,14 +222,16 @@ class Writers:
                         self.errors.append(f"{kind}: {type(exc).__name__}: {str(exc)[:120]}")
                     continue
                 with self.lock:
-                    self.samples.append((kind, began, time.monotonic() - began,
-                                         response.status_code, size))
+                    self.samples.append(
+                        (kind, began, time.monotonic() - began, response.status_code, size)
+                    )
                     if response.status_code == 202:
                         status = orjson.loads(response.content)
                         self.sent[status["id"]] = [key(o) for o in objects]
                     else:
-                        self.errors.append(f"{kind}: HTTP {response.status_code}: "
-                                           f"{response.text[:150]}")
+                        self.errors.append(
+                            f"{kind}: HTTP {response.status_code}: {response.text[:150]}"
+                        )
                 self.stop.wait(self.think)
         finally:
             client.close()
@@ -307,8 +332,9 @@ class CpuTracker:
             for (name, pid), ticks in self.last.items():
                 used[name] += (ticks - self.first[(name, pid)]) / tick / seconds
             busy = _machine_busy()
-            used["machine (everything)"] = (os.cpu_count() or 1) * (
-                busy[0] - self.busy[0]) / max(1, busy[1] - self.busy[1])
+            used["machine (everything)"] = (
+                (os.cpu_count() or 1) * (busy[0] - self.busy[0]) / max(1, busy[1] - self.busy[1])
+            )
         return {name: round(value, 2) for name, value in used.items()}
 
 
@@ -323,31 +349,43 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     def q(p: float) -> float:
         return round(1000 * values[min(len(values) - 1, int(p * len(values)))], 1)
 
-    return {"n": len(values), "p50_ms": q(0.50), "p95_ms": q(0.95), "p99_ms": q(0.99),
-            "max_ms": round(1000 * values[-1], 1)}
+    return {
+        "n": len(values),
+        "p50_ms": q(0.50),
+        "p95_ms": q(0.95),
+        "p99_ms": q(0.99),
+        "max_ms": round(1000 * values[-1], 1),
+    }
 
 
-def _memory(samples: list[tuple[float, str, int, int]], t0: float, minutes: float
-            ) -> dict[str, dict[str, Any]]:
+def _memory(
+    samples: list[tuple[float, str, int, int]], t0: float, minutes: float
+) -> dict[str, dict[str, Any]]:
     by_pid: dict[tuple[str, int], list[tuple[float, int]]] = defaultdict(list)
     for t, name, pid, kib in samples:
         by_pid[(name, pid)].append((t - t0, kib))
     end = minutes * 60
     report = {}
     for (name, pid), points in sorted(by_pid.items()):
+
         def mean(lo: float, hi: float, points: list[tuple[float, int]] = points) -> float | None:
             chosen = [kib for t, kib in points if lo <= t < hi]
             return round(statistics.mean(chosen) / 1024, 1) if chosen else None
 
         first, second, last = mean(0, 60), mean(60, 120), mean(end - 60, end)
         peak = round(max(kib for _, kib in points) / 1024, 1)
-        report[f"{name}:{pid}"] = {"first_min_mib": first, "second_min_mib": second,
-                                   "last_min_mib": last, "peak_mib": peak}
+        report[f"{name}:{pid}"] = {
+            "first_min_mib": first,
+            "second_min_mib": second,
+            "last_min_mib": last,
+            "peak_mib": peak,
+        }
     return report
 
 
-def _series(samples: list[tuple[float, str, int, int]], t0: float
-            ) -> dict[str, list[tuple[int, float]]]:
+def _series(
+    samples: list[tuple[float, str, int, int]], t0: float
+) -> dict[str, list[tuple[int, float]]]:
     """Per process: (second since the start, MiB) for every sample."""
     series: dict[str, list[tuple[int, float]]] = defaultdict(list)
     for t, name, pid, kib in samples:
@@ -359,16 +397,22 @@ def run(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir) / time.strftime("%Y%m%d-%H%M%S")
     say = _say
     try:
-        with Stack(workdir, web_workers=args.web_workers, web_threads=args.web_threads,
-                   keep_alive=args.keep_alive) as stack:
+        with Stack(
+            workdir,
+            web_workers=args.web_workers,
+            web_threads=args.web_threads,
+            keep_alive=args.keep_alive,
+        ) as stack:
             world = stack.prepare()
             stack.django("load", count=SEED, label="load-seed")
             seed_keys = [key(o) for o in batch("load-seed", 0, SEED)]
             stack.start_web()
             stack.start_worker(concurrency=1)
-            say(f"stack up on {stack.base_url}: gunicorn {args.web_workers} workers x "
+            say(
+                f"stack up on {stack.base_url}: gunicorn {args.web_workers} workers x "
                 f"{args.web_threads} threads (gthread, keep-alive {args.keep_alive} s), "
-                f"1 Celery worker; {SEED} versions seeded")
+                f"1 Celery worker; {SEED} versions seeded"
+            )
             reader_user = world["users"]["reader"]
             reader_auth = basic(reader_user["username"], reader_user["password"])
 
@@ -379,26 +423,42 @@ def run(args: argparse.Namespace) -> int:
             sampler.start()
             procs = []
             ids = list(range(args.readers))
-            for chunk in (ids[i::args.reader_procs] for i in range(args.reader_procs)):
-                proc = ctx.Process(target=_reader_proc, args=(
-                    chunk, stack.base_url, reader_auth, world["collection"],
-                    args.full_every, args.think, stop, out), daemon=True)
+            for chunk in (ids[i :: args.reader_procs] for i in range(args.reader_procs)):
+                proc = ctx.Process(
+                    target=_reader_proc,
+                    args=(
+                        chunk,
+                        stack.base_url,
+                        reader_auth,
+                        world["collection"],
+                        args.full_every,
+                        args.think,
+                        stop,
+                        out,
+                    ),
+                    daemon=True,
+                )
                 proc.start()
                 procs.append(proc)
             writers = Writers(stack, world, args.writers, args.writer_think)
             writers.start()
 
             def groups() -> dict[str, list[int]]:
-                return {"gunicorn": stack.web_pids(), "celery": stack.worker_pids(),
-                        "postgres (all databases)": _postgres_pids(),
-                        "load generator": [os.getpid(), *(p.pid for p in procs if p.pid)]}
+                return {
+                    "gunicorn": stack.web_pids(),
+                    "celery": stack.worker_pids(),
+                    "postgres (all databases)": _postgres_pids(),
+                    "load generator": [os.getpid(), *(p.pid for p in procs if p.pid)],
+                }
 
             sampler.groups = groups
             end = t0 + args.minutes * 60
             while time.monotonic() < end:
                 time.sleep(min(30, max(0.0, end - time.monotonic())))
-                say(f"  {round((time.monotonic() - t0) / 60, 1)} min: {len(writers.sent)} "
-                    f"envelopes accepted, {len(writers.errors)} writer errors")
+                say(
+                    f"  {round((time.monotonic() - t0) / 60, 1)} min: {len(writers.sent)} "
+                    f"envelopes accepted, {len(writers.errors)} writer errors"
+                )
             cpu = sampler.cpu.finish(groups())
             writers.finish()
             say("writers stopped; waiting for every pending status")
@@ -411,16 +471,29 @@ def run(args: argparse.Namespace) -> int:
             sampler.join(timeout=10)
             final, final_errors = _final_pull(stack, world)
             stored = [tuple(v) for v in stack.django("versions")["versions"]]
-        return _report(args, workdir, t0, seed_keys, writers, statuses, reports, final,
-                       final_errors, stored, sampler, cpu)
+        return _report(
+            args,
+            workdir,
+            t0,
+            seed_keys,
+            writers,
+            statuses,
+            reports,
+            final,
+            final_errors,
+            stored,
+            sampler,
+            cpu,
+        )
     finally:
         machine.ensure_up()
 
 
 def _final_pull(stack: Stack, world: dict[str, Any]) -> tuple[list[tuple[str, str]], list[str]]:
     user = world["users"]["reader"]
-    client = Client(stack.base_url, basic(user["username"], user["password"]),
-                    collection=world["collection"])
+    client = Client(
+        stack.base_url, basic(user["username"], user["password"]), collection=world["collection"]
+    )
     got: list[tuple[str, str]] = []
     errors: list[str] = []
     try:
@@ -432,11 +505,20 @@ def _final_pull(stack: Stack, world: dict[str, Any]) -> tuple[list[tuple[str, st
     return got, errors
 
 
-def _report(args: argparse.Namespace, workdir: Path, t0: float,
-            seed_keys: list[tuple[str, str]], writers: Writers,
-            statuses: dict[str, list[Any]], reports: list[dict[str, Any]],
-            final: list[tuple[str, str]], final_errors: list[str],
-            stored: list[tuple[str, str]], sampler: RssSampler, cpu: dict[str, float]) -> int:
+def _report(
+    args: argparse.Namespace,
+    workdir: Path,
+    t0: float,
+    seed_keys: list[tuple[str, str]],
+    writers: Writers,
+    statuses: dict[str, list[Any]],
+    reports: list[dict[str, Any]],
+    final: list[tuple[str, str]],
+    final_errors: list[str],
+    stored: list[tuple[str, str]],
+    sampler: RssSampler,
+    cpu: dict[str, float],
+) -> int:
     say = _say
     window_end = t0 + args.minutes * 60
     samples = list(writers.samples)
@@ -444,8 +526,10 @@ def _report(args: argparse.Namespace, workdir: Path, t0: float,
         samples.extend(tuple(s) for s in report["samples"])  # type: ignore[misc]
     in_window = [s for s in samples if s[1] <= window_end]
     errors = list(writers.errors) + [e for r in reports for e in r["errors"]] + final_errors
-    latency = {kind: _percentiles([s[2] for s in in_window if s[0] == kind])
-               for kind in sorted({s[0] for s in in_window})}
+    latency = {
+        kind: _percentiles([s[2] for s in in_window if s[0] == kind])
+        for kind in sorted({s[0] for s in in_window})
+    }
     latency["all"] = _percentiles([s[2] for s in in_window])
     served = sum(s[4] for s in in_window if s[0] in ("full", "incremental"))
     codes: dict[str, int] = defaultdict(int)
@@ -469,46 +553,81 @@ def _report(args: argparse.Namespace, workdir: Path, t0: float,
     stream_bad = [r["reader"] for r in reports if tuple(r["stream"]) != expected_print.value()]
     full_dups = sum(r["duplicates_in_full"] for r in reports)
     memory = _memory(sampler.samples, t0, args.minutes)
-    grown = {name: m for name, m in memory.items()
-             if m["second_min_mib"] and m["last_min_mib"]
-             and m["last_min_mib"] > m["second_min_mib"] * 1.2 + 5}
+    grown = {
+        name: m
+        for name, m in memory.items()
+        if m["second_min_mib"]
+        and m["last_min_mib"]
+        and m["last_min_mib"] > m["second_min_mib"] * 1.2 + 5
+    }
 
     result = {
-        "config": vars(args), "requests": len(samples), "answers": dict(codes),
+        "config": vars(args),
+        "requests": len(samples),
+        "answers": dict(codes),
         "requests_per_second": round(len(in_window) / (args.minutes * 60), 1),
         "versions_served_per_second": round(served / (args.minutes * 60)),
-        "latency": latency, "errors": errors[:50], "error_count": len(errors),
-        "envelopes_accepted": len(writers.sent), "statuses_inexact": len(inexact),
-        "versions_accepted": len(accepted), "final_pull_versions": len(final),
-        "lost": lost, "duplicated": duplicated, "unexpected": unexpected,
-        "db_versions": len(stored), "db_matches": set(stored) == accepted,
-        "readers_stream_mismatch": stream_bad, "duplicates_within_full_pulls": full_dups,
-        "memory": memory, "memory_grew_after_warmup": sorted(grown),
-        "cpu_cores_used": cpu, "cpu_cores_available": os.cpu_count(),
+        "latency": latency,
+        "errors": errors[:50],
+        "error_count": len(errors),
+        "envelopes_accepted": len(writers.sent),
+        "statuses_inexact": len(inexact),
+        "versions_accepted": len(accepted),
+        "final_pull_versions": len(final),
+        "lost": lost,
+        "duplicated": duplicated,
+        "unexpected": unexpected,
+        "db_versions": len(stored),
+        "db_matches": set(stored) == accepted,
+        "readers_stream_mismatch": stream_bad,
+        "duplicates_within_full_pulls": full_dups,
+        "memory": memory,
+        "memory_grew_after_warmup": sorted(grown),
+        "cpu_cores_used": cpu,
+        "cpu_cores_available": os.cpu_count(),
         "rss_series_mib": _series(sampler.samples, t0),
     }
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "load.json").write_text(json.dumps(result, indent=1, default=str))
-    say(f"\nload: {args.readers} readers, {args.writers} writers, {args.minutes} min; "
+    say(
+        f"\nload: {args.readers} readers, {args.writers} writers, {args.minutes} min; "
         f"{result['requests']} requests ({result['requests_per_second']}/s, "
-        f"{result['versions_served_per_second']} versions served/s), answers {dict(codes)}")
+        f"{result['versions_served_per_second']} versions served/s), answers {dict(codes)}"
+    )
     for kind, stats in latency.items():
         say(f"  latency {kind:12s} {stats}")
     say(f"  CPU cores used over the window (of {os.cpu_count()}): {cpu}")
-    say(f"  accepted {len(accepted)} versions ({len(writers.sent)} envelopes + {SEED} seeded); "
+    say(
+        f"  accepted {len(accepted)} versions ({len(writers.sent)} envelopes + {SEED} seeded); "
         f"final full pull {len(final)}: lost {lost}, duplicated {duplicated}, unexpected "
-        f"{unexpected}; database {len(stored)} (matches: {result['db_matches']})")
-    say(f"  readers whose incremental stream != accepted set: {stream_bad or 'none'}; "
-        f"duplicates inside full pulls: {full_dups}; inexact statuses: {len(inexact)}")
+        f"{unexpected}; database {len(stored)} (matches: {result['db_matches']})"
+    )
+    say(
+        f"  readers whose incremental stream != accepted set: {stream_bad or 'none'}; "
+        f"duplicates inside full pulls: {full_dups}; inexact statuses: {len(inexact)}"
+    )
     say("  RSS MiB (first minute / second minute / last minute / peak):")
     for name, m in memory.items():
-        say(f"    {name:24s} {m['first_min_mib']} / {m['second_min_mib']} / "
-            f"{m['last_min_mib']} / {m['peak_mib']}")
-    ok = (not errors and not lost and not duplicated and not unexpected and not inexact
-          and result["db_matches"] and not stream_bad and not full_dups and not grown)
-    say(f"{'PASS' if ok else 'FAIL'} load: errors {len(errors)} {errors[:3]}, lost {lost}, "
+        say(
+            f"    {name:24s} {m['first_min_mib']} / {m['second_min_mib']} / "
+            f"{m['last_min_mib']} / {m['peak_mib']}"
+        )
+    ok = (
+        not errors
+        and not lost
+        and not duplicated
+        and not unexpected
+        and not inexact
+        and result["db_matches"]
+        and not stream_bad
+        and not full_dups
+        and not grown
+    )
+    say(
+        f"{'PASS' if ok else 'FAIL'} load: errors {len(errors)} {errors[:3]}, lost {lost}, "
         f"duplicated {duplicated}, memory grown after warm-up: {sorted(grown) or 'none'} "
-        f"(results in {workdir / 'load.json'})")
+        f"(results in {workdir / 'load.json'})"
+    )
     return 0 if ok else 1
 
 
@@ -518,25 +637,34 @@ def _say(text: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m drills load", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m drills load",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--minutes", type=float, default=5)
     parser.add_argument("--readers", type=int, default=50)
     parser.add_argument("--writers", type=int, default=5)
     parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--web-threads", type=int, default=4)
-    parser.add_argument("--keep-alive", type=int, default=2,
-                        help="gunicorn --keep-alive seconds (2 = gunicorn's default)")
-    parser.add_argument("--reader-procs", type=int, default=5,
-                        help="processes the reader threads are spread over")
-    parser.add_argument("--think", type=float, default=1.0,
-                        help="seconds a reader waits between incremental pulls")
+    parser.add_argument(
+        "--keep-alive",
+        type=int,
+        default=2,
+        help="gunicorn --keep-alive seconds (2 = gunicorn's default)",
+    )
+    parser.add_argument(
+        "--reader-procs", type=int, default=5, help="processes the reader threads are spread over"
+    )
+    parser.add_argument(
+        "--think", type=float, default=1.0, help="seconds a reader waits between incremental pulls"
+    )
     parser.add_argument("--writer-think", type=float, default=0.5)
-    parser.add_argument("--full-every", type=float, default=60.0,
-                        help="seconds between a reader's extra full pulls")
+    parser.add_argument(
+        "--full-every", type=float, default=60.0, help="seconds between a reader's extra full pulls"
+    )
     parser.add_argument("--rss-every", type=float, default=5.0)
     parser.add_argument("--workdir", default="/tmp/intelshare-drills/load")
     args = parser.parse_args(argv)
     args.reader_procs = max(1, min(args.reader_procs, args.readers))
     return run(args)
-

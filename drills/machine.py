@@ -20,9 +20,24 @@ import psycopg
 
 from drills.stack import DRILL_DATABASE, LOOPBACK, PG_ADMIN_URL
 
-REDIS_START = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1",
-               "--port", "6379", "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis",
-               "--logfile", "/var/log/redis/ci.log"]
+REDIS_START = [
+    "redis-server",
+    "--daemonize",
+    "yes",
+    "--bind",
+    "127.0.0.1",
+    "-::1",
+    "--port",
+    "6379",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    "/var/lib/redis",
+    "--logfile",
+    "/var/log/redis/ci.log",
+]
 
 
 def pg_version() -> str:
@@ -31,8 +46,12 @@ def pg_version() -> str:
 
 
 def _pg_ctl(action: str) -> None:
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", pg_version(), "main", action],
-                   check=True, timeout=120, capture_output=True)
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", pg_version(), "main", action],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
 
 
 def pg_ready() -> bool:
@@ -64,7 +83,8 @@ def pg_busy_elsewhere() -> list[str]:
                 "WHERE pid <> pg_backend_pid() AND datname IS NOT NULL "
                 "AND datname NOT LIKE %s AND backend_type = 'client backend' "
                 "AND (state <> 'idle' OR state_change > now() - interval '30 seconds')",
-                (f"{DRILL_DATABASE}%",)).fetchall()
+                (f"{DRILL_DATABASE}%",),
+            ).fetchall()
     except psycopg.Error:
         return []
     return [f"{db} ({state}): {query}" for db, state, query in rows]
@@ -104,8 +124,10 @@ def pg_restart(*, down_seconds: float = 0.0) -> float:
                 _pg_ctl("start")
             except subprocess.CalledProcessError:
                 # Something else (a supervisor, another session) started it first.
-                if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"],
-                                  check=False).returncode != 0:
+                if (
+                    subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False).returncode
+                    != 0
+                ):
                     raise
         else:
             _pg_ctl("restart")
@@ -129,8 +151,13 @@ def _redis() -> Any:
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    return redis.Redis(host=LOOPBACK, port=6379, socket_timeout=5, socket_connect_timeout=2,
-                       retry=Retry(NoBackoff(), 0))
+    return redis.Redis(
+        host=LOOPBACK,
+        port=6379,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 def redis_ready() -> bool:

@@ -46,8 +46,9 @@ TRANSIENT_BASE, PERMANENT_BASE, GRACE = 30.0, 300.0, 60.0  # sync.services
 class FakePartner:
     """A loopback TCP server that misbehaves in one way; one thread per connection."""
 
-    def __init__(self, mode: str, *, delay: float = 0.0, drip: float = 1.0,
-                 give_up: float = 60.0) -> None:
+    def __init__(
+        self, mode: str, *, delay: float = 0.0, drip: float = 1.0, give_up: float = 60.0
+    ) -> None:
         self.mode, self.delay, self.drip, self.give_up = mode, delay, drip, give_up
         self.stopping = threading.Event()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -109,7 +110,7 @@ class FakePartner:
                 for i in range(len(body)):
                     if time.monotonic() > ended or not self._wait(self.drip):
                         break
-                    conn.sendall(body[i:i + 1])
+                    conn.sendall(body[i : i + 1])
         except OSError:
             pass
         finally:
@@ -118,23 +119,28 @@ class FakePartner:
 
 def _head(status: int, length: int) -> bytes:
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return (f"HTTP/1.1 {status} OK\r\n"
-            "Content-Type: application/taxii+json;version=2.1\r\n"
-            f"Content-Length: {length}\r\nX-TAXII-Date-Added-First: {now}\r\n"
-            f"X-TAXII-Date-Added-Last: {now}\r\nConnection: close\r\n\r\n").encode()
+    return (
+        f"HTTP/1.1 {status} OK\r\n"
+        "Content-Type: application/taxii+json;version=2.1\r\n"
+        f"Content-Length: {length}\r\nX-TAXII-Date-Added-First: {now}\r\n"
+        f"X-TAXII-Date-Added-Last: {now}\r\nConnection: close\r\n\r\n"
+    ).encode()
 
 
 def _page() -> bytes:
-    return orjson.dumps({"more": False, "objects": [indicator("slow-partner", n)
-                                                    for n in range(3)]})
+    return orjson.dumps(
+        {"more": False, "objects": [indicator("slow-partner", n) for n in range(3)]}
+    )
 
 
 def _env() -> dict[str, str]:
     # INTELSHARE_SYNC_REQUEST_SECONDS bounds a whole request (sync/client.py,
     # _Deadline); partner_trickle proves it.
-    return {"INTELSHARE_SYNC_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
-            "INTELSHARE_SYNC_READ_TIMEOUT": str(READ_TIMEOUT),
-            "INTELSHARE_SYNC_REQUEST_SECONDS": str(REQUEST_SECONDS)}
+    return {
+        "INTELSHARE_SYNC_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
+        "INTELSHARE_SYNC_READ_TIMEOUT": str(READ_TIMEOUT),
+        "INTELSHARE_SYNC_REQUEST_SECONDS": str(REQUEST_SECONDS),
+    }
 
 
 def _window(failures: int, *, transient: bool) -> tuple[float, float]:
@@ -150,22 +156,43 @@ def partners(workdir: Path, *, healthy_objects: int = 500) -> Result:
 
     result = Result("partners")
     seed_start = datetime(2025, 3, 1, tzinfo=UTC)
-    seed = [(seed_start + timedelta(microseconds=1 + 997 * i), obj)
-            for i, obj in enumerate(make_indicators(healthy_objects, label="drill-healthy"))]
-    collection = MedallionCollection(id=REMOTE_COLLECTION, title="Healthy partner", seed=seed,
-                                     can_write=False)
-    bad = {"hang": FakePartner("hang"), "not-http": FakePartner("not-http"),
-           "not-json": FakePartner("not-json"), "slow": FakePartner("slow", delay=12)}
-    with Stack(workdir, env=_env()) as stack, \
-            MedallionServer(workdir / "medallion", collections=(collection,)) as medallion:
+    seed = [
+        (seed_start + timedelta(microseconds=1 + 997 * i), obj)
+        for i, obj in enumerate(make_indicators(healthy_objects, label="drill-healthy"))
+    ]
+    collection = MedallionCollection(
+        id=REMOTE_COLLECTION, title="Healthy partner", seed=seed, can_write=False
+    )
+    bad = {
+        "hang": FakePartner("hang"),
+        "not-http": FakePartner("not-http"),
+        "not-json": FakePartner("not-json"),
+        "slow": FakePartner("slow", delay=12),
+    }
+    with (
+        Stack(workdir, env=_env()) as stack,
+        MedallionServer(workdir / "medallion", collections=(collection,)) as medallion,
+    ):
         stack.prepare()
         for fake in bad.values():
             fake.__enter__()
         try:
-            specs = [{"name": f"partner-{name}", "url": fake.api_root_url,
-                      "collection": REMOTE_COLLECTION} for name, fake in bad.items()]
-            specs.append({"name": "partner-healthy", "url": medallion.api_root_url,
-                          "collection": REMOTE_COLLECTION, "auth": list(medallion.auth)})
+            specs = [
+                {
+                    "name": f"partner-{name}",
+                    "url": fake.api_root_url,
+                    "collection": REMOTE_COLLECTION,
+                }
+                for name, fake in bad.items()
+            ]
+            specs.append(
+                {
+                    "name": "partner-healthy",
+                    "url": medallion.api_root_url,
+                    "collection": REMOTE_COLLECTION,
+                    "auth": list(medallion.auth),
+                }
+            )
             report = stack.django("feeds", feeds=specs, rounds=2, timeout=300)
         finally:
             for fake in bad.values():
@@ -174,33 +201,44 @@ def partners(workdir: Path, *, healthy_objects: int = 500) -> Result:
     bound = CONNECT_TIMEOUT + READ_TIMEOUT + 3
     for n, round_ in enumerate(report["rounds"], start=1):
         runs, feeds = round_["runs"], round_["feeds"]
-        for name, transient, words in (("hang", True, "timed out"), ("slow", True, "timed out"),
-                                       ("not-http", False, "not HTTP"),
-                                       ("not-json", False, "not JSON")):
+        for name, transient, words in (
+            ("hang", True, "timed out"),
+            ("slow", True, "timed out"),
+            ("not-http", False, "not HTTP"),
+            ("not-json", False, "not JSON"),
+        ):
             run, feed = runs.get(f"partner-{name}", {}), feeds.get(f"partner-{name}", {})
             low, high = _window(n, transient=transient)
             when = feed.get("next_attempt_in")
             result.check(
-                run.get("outcome") == "failed" and words in run.get("error", "")
+                run.get("outcome") == "failed"
+                and words in run.get("error", "")
                 and (run.get("seconds") or 1e9) <= bound
                 and (run.get("retry_in") is not None) == transient
-                and not feed.get("healthy") and feed.get("consecutive_failures") == n
-                and when is not None and low <= when <= high,
+                and not feed.get("healthy")
+                and feed.get("consecutive_failures") == n
+                and when is not None
+                and low <= when <= high,
                 f"round {n}, {name}: failed in {run.get('seconds')} s (bound {bound} s) with "
                 f"{run.get('error', '')[:70]!r}; {'transient' if transient else 'permanent'}; "
                 f"unhealthy, {feed.get('consecutive_failures')} failures in a row, next "
-                f"attempt in {when} s (backoff window {low:.0f}-{high:.0f} s)")
+                f"attempt in {when} s (backoff window {low:.0f}-{high:.0f} s)",
+            )
         healthy = runs.get("partner-healthy", {})
         want = healthy_objects if n == 1 else 0
-        result.check(healthy.get("outcome") == "success" and healthy.get("stored") == want
-                     and (healthy.get("seconds") or 1e9) < READ_TIMEOUT
-                     and feeds["partner-healthy"]["healthy"],
-                     f"round {n}, healthy medallion feed: {healthy.get('outcome')}, stored "
-                     f"{healthy.get('stored')} (expected {want}) in {healthy.get('seconds')} s, "
-                     f"beside the bad ones (under the {READ_TIMEOUT} s read timeout they sat in)")
-    result.check(not [d for d in report["due_now"] if d != "partner-healthy"],
-                 f"backed-off feeds are not due for the dispatcher (due now: "
-                 f"{report['due_now'] or 'none'})")
+        result.check(
+            healthy.get("outcome") == "success"
+            and healthy.get("stored") == want
+            and (healthy.get("seconds") or 1e9) < READ_TIMEOUT
+            and feeds["partner-healthy"]["healthy"],
+            f"round {n}, healthy medallion feed: {healthy.get('outcome')}, stored "
+            f"{healthy.get('stored')} (expected {want}) in {healthy.get('seconds')} s, "
+            f"beside the bad ones (under the {READ_TIMEOUT} s read timeout they sat in)",
+        )
+    result.check(
+        not [d for d in report["due_now"] if d != "partner-healthy"],
+        f"backed-off feeds are not due for the dispatcher (due now: {report['due_now'] or 'none'})",
+    )
     return result
 
 
@@ -209,20 +247,30 @@ def partner_trickle(workdir: Path) -> Result:
     within the 3 s read timeout, so only an overall deadline per request ends it
     (without one the run is held until the Celery soft time limit, 55 minutes)."""
     result = Result("partner-trickle")
-    with Stack(workdir, env=_env()) as stack, FakePartner("trickle", drip=1.0,
-                                                           give_up=45) as fake:
+    with Stack(workdir, env=_env()) as stack, FakePartner("trickle", drip=1.0, give_up=45) as fake:
         stack.prepare()
-        report = stack.django("feeds", feeds=[{"name": "partner-trickle",
-                                               "url": fake.api_root_url,
-                                               "collection": REMOTE_COLLECTION}],
-                              rounds=1, join_timeout=120, timeout=200)
+        report = stack.django(
+            "feeds",
+            feeds=[
+                {
+                    "name": "partner-trickle",
+                    "url": fake.api_root_url,
+                    "collection": REMOTE_COLLECTION,
+                }
+            ],
+            rounds=1,
+            join_timeout=120,
+            timeout=200,
+        )
     run = report["rounds"][0]["runs"]["partner-trickle"]
     bound = REQUEST_SECONDS + CONNECT_TIMEOUT + READ_TIMEOUT + 5
     result.numbers["run"] = run
-    result.check(run.get("seconds") is not None and run["seconds"] <= bound,
-                 f"the run ended in {run.get('seconds')} s (bound {bound} s; the fake partner "
-                 f"hangs up after 45 s), outcome {run.get('outcome')}: "
-                 f"{str(run.get('error'))[:80]!r}")
+    result.check(
+        run.get("seconds") is not None and run["seconds"] <= bound,
+        f"the run ended in {run.get('seconds')} s (bound {bound} s; the fake partner "
+        f"hangs up after 45 s), outcome {run.get('outcome')}: "
+        f"{str(run.get('error'))[:80]!r}",
+    )
     return result
 
 
@@ -233,14 +281,15 @@ def _pages_committed(stack: Stack, feed: str) -> int | None:
     """Pages the feed's latest run has committed (a page and its counters are one
     transaction), read straight from the drill database; None before the run."""
     with psycopg.connect(database_url(stack.database), connect_timeout=5) as conn:
-        row = conn.execute("SELECT r.pages FROM sync_syncrun r JOIN sync_feed f "
-                           "ON f.id = r.feed_id WHERE f.name = %s ORDER BY r.id DESC LIMIT 1",
-                           (feed,)).fetchone()
+        row = conn.execute(
+            "SELECT r.pages FROM sync_syncrun r JOIN sync_feed f "
+            "ON f.id = r.feed_id WHERE f.name = %s ORDER BY r.id DESC LIMIT 1",
+            (feed,),
+        ).fetchone()
     return None if row is None else int(row[0])
 
 
-def partner_kill(workdir: Path, *, ids: int = 340, page: int = 7, kill_after: int = 20
-                 ) -> Result:
+def partner_kill(workdir: Path, *, ids: int = 340, page: int = 7, kill_after: int = 20) -> Result:
     """medallion serving several versions of many ids is SIGKILLed in the middle of a
     pull, after ``kill_after`` pages were committed, and started again on its data
     file; the failed run's feed then runs again. The hub must end with every version
@@ -255,15 +304,23 @@ def partner_kill(workdir: Path, *, ids: int = 340, page: int = 7, kill_after: in
     counts = [3 if i % 34 == 5 else 2 if i % 34 in (1, 9, 14, 22) else 1 for i in range(ids)]
     seed = make_versioned_seed(counts, label="drill-kill", start=datetime(2025, 4, 1, tzinfo=UTC))
     added = {(obj["id"], obj["modified"]): when for when, obj in seed}
-    collection = MedallionCollection(id=KILL_COLLECTION, title="Versioned partner", seed=seed,
-                                     can_write=False)
+    collection = MedallionCollection(
+        id=KILL_COLLECTION, title="Versioned partner", seed=seed, can_write=False
+    )
     name = "partner-versions"
-    with Stack(workdir) as stack, \
-            MedallionServer(workdir / "medallion", collections=(collection,)) as medallion:
+    with (
+        Stack(workdir) as stack,
+        MedallionServer(workdir / "medallion", collections=(collection,)) as medallion,
+    ):
         stack.prepare()
         remote = medallion.versions(KILL_COLLECTION)
-        spec = {"name": name, "url": medallion.api_root_url, "collection": KILL_COLLECTION,
-                "auth": list(medallion.auth), "page_size": page}
+        spec = {
+            "name": name,
+            "url": medallion.api_root_url,
+            "collection": KILL_COLLECTION,
+            "auth": list(medallion.auth),
+            "page_size": page,
+        }
         running = stack.django_start("pull", **spec)
         deadline, committed = time.monotonic() + 240, None
         while running.poll() is None and time.monotonic() < deadline:
@@ -283,30 +340,50 @@ def partner_kill(workdir: Path, *, ids: int = 340, page: int = 7, kill_after: in
 
     first, second = killed["run"] or {}, resumed["run"] or {}
     checkpoint = killed["checkpoint"]
-    result.numbers.update({"remote_versions": len(remote), "remote_ids": ids, "page": page,
-                           "pages_when_killed": committed, "killed_run": first,
-                           "resumed_run": second, "checkpoint_after_kill": checkpoint})
-    result.check(len(remote) == len(seed) and remote == set(added),
-                 f"medallion serves {len(remote)} versions of {ids} ids with "
-                 f"match[version]=all (the seed has {len(seed)})")
-    result.check(first.get("outcome") == "failed" and "RemoteUnavailable" in first.get("error", "")
-                 and killed["retry_in"] is not None and 0 < len(held) < len(remote),
-                 f"the killed run failed as transient ({first.get('error', '')[:60]!r}) after "
-                 f"{first.get('pages')} pages, {len(held)} of {len(remote)} versions stored")
+    result.numbers.update(
+        {
+            "remote_versions": len(remote),
+            "remote_ids": ids,
+            "page": page,
+            "pages_when_killed": committed,
+            "killed_run": first,
+            "resumed_run": second,
+            "checkpoint_after_kill": checkpoint,
+        }
+    )
+    result.check(
+        len(remote) == len(seed) and remote == set(added),
+        f"medallion serves {len(remote)} versions of {ids} ids with "
+        f"match[version]=all (the seed has {len(seed)})",
+    )
+    result.check(
+        first.get("outcome") == "failed"
+        and "RemoteUnavailable" in first.get("error", "")
+        and killed["retry_in"] is not None
+        and 0 < len(held) < len(remote),
+        f"the killed run failed as transient ({first.get('error', '')[:60]!r}) after "
+        f"{first.get('pages')} pages, {len(held)} of {len(remote)} versions stored",
+    )
     cut = datetime.fromisoformat(checkpoint) if checkpoint else None
     gap = [key for key in remote - held if cut is not None and added[key] <= cut]
-    result.check(cut is not None and held <= remote and not gap,
-                 f"the checkpoint {checkpoint} passed no unstored version (unstored at or "
-                 f"before it: {len(gap)})")
+    result.check(
+        cut is not None and held <= remote and not gap,
+        f"the checkpoint {checkpoint} passed no unstored version (unstored at or "
+        f"before it: {len(gap)})",
+    )
     reread = sum(1 for key in held if cut is not None and added[key] > cut)
-    result.check(second.get("outcome") == "success"
-                 and second.get("stored") == len(remote) - len(held)
-                 and second.get("duplicates") == reread
-                 and second.get("fetched") == len(remote) - len(held) + reread,
-                 f"the resumed run stored the other {second.get('stored')} versions "
-                 f"(expected {len(remote) - len(held)}) and re-read {second.get('duplicates')} "
-                 f"(the {reread} stored ones sharing the cut's date_added)")
-    result.check(len(rows) == len(set(rows)) == len(remote) and set(rows) == remote,
-                 f"the hub holds {len(rows)} versions, {len(set(rows))} distinct: every one "
-                 f"of the partner's {len(remote)}, no gap, no duplicate")
+    result.check(
+        second.get("outcome") == "success"
+        and second.get("stored") == len(remote) - len(held)
+        and second.get("duplicates") == reread
+        and second.get("fetched") == len(remote) - len(held) + reread,
+        f"the resumed run stored the other {second.get('stored')} versions "
+        f"(expected {len(remote) - len(held)}) and re-read {second.get('duplicates')} "
+        f"(the {reread} stored ones sharing the cut's date_added)",
+    )
+    result.check(
+        len(rows) == len(set(rows)) == len(remote) and set(rows) == remote,
+        f"the hub holds {len(rows)} versions, {len(set(rows))} distinct: every one "
+        f"of the partner's {len(remote)}, no gap, no duplicate",
+    )
     return result

@@ -31,5 +31,10 @@ class Result:
         return "\n".join(lines)
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "checks": self.checks,
-                "numbers": self.numbers, "notes": self.notes}
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "checks": self.checks,
+            "numbers": self.numbers,
+            "notes": self.notes,
+        }

@@ -45,20 +45,28 @@ def cmd_world(args: dict[str, Any]) -> dict[str, Any]:
     from intelshare import accounts, services, stix
     from intelshare.models import ApiRoot, Collection
 
-    root = ApiRoot.objects.create(slug="drills", title="Drills", is_default=True,
-                                  max_content_length=64 * 1024 * 1024)
-    collection = Collection.objects.create(api_root=root, title="Drill intel",
-                                           alias="drill-intel")
+    root = ApiRoot.objects.create(
+        slug="drills", title="Drills", is_default=True, max_content_length=64 * 1024 * 1024
+    )
+    collection = Collection.objects.create(api_root=root, title="Drill intel", alias="drill-intel")
     writer_p = accounts.partner_create(name="Drill Writer", slug="drill-writer")
     reader_p = accounts.partner_create(name="Drill Reader", slug="drill-reader")
-    services.agreement_create(partner=writer_p, name="writer", collections=[collection],
-                              can_write=True, tlp_ceiling=stix.TLP_RED, consents=[reader_p])
-    services.agreement_create(partner=reader_p, name="reader", collections=[collection],
-                              tlp_ceiling=stix.TLP_RED)
+    services.agreement_create(
+        partner=writer_p,
+        name="writer",
+        collections=[collection],
+        can_write=True,
+        tlp_ceiling=stix.TLP_RED,
+        consents=[reader_p],
+    )
+    services.agreement_create(
+        partner=reader_p, name="reader", collections=[collection], tlp_ceiling=stix.TLP_RED
+    )
     users: dict[str, Any] = {}
     for name, partner in (("writer", writer_p), ("reader", reader_p), ("staff", None)):
-        user = accounts.user_create(username=f"drill-{name}", partner=partner,
-                                    is_staff=partner is None, password=PASSWORD)
+        user = accounts.user_create(
+            username=f"drill-{name}", partner=partner, is_staff=partner is None, password=PASSWORD
+        )
         _, token = accounts.token_issue(user=user, name="drills")
         users[name] = {"username": user.username, "password": PASSWORD, "token": token}
     return {"root": "drills", "collection": str(collection.pk), "users": users}
@@ -75,8 +83,9 @@ def cmd_load(args: dict[str, Any]) -> dict[str, Any]:
     stored = 0
     for start in range(0, args["count"], 1000):
         objects = batch(args["label"], start, min(1000, args["count"] - start))
-        stored += ingest.store(collection=collection, objects=objects,
-                               source_partner=writer, origin="drills:load").new
+        stored += ingest.store(
+            collection=collection, objects=objects, source_partner=writer, origin="drills:load"
+        ).new
     return {"stored": stored}
 
 
@@ -92,8 +101,9 @@ def cmd_versions(args: dict[str, Any]) -> dict[str, Any]:
 def cmd_statuses(args: dict[str, Any]) -> dict[str, Any]:
     from intelshare.models import Status
 
-    rows = Status.objects.values_list("pk", "status", "total_count", "success_count",
-                                      "failure_count", "pending_count")
+    rows = Status.objects.values_list(
+        "pk", "status", "total_count", "success_count", "failure_count", "pending_count"
+    )
     return {"statuses": [[str(pk), *rest] for pk, *rest in rows]}
 
 
@@ -121,11 +131,17 @@ def cmd_feeds(args: dict[str, Any]) -> dict[str, Any]:
     for spec in args["feeds"]:
         auth = spec.get("auth")
         feeds[spec["name"]] = services.feed_create(
-            name=spec["name"], partner=partner, direction=Feed.PULL,
-            api_root_url=spec["url"], remote_collection_id=spec["collection"],
+            name=spec["name"],
+            partner=partner,
+            direction=Feed.PULL,
+            api_root_url=spec["url"],
+            remote_collection_id=spec["collection"],
             auth_type=Feed.AUTH_BASIC if auth else Feed.AUTH_NONE,
-            username=auth[0] if auth else "", secret=auth[1] if auth else "",
-            collection=collection, page_size=spec.get("page_size", 50))
+            username=auth[0] if auth else "",
+            secret=auth[1] if auth else "",
+            collection=collection,
+            page_size=spec.get("page_size", 50),
+        )
 
     rounds: list[dict[str, Any]] = []
     for _ in range(args.get("rounds", 1)):
@@ -136,20 +152,27 @@ def cmd_feeds(args: dict[str, Any]) -> dict[str, Any]:
             try:
                 result = pull.run(feed_id=feed_id, owner=services.new_owner(via="drill"))
                 run = result.run
-                into[name] = {"seconds": round(time.monotonic() - began, 2),
-                              "outcome": run.outcome if run else "skipped",
-                              "error": run.error if run else "",
-                              "stored": run.stored if run else 0,
-                              "fetched": run.fetched if run else 0,
-                              "retry_in": result.retry_in}
+                into[name] = {
+                    "seconds": round(time.monotonic() - began, 2),
+                    "outcome": run.outcome if run else "skipped",
+                    "error": run.error if run else "",
+                    "stored": run.stored if run else 0,
+                    "fetched": run.fetched if run else 0,
+                    "retry_in": result.retry_in,
+                }
             except Exception as exc:  # a drill reports; it does not hide a crash
-                into[name] = {"seconds": round(time.monotonic() - began, 2),
-                              "outcome": "crashed", "error": f"{type(exc).__name__}: {exc}"}
+                into[name] = {
+                    "seconds": round(time.monotonic() - began, 2),
+                    "outcome": "crashed",
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
             finally:
                 connection.close()
 
-        threads = [threading.Thread(target=one, args=(name, feed.pk, runs), daemon=True)
-                   for name, feed in feeds.items()]
+        threads = [
+            threading.Thread(target=one, args=(name, feed.pk, runs), daemon=True)
+            for name, feed in feeds.items()
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -162,11 +185,16 @@ def cmd_feeds(args: dict[str, Any]) -> dict[str, Any]:
         for name, feed in feeds.items():
             feed.refresh_from_db()
             state[name] = {
-                "healthy": feed.healthy, "consecutive_failures": feed.consecutive_failures,
-                "next_attempt_in": (round((feed.next_attempt - now).total_seconds(), 1)
-                                    if feed.next_attempt else None),
+                "healthy": feed.healthy,
+                "consecutive_failures": feed.consecutive_failures,
+                "next_attempt_in": (
+                    round((feed.next_attempt - now).total_seconds(), 1)
+                    if feed.next_attempt
+                    else None
+                ),
                 "last_error": feed.last_error[:200],
-                "runs": SyncRun.objects.filter(feed=feed).count()}
+                "runs": SyncRun.objects.filter(feed=feed).count(),
+            }
         rounds.append({"runs": runs, "feeds": state})
     # What the beat dispatcher would enqueue now: backed-off feeds must not be due.
     due = sorted(feed.name for feed in Feed.objects.filter(pk__in=services.dispatch_due()))
@@ -184,24 +212,37 @@ def cmd_pull(args: dict[str, Any]) -> dict[str, Any]:
     if feed is None:
         user, password = args["auth"]
         feed = services.feed_create(
-            name=args["name"], partner=_partner("drill-writer"), direction=Feed.PULL,
-            api_root_url=args["url"], remote_collection_id=args["collection"],
-            auth_type=Feed.AUTH_BASIC, username=user, secret=password,
-            collection=_collection(), page_size=args["page_size"])
+            name=args["name"],
+            partner=_partner("drill-writer"),
+            direction=Feed.PULL,
+            api_root_url=args["url"],
+            remote_collection_id=args["collection"],
+            auth_type=Feed.AUTH_BASIC,
+            username=user,
+            secret=password,
+            collection=_collection(),
+            page_size=args["page_size"],
+        )
     result = pull.run(feed_id=feed.pk, owner=services.new_owner(via="drill"))
     feed.refresh_from_db()
     run = result.run
     if run is None:
         return {"run": None, "retry_in": None, "checkpoint": None}
-    report = {field: getattr(run, field) for field in (
-        "outcome", "error", "pages", "fetched", "stored", "duplicates", "quarantined")}
+    report = {
+        field: getattr(run, field)
+        for field in ("outcome", "error", "pages", "fetched", "stored", "duplicates", "quarantined")
+    }
     checkpoint = feed.checkpoint
-    return {"run": report, "retry_in": result.retry_in,
-            "checkpoint": format_timestamp(checkpoint) if checkpoint else None}
+    return {
+        "run": report,
+        "retry_in": result.retry_in,
+        "checkpoint": format_timestamp(checkpoint) if checkpoint else None,
+    }
 
 
-COMMANDS = {name.removeprefix("cmd_"): fn for name, fn in globals().items()
-            if name.startswith("cmd_")}
+COMMANDS = {
+    name.removeprefix("cmd_"): fn for name, fn in globals().items() if name.startswith("cmd_")
+}
 
 
 def main() -> None:

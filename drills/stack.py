@@ -36,8 +36,16 @@ BROKER_URL = f"redis://{LOOPBACK}:6379/5"
 CACHE_URL = f"redis://{LOOPBACK}:6379/6"
 DRILL_DATABASE = "intelshare_drills"
 # Variables of the caller that would point the stack at other services.
-_SCRUBBED = ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DEBUG", "SECRET_KEY",
-             "INTELSHARE_SYNC_KEYS", "INTELSHARE_VAR_DIR", "PROMETHEUS_MULTIPROC_DIR")
+_SCRUBBED = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CACHE_URL",
+    "DEBUG",
+    "SECRET_KEY",
+    "INTELSHARE_SYNC_KEYS",
+    "INTELSHARE_VAR_DIR",
+    "PROMETHEUS_MULTIPROC_DIR",
+)
 
 
 def free_port() -> int:
@@ -79,9 +87,15 @@ class Proc:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
-        self.popen = subprocess.Popen(self.argv, env=self.env, cwd=REPO,
-                                      stdin=subprocess.DEVNULL, stdout=self._log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        self.popen = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def stop(self, grace: float = 20.0) -> None:
         popen, self.popen = self.popen, None
@@ -111,9 +125,16 @@ class Proc:
 class Stack:
     """intelshare on PostgreSQL + Redis, started for one drill and stopped after it."""
 
-    def __init__(self, workdir: Path, *, database: str = DRILL_DATABASE,
-                 web_workers: int = 2, web_threads: int = 4, keep_alive: int = 2,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        database: str = DRILL_DATABASE,
+        web_workers: int = 2,
+        web_threads: int = 4,
+        keep_alive: int = 2,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.database = database
         self.web_workers, self.web_threads = web_workers, web_threads
@@ -148,17 +169,27 @@ class Stack:
     def __enter__(self) -> Stack:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def prepare(self, **world: Any) -> dict[str, Any]:
         """A fresh database, migrated, with the drill's partners and collection."""
         recreate_database(self.database)
         flush_redis()
-        done = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-                              cwd=REPO, env=self.env, capture_output=True, text=True,
-                              timeout=300, check=False)
+        done = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"migrate failed:\n{done.stdout}\n{done.stderr}")
         return self.django("world", **world)
@@ -170,9 +201,15 @@ class Stack:
     def django_start(self, command: str, **args: Any) -> subprocess.Popen[str]:
         """``django`` without waiting, for a drill that acts while the command runs;
         ``django_result`` collects it."""
-        return subprocess.Popen([sys.executable, "-m", "drills.setup", command, json.dumps(args)],
-                                cwd=REPO, env=self.env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "drills.setup", command, json.dumps(args)],
+            cwd=REPO,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     @staticmethod
     def django_result(process: subprocess.Popen[str], timeout: float = 300) -> Any:
@@ -183,12 +220,15 @@ class Stack:
             out, err = process.communicate()
             raise RuntimeError(f"drills.setup ran past {timeout} s:\n{err[-3000:]}") from None
         if process.returncode != 0:
-            raise RuntimeError(f"drills.setup {process.args[3]} failed ({process.returncode}):\n"
-                               f"{out[-3000:]}\n{err[-3000:]}")
+            raise RuntimeError(
+                f"drills.setup {process.args[3]} failed ({process.returncode}):\n"
+                f"{out[-3000:]}\n{err[-3000:]}"
+            )
         return json.loads(out.strip().splitlines()[-1])
 
-    def wait_statuses(self, ids: set[str], timeout: float, poll: float = 1.0
-                      ) -> dict[str, list[Any]]:
+    def wait_statuses(
+        self, ids: set[str], timeout: float, poll: float = 1.0
+    ) -> dict[str, list[Any]]:
         """The status rows of ``ids`` once all are complete, or as they stand at
         ``timeout``: {id: [id, status, total, success, failure, pending]}."""
         deadline = time.monotonic() + timeout
@@ -207,12 +247,29 @@ class Stack:
         first = self.web is None
         port = self.port if first else free_port()
         env = {k: v for k, v in {**self.env, **env_overrides}.items() if v != ""}
-        argv = [sys.executable, "-m", "gunicorn", "config.wsgi",
-                "--bind", f"{LOOPBACK}:{port}",
-                "--workers", str(self.web_workers), "--threads", str(self.web_threads),
-                "--worker-class", "gthread", "--timeout", "60", "--graceful-timeout", "10",
-                "--keep-alive", str(self.keep_alive), "--no-control-socket",
-                "--log-level", "warning"]
+        argv = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--bind",
+            f"{LOOPBACK}:{port}",
+            "--workers",
+            str(self.web_workers),
+            "--threads",
+            str(self.web_threads),
+            "--worker-class",
+            "gthread",
+            "--timeout",
+            "60",
+            "--graceful-timeout",
+            "10",
+            "--keep-alive",
+            str(self.keep_alive),
+            "--no-control-socket",
+            "--log-level",
+            "warning",
+        ]
         web = Proc("gunicorn", argv, env, self.workdir / f"gunicorn-{port}.log")
         self._webs.append(web)
         if first:
@@ -235,9 +292,22 @@ class Stack:
 
     def start_worker(self, *, concurrency: int = 1, timeout: float = 60) -> None:
         self._workers_started += 1
-        argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork",
-                f"--concurrency={concurrency}", "-l", "INFO", "--without-mingle",
-                "--without-gossip", "-n", f"drill{self.port}-{self._workers_started}@%h"]
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={concurrency}",
+            "-l",
+            "INFO",
+            "--without-mingle",
+            "--without-gossip",
+            "-n",
+            f"drill{self.port}-{self._workers_started}@%h",
+        ]
         log = self.workdir / f"worker-{self._workers_started}.log"
         self.worker = Proc("celery", argv, self.env, log)
         self.worker.start()

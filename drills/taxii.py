@@ -27,8 +27,9 @@ def basic(username: str, password: str) -> str:
 class Client:
     """One caller (an Authorization header value) on one thread."""
 
-    def __init__(self, base_url: str, authorization: str, *, root: str = "drills",
-                 collection: str = "") -> None:
+    def __init__(
+        self, base_url: str, authorization: str, *, root: str = "drills", collection: str = ""
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.root, self.collection = root, collection
         self.session = requests.Session()
@@ -42,9 +43,12 @@ class Client:
         return self.session.get(self.base_url + path, params=params, timeout=TIMEOUT)
 
     def post_objects(self, objects: list[dict[str, Any]]) -> requests.Response:
-        return self.session.post(self.base_url + self.objects_path,
-                                 data=orjson.dumps({"objects": objects}),
-                                 headers={"Content-Type": TAXII}, timeout=TIMEOUT)
+        return self.session.post(
+            self.base_url + self.objects_path,
+            data=orjson.dumps({"objects": objects}),
+            headers={"Content-Type": TAXII},
+            timeout=TIMEOUT,
+        )
 
     def status(self, status_id: str) -> requests.Response:
         return self.get(f"/taxii2/{self.root}/status/{status_id}/")

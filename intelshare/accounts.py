@@ -39,25 +39,35 @@ def roles_check(*, partner: Partner | None, is_staff: bool) -> None:
         raise ValidationError({"partner": "A user belongs to a partner unless it is hub staff."})
 
 
-def user_create(*, username: str, partner: Partner | None = None, is_staff: bool = False,
-                is_superuser: bool = False, password: str | None = None,
-                email: str = "") -> User:
+def user_create(
+    *,
+    username: str,
+    partner: Partner | None = None,
+    is_staff: bool = False,
+    is_superuser: bool = False,
+    password: str | None = None,
+    email: str = "",
+) -> User:
     """A partner user or a hub staff user, never both; without ``password`` only API
     tokens can authenticate it.
     """
     if is_superuser:
         is_staff = True
     roles_check(partner=partner, is_staff=is_staff)
-    user = User(username=username, partner=partner, is_staff=is_staff,
-                is_superuser=is_superuser, email=email)
+    user = User(
+        username=username,
+        partner=partner,
+        is_staff=is_staff,
+        is_superuser=is_superuser,
+        email=email,
+    )
     if password:
         user.set_password(password)
     else:
         user.set_unusable_password()
     user.full_clean(exclude=["password"])
     user.save()
-    logger.info("user %s created (partner %s, staff %s)", user.pk, partner and partner.pk,
-                is_staff)
+    logger.info("user %s created (partner %s, staff %s)", user.pk, partner and partner.pk, is_staff)
     return user
 
 
@@ -74,8 +84,9 @@ def token_check(*, user: User, name: str, expires_at: datetime | None = None) ->
         raise ValidationError(errors)
 
 
-def token_issue(*, user: User, name: str, expires_at: datetime | None = None
-                ) -> tuple[ApiToken, str]:
+def token_issue(
+    *, user: User, name: str, expires_at: datetime | None = None
+) -> tuple[ApiToken, str]:
     """A new API token of ``user``; returns the row and the plaintext, which is
     never stored (only its SHA-256) and so can be shown only this once."""
     token_check(user=user, name=name, expires_at=expires_at)

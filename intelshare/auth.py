@@ -51,16 +51,19 @@ class PartnerBasicAuthentication(authentication.BasicAuthentication):
         cached = cache.get(key)
         if isinstance(cached, (list, tuple)) and len(cached) == 2:
             user_pk, fingerprint = cached
-            user = User.objects.select_related("partner").filter(
-                pk=user_pk, is_active=True).first()
+            user = User.objects.select_related("partner").filter(pk=user_pk, is_active=True).first()
             if user is not None and hmac.compare_digest(
-                    str(fingerprint), _password_fingerprint(user)):
+                str(fingerprint), _password_fingerprint(user)
+            ):
                 return user, None
             cache.delete(key)
         result = super().authenticate(request)
         if result is not None:
-            cache.set(key, (result[0].pk, _password_fingerprint(result[0])),
-                      settings.INTELSHARE_AUTH_CACHE_SECONDS)
+            cache.set(
+                key,
+                (result[0].pk, _password_fingerprint(result[0])),
+                settings.INTELSHARE_AUTH_CACHE_SECONDS,
+            )
         return result
 
 

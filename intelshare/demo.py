@@ -30,30 +30,44 @@ ACCOUNTS = (
 def setup() -> Collection:
     """Create (or reset) the demo world; returns the shared collection."""
     root, _ = ApiRoot.objects.update_or_create(
-        slug="intel", defaults={"title": "LLM misuse intelligence", "is_default": True,
-                                "description": "Demo API root of the intelshare quick start"})
+        slug="intel",
+        defaults={
+            "title": "LLM misuse intelligence",
+            "is_default": True,
+            "description": "Demo API root of the intelshare quick start",
+        },
+    )
     shared, _ = Collection.objects.get_or_create(
-        api_root=root, alias="llm-misuse",
-        defaults={"title": "LLM misuse (shared)",
-                  "description": "Starter pack: actors, LLM-themed TTPs, mitigations"})
+        api_root=root,
+        alias="llm-misuse",
+        defaults={
+            "title": "LLM misuse (shared)",
+            "description": "Starter pack: actors, LLM-themed TTPs, mitigations",
+        },
+    )
     Collection.objects.get_or_create(
-        api_root=root, alias="hub-internal",
-        defaults={"title": "Hub internal", "description": "Staff only"})
+        api_root=root,
+        alias="hub-internal",
+        defaults={"title": "Hub internal", "description": "Staff only"},
+    )
     for account in ACCOUNTS:
         partner = None
         if account.partner:
             partner, _ = Partner.objects.get_or_create(
-                name=account.partner,
-                defaults={"slug": account.partner.lower().replace(" ", "-")})
+                name=account.partner, defaults={"slug": account.partner.lower().replace(" ", "-")}
+            )
         user, _ = User.objects.get_or_create(username=account.username)
         user.partner = partner
         user.is_staff = user.is_superuser = partner is None
         user.set_password(account.password)
         user.save()
         if partner is not None:
-            agreement = (Agreement.objects.filter(partner=partner, name="Demo agreement").first()
-                         or services.agreement_create(partner=partner, name="Demo agreement",
-                                                      tlp_ceiling=stix.TLP_AMBER))
-            services.grant_set(agreement=agreement, collection=shared,
-                               can_write="write" in account.role)
+            agreement = Agreement.objects.filter(
+                partner=partner, name="Demo agreement"
+            ).first() or services.agreement_create(
+                partner=partner, name="Demo agreement", tlp_ceiling=stix.TLP_AMBER
+            )
+            services.grant_set(
+                agreement=agreement, collection=shared, can_write="write" in account.role
+            )
     return shared

@@ -28,9 +28,24 @@ logger = logging.getLogger(__name__)
 TICK = timedelta(microseconds=1)
 _CHUNK = 500
 # ObjectVersion columns in the order of the rows ``_insert`` builds.
-_VERSION_FIELDS = ("collection_id", "stix_id", "type", "spec_version", "version", "date_added",
-                   "tlp_rank", "source_partner_id", "origin", "has_granular", "granular_rank",
-                   "granular_required_rank", "has_refs", "revoked", "is_latest", "raw")
+_VERSION_FIELDS = (
+    "collection_id",
+    "stix_id",
+    "type",
+    "spec_version",
+    "version",
+    "date_added",
+    "tlp_rank",
+    "source_partner_id",
+    "origin",
+    "has_granular",
+    "granular_rank",
+    "granular_required_rank",
+    "has_refs",
+    "revoked",
+    "is_latest",
+    "raw",
+)
 
 # Extra per-object checks (e.g. extension schemas); each returns error strings.
 Check = Callable[[dict[str, Any]], list[str]]
@@ -125,9 +140,14 @@ def validate(obj: Any) -> tuple[_Candidate | None, Outcome | None]:
     return _Candidate(obj, facts, raw), None
 
 
-def store(*, collection: Collection, objects: Sequence[Any],
-          source_partner: Partner | None = None, default_tlp: int | None = None,
-          origin: str = "") -> StoreResult:
+def store(
+    *,
+    collection: Collection,
+    objects: Sequence[Any],
+    source_partner: Partner | None = None,
+    default_tlp: int | None = None,
+    origin: str = "",
+) -> StoreResult:
     """Validate ``objects`` and store every valid version not stored yet.
 
     Returns one outcome per input object, in order: stored, already present
@@ -145,46 +165,68 @@ def store(*, collection: Collection, objects: Sequence[Any],
     decided: dict[int, Outcome] = {}
     if candidates:
         with transaction.atomic():
-            decided = _store_candidates(collection, candidates, source_partner, default_tlp,
-                                        origin[:100])
+            decided = _store_candidates(
+                collection, candidates, source_partner, default_tlp, origin[:100]
+            )
     result = StoreResult()
     for slot in slots:
         result.outcomes.append(decided[id(slot)] if isinstance(slot, _Candidate) else slot)
-    logger.info("collection %s: %d stored, %d duplicate, %d failed",
-                collection.pk, result.new, result.duplicate, result.failed)
-    signals.objects_ingested.send(sender=store, collection=collection, new=result.new,
-                                  duplicate=result.duplicate, failed=result.failed)
+    logger.info(
+        "collection %s: %d stored, %d duplicate, %d failed",
+        collection.pk,
+        result.new,
+        result.duplicate,
+        result.failed,
+    )
+    signals.objects_ingested.send(
+        sender=store,
+        collection=collection,
+        new=result.new,
+        duplicate=result.duplicate,
+        failed=result.failed,
+    )
     return result
 
 
 def _lock_clock(collection: Collection) -> datetime | None:
-    locked = (Collection.objects.select_for_update().only("pk", "last_date_added")
-              .get(pk=collection.pk))
+    locked = (
+        Collection.objects.select_for_update().only("pk", "last_date_added").get(pk=collection.pk)
+    )
     return locked.last_date_added
 
 
 def _existing(collection: Collection, stix_ids: Iterable[str]) -> dict[str, list[_Stored]]:
     """The stored versions of each of ``stix_ids``."""
     found: dict[str, list[_Stored]] = {}
-    rows = bulk.select_by_keys(ObjectVersion, where={"collection_id": collection.pk},
-                               key="stix_id", values=list(stix_ids),
-                               columns=("stix_id", "id", "version", "is_latest"))
+    rows = bulk.select_by_keys(
+        ObjectVersion,
+        where={"collection_id": collection.pk},
+        key="stix_id",
+        values=list(stix_ids),
+        columns=("stix_id", "id", "version", "is_latest"),
+    )
     for stix_id, pk, version, is_latest in rows:
         found.setdefault(stix_id, []).append(_Stored(pk, version, is_latest))
     return found
 
 
-def _store_candidates(collection: Collection, candidates: list[_Candidate],
-                      source_partner: Partner | None, default_tlp: int | None,
-                      origin: str) -> dict[int, Outcome]:
+def _store_candidates(
+    collection: Collection,
+    candidates: list[_Candidate],
+    source_partner: Partner | None,
+    default_tlp: int | None,
+    origin: str,
+) -> dict[int, Outcome]:
     last = _lock_clock(collection)
     existing = _existing(collection, {c.facts.stix_id for c in candidates})
     unversioned_raws = _unversioned_raws(
-        collection, {c.facts.stix_id for c in candidates if c.facts.version is None})
+        collection, {c.facts.stix_id for c in candidates if c.facts.version is None}
+    )
     now = timezone.now()
     stamp = now if last is None or now > last else last + TICK
     latest: dict[str, datetime] = {
-        sid: max(s.version for s in stored) for sid, stored in existing.items()}
+        sid: max(s.version for s in stored) for sid, stored in existing.items()
+    }
     seen = {(sid, s.version) for sid, stored in existing.items() for s in stored}
     decided: dict[int, Outcome] = {}
     new: list[_NewVersion] = []
@@ -195,15 +237,17 @@ def _store_candidates(collection: Collection, candidates: list[_Candidate],
             # An unversioned object (an SCO without created/modified): an
             # identical re-send is a duplicate; new content is a new version.
             if cand.raw in unversioned_raws.get(facts.stix_id, ()):
-                decided[id(cand)] = Outcome(facts.stix_id, "", ok=True,
-                                            message="version already present")
+                decided[id(cand)] = Outcome(
+                    facts.stix_id, "", ok=True, message="version already present"
+                )
                 continue
             version = stamp
             unversioned_raws.setdefault(facts.stix_id, set()).add(cand.raw)
         text_version = facts.version_text or stix.format_version(version)
         if (facts.stix_id, version) in seen:
-            decided[id(cand)] = Outcome(facts.stix_id, text_version, ok=True,
-                                        message="version already present")
+            decided[id(cand)] = Outcome(
+                facts.stix_id, text_version, ok=True, message="version already present"
+            )
             continue
         seen.add((facts.stix_id, version))
         new.append(_NewVersion(facts, version, stamp, cand.raw))
@@ -212,8 +256,14 @@ def _store_candidates(collection: Collection, candidates: list[_Candidate],
         decided[id(cand)] = Outcome(facts.stix_id, text_version, ok=True, stored=True)
         stamp += TICK
     if new:
-        _demote([s.pk for sid, stored in existing.items() for s in stored
-                 if s.is_latest and s.version < latest[sid]])
+        _demote(
+            [
+                s.pk
+                for sid, stored in existing.items()
+                for s in stored
+                if s.is_latest and s.version < latest[sid]
+            ]
+        )
         _insert(collection, new, latest, source_partner, default_tlp, origin)
         Collection.objects.filter(pk=collection.pk).update(last_date_added=stamp - TICK)
     return decided
@@ -226,30 +276,58 @@ def _demote(pks: list[int]) -> None:
     an index probe per row, whatever the planner knows about the table.
     """
     for start in range(0, len(pks), _CHUNK):
-        ObjectVersion.objects.filter(pk__in=pks[start:start + _CHUNK]).update(is_latest=False)
+        ObjectVersion.objects.filter(pk__in=pks[start : start + _CHUNK]).update(is_latest=False)
 
 
-def _insert(collection: Collection, new: list[_NewVersion], latest: dict[str, datetime],
-            source_partner: Partner | None, default_tlp: int | None, origin: str) -> None:
+def _insert(
+    collection: Collection,
+    new: list[_NewVersion],
+    latest: dict[str, datetime],
+    source_partner: Partner | None,
+    default_tlp: int | None,
+    origin: str,
+) -> None:
     """Insert the new versions and their references (``bulk``: COPY on PostgreSQL)."""
     partner_id = source_partner.pk if source_partner is not None else None
-    rows = [(collection.pk, n.facts.stix_id, n.facts.type, n.facts.spec_version, n.version,
-             n.date_added, default_tlp if n.facts.tlp_rank is None else n.facts.tlp_rank,
-             partner_id, origin, n.facts.has_granular, n.facts.granular_rank,
-             n.facts.granular_required_rank, bool(n.facts.refs), n.facts.revoked,
-             n.version == latest[n.facts.stix_id], n.raw)
-            for n in new]
+    rows = [
+        (
+            collection.pk,
+            n.facts.stix_id,
+            n.facts.type,
+            n.facts.spec_version,
+            n.version,
+            n.date_added,
+            default_tlp if n.facts.tlp_rank is None else n.facts.tlp_rank,
+            partner_id,
+            origin,
+            n.facts.has_granular,
+            n.facts.granular_rank,
+            n.facts.granular_required_rank,
+            bool(n.facts.refs),
+            n.facts.revoked,
+            n.version == latest[n.facts.stix_id],
+            n.raw,
+        )
+        for n in new
+    ]
     pks = bulk.insert_returning_pks(ObjectVersion, _VERSION_FIELDS, rows)
-    bulk.insert(VersionRef, ("version_id", "ref", "kind"),
-                [(pk, ref, kind) for pk, n in zip(pks, new, strict=True)
-                 for ref, kind in n.facts.refs])
+    bulk.insert(
+        VersionRef,
+        ("version_id", "ref", "kind"),
+        [(pk, ref, kind) for pk, n in zip(pks, new, strict=True) for ref, kind in n.facts.refs],
+    )
 
 
 def _unversioned_raws(collection: Collection, stix_ids: set[str]) -> dict[str, set[str]]:
     """The stored JSON texts of each of ``stix_ids`` (unversioned SCOs)."""
     found: dict[str, set[str]] = {}
-    rows = bulk.select_by_keys(ObjectVersion, where={"collection_id": collection.pk},
-                               key="stix_id", values=list(stix_ids), columns=("stix_id", "raw"))
+    rows = bulk.select_by_keys(
+        ObjectVersion,
+        where={"collection_id": collection.pk},
+        key="stix_id",
+        values=list(stix_ids),
+        columns=("stix_id", "raw"),
+    )
     for stix_id, raw in rows:
         found.setdefault(stix_id, set()).add(raw)
     return found

@@ -50,8 +50,11 @@ class JsonFormatter(OrjsonFormatter):
         super().__init__(*args, **kwargs)
 
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
-        log_data["time"] = datetime.fromtimestamp(log_data["time"], tz=UTC).isoformat(
-            timespec="milliseconds").replace("+00:00", "Z")
+        log_data["time"] = (
+            datetime.fromtimestamp(log_data["time"], tz=UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z")
+        )
         if log_data.get("request_id") is None:
             log_data["request_id"] = request_id.get()
         # Only these fields: extras such as django.request's request object stay out.

@@ -80,13 +80,17 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.hint}…)"
 
     @classmethod
-    def issue(cls, *, user: User, name: str, expires_at: datetime | None = None
-              ) -> tuple[ApiToken, str]:
+    def issue(
+        cls, *, user: User, name: str, expires_at: datetime | None = None
+    ) -> tuple[ApiToken, str]:
         """Create a token; returns the row and the plaintext (never stored)."""
         plaintext = cls.PREFIX + secrets.token_urlsafe(32)
         token = cls.objects.create(
-            user=user, name=name, digest=_token_digest(plaintext),
-            hint=plaintext[: len(cls.PREFIX) + 6], expires_at=expires_at,
+            user=user,
+            name=name,
+            digest=_token_digest(plaintext),
+            hint=plaintext[: len(cls.PREFIX) + 6],
+            expires_at=expires_at,
         )
         return token, plaintext
 
@@ -129,15 +133,15 @@ class Collection(models.Model):
     """A TAXII collection (§5.2) and its clock for ``date_added``."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    api_root = models.ForeignKey(ApiRoot, on_delete=models.PROTECT,
-                                 related_name="collections")
+    api_root = models.ForeignKey(ApiRoot, on_delete=models.PROTECT, related_name="collections")
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     # NULL, not "", for "no alias": the (api_root, alias) uniqueness ignores NULLs.
     alias = models.SlugField(max_length=100, null=True, blank=True)  # noqa: DJ001
     media_types = models.JSONField(default=_default_media_types)
     default_tlp = models.PositiveSmallIntegerField(
-        choices=TLP_CHOICES, default=stix.TLP_AMBER,
+        choices=TLP_CHOICES,
+        default=stix.TLP_AMBER,
         help_text="TLP assumed, for policy only, for versions that carry no TLP marking.",
     )
     # The last date_added handed out; writers lock this row, so stamps grow in
@@ -165,26 +169,38 @@ class Agreement(models.Model):
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="agreements")
     name = models.CharField(max_length=200)
     tlp_ceiling = models.PositiveSmallIntegerField(
-        choices=TLP_CHOICES, default=stix.TLP_GREEN,
-        help_text="Highest TLP level this partner may receive.")
+        choices=TLP_CHOICES,
+        default=stix.TLP_GREEN,
+        help_text="Highest TLP level this partner may receive.",
+    )
     allowed_types = models.JSONField(
-        null=True, blank=True, help_text="STIX types the partner may receive; empty = all.")
-    denied_types = models.JSONField(default=list, blank=True,
-                                    help_text="STIX types never sent to the partner.")
+        null=True, blank=True, help_text="STIX types the partner may receive; empty = all."
+    )
+    denied_types = models.JSONField(
+        default=list, blank=True, help_text="STIX types never sent to the partner."
+    )
     embargo = models.DurationField(
-        default=timedelta(0), help_text="A version reaches the partner this long after it "
-                                        "was added; its date_added is shifted alike.")
+        default=timedelta(0),
+        help_text="A version reaches the partner this long after it "
+        "was added; its date_added is shifted alike.",
+    )
     valid_from = models.DateTimeField(default=now)
     valid_until = models.DateTimeField(null=True, blank=True)
     granular_mode = models.CharField(
-        max_length=10, default=WITHHOLD,
+        max_length=10,
+        default=WITHHOLD,
         choices=[(WITHHOLD, "withhold the version"), (REDACT, "remove the marked properties")],
-        help_text="What happens to a version with a property marked above the ceiling.")
+        help_text="What happens to a version with a property marked above the ceiling.",
+    )
     consents = models.ManyToManyField(
-        Partner, blank=True, related_name="consented_by",
-        help_text="Partners that may receive this partner's TLP:AMBER contributions.")
+        Partner,
+        blank=True,
+        related_name="consented_by",
+        help_text="Partners that may receive this partner's TLP:AMBER contributions.",
+    )
     rate_limit = models.PositiveIntegerField(
-        null=True, blank=True, help_text="TAXII requests per minute; empty = the hub default.")
+        null=True, blank=True, help_text="TAXII requests per minute; empty = the hub default."
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -205,8 +221,7 @@ class Grant(models.Model):
 
     agreement = models.ForeignKey(Agreement, on_delete=models.CASCADE, related_name="grants")
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="grants")
-    collection = models.ForeignKey(Collection, on_delete=models.CASCADE,
-                                   related_name="grants")
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="grants")
     can_read = models.BooleanField(default=True)
     can_write = models.BooleanField(default=False)
 
@@ -228,8 +243,9 @@ class ObjectVersion(models.Model):
     other columns extracted from it. Unique on (collection, stix_id, version).
     """
 
-    collection = models.ForeignKey(Collection, on_delete=models.CASCADE,
-                                   related_name="versions", db_index=False)
+    collection = models.ForeignKey(
+        Collection, on_delete=models.CASCADE, related_name="versions", db_index=False
+    )
     stix_id = models.CharField(max_length=300)
     type = models.CharField(max_length=250)
     spec_version = models.CharField(max_length=10, default="2.1")
@@ -238,8 +254,9 @@ class ObjectVersion(models.Model):
     tlp_rank = models.PositiveSmallIntegerField(null=True, choices=TLP_CHOICES)
     # Indexed only where set (Meta): most versions are the hub's own (NULL), and a
     # full index would cost every insert an entry no lookup ever uses.
-    source_partner = models.ForeignKey(Partner, null=True, blank=True, db_index=False,
-                                       on_delete=models.SET_NULL, related_name="+")
+    source_partner = models.ForeignKey(
+        Partner, null=True, blank=True, db_index=False, on_delete=models.SET_NULL, related_name="+"
+    )
     # Where the version came from: "post:<status id>", "feed:<id>/run:<id>",
     # "pack", "atlas", "cli:<file>"… (provenance, not policy).
     origin = models.CharField(max_length=100, blank=True, default="")
@@ -255,16 +272,23 @@ class ObjectVersion(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["collection", "stix_id", "version"],
-                                    name="version_unique"),
+            models.UniqueConstraint(
+                fields=["collection", "stix_id", "version"], name="version_unique"
+            ),
         ]
         indexes = [
             models.Index(fields=["collection", "date_added", "id"], name="version_keyset"),
             models.Index(fields=["collection", "type", "date_added"], name="version_type"),
-            models.Index(fields=["collection", "date_added", "id"], name="version_latest",
-                         condition=Q(is_latest=True)),
-            models.Index(fields=["source_partner"], name="version_source_partner",
-                         condition=Q(source_partner__isnull=False)),
+            models.Index(
+                fields=["collection", "date_added", "id"],
+                name="version_latest",
+                condition=Q(is_latest=True),
+            ),
+            models.Index(
+                fields=["source_partner"],
+                name="version_source_partner",
+                condition=Q(source_partner__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -278,8 +302,9 @@ class VersionRef(models.Model):
     ENDPOINT, MEMBER = "endpoint", "member"
 
     # ``ref_version`` (version, kind) serves every lookup by version; no second index.
-    version = models.ForeignKey(ObjectVersion, on_delete=models.CASCADE, related_name="refs",
-                                db_index=False)
+    version = models.ForeignKey(
+        ObjectVersion, on_delete=models.CASCADE, related_name="refs", db_index=False
+    )
     ref = models.CharField(max_length=300)
     kind = models.CharField(max_length=10, choices=[(ENDPOINT, ENDPOINT), (MEMBER, MEMBER)])
 
@@ -316,8 +341,9 @@ class AuditEvent(models.Model):
     token = models.ForeignKey(ApiToken, null=True, on_delete=models.SET_NULL, related_name="+")
     method = models.CharField(max_length=10)
     endpoint = models.CharField(max_length=40)
-    collection = models.ForeignKey(Collection, null=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    collection = models.ForeignKey(
+        Collection, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     object_id = models.CharField(max_length=300, blank=True)
     filters = models.JSONField(default=dict)
     status_code = models.PositiveSmallIntegerField()
@@ -326,8 +352,10 @@ class AuditEvent(models.Model):
     versions = models.JSONField(default=list)
 
     class Meta:
-        indexes = [models.Index(fields=["partner", "at"]),
-                   models.Index(fields=["collection", "at"])]
+        indexes = [
+            models.Index(fields=["partner", "at"]),
+            models.Index(fields=["collection", "at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.partner} {self.method} {self.endpoint}"
@@ -341,13 +369,12 @@ class Status(models.Model):
     PENDING, COMPLETE = "pending", "complete"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    collection = models.ForeignKey(Collection, on_delete=models.CASCADE,
-                                   related_name="statuses")
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="statuses")
     user = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
-    partner = models.ForeignKey(Partner, null=True, on_delete=models.SET_NULL,
-                                related_name="+")
-    status = models.CharField(max_length=10, default=PENDING,
-                              choices=[(PENDING, PENDING), (COMPLETE, COMPLETE)])
+    partner = models.ForeignKey(Partner, null=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(
+        max_length=10, default=PENDING, choices=[(PENDING, PENDING), (COMPLETE, COMPLETE)]
+    )
     request_timestamp = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
     total_count = models.PositiveIntegerField(default=0)

@@ -32,17 +32,27 @@ if _MULTIPROC_DIR:
 
 # --- metrics: per process ---------------------------------------------------------------
 
-HTTP_REQUESTS = Counter("intelshare_http_requests", "HTTP requests by endpoint and status.",
-                        ["endpoint", "method", "status"])
-HTTP_DURATION = Histogram("intelshare_http_request_duration_seconds",
-                          "Time to answer a request, by endpoint.", ["endpoint"],
-                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-VERSIONS_SERVED = Counter("intelshare_versions_served",
-                          "Object versions served to TAXII readers (audit events).",
-                          ["endpoint"])
-OBJECTS_INGESTED = Counter("intelshare_ingest_objects",
-                           "Objects through ingest.store: stored, duplicate or failed.",
-                           ["result"])
+HTTP_REQUESTS = Counter(
+    "intelshare_http_requests",
+    "HTTP requests by endpoint and status.",
+    ["endpoint", "method", "status"],
+)
+HTTP_DURATION = Histogram(
+    "intelshare_http_request_duration_seconds",
+    "Time to answer a request, by endpoint.",
+    ["endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+VERSIONS_SERVED = Counter(
+    "intelshare_versions_served",
+    "Object versions served to TAXII readers (audit events).",
+    ["endpoint"],
+)
+OBJECTS_INGESTED = Counter(
+    "intelshare_ingest_objects",
+    "Objects through ingest.store: stored, duplicate or failed.",
+    ["result"],
+)
 
 
 def _endpoint(request: HttpRequest) -> str:
@@ -78,8 +88,9 @@ def count_served(sender: Any, instance: AuditEvent, created: bool, **kwargs: Any
         VERSIONS_SERVED.labels(instance.endpoint).inc(len(instance.versions or ()))
 
 
-def count_ingested(sender: Any, *, new: int = 0, duplicate: int = 0, failed: int = 0,
-                   **kwargs: Any) -> None:
+def count_ingested(
+    sender: Any, *, new: int = 0, duplicate: int = 0, failed: int = 0, **kwargs: Any
+) -> None:
     """Receiver of ``signals.objects_ingested`` (sent by ``ingest.store``)."""
     for result, n in (("stored", new), ("duplicate", duplicate), ("failed", failed)):
         if n:
@@ -130,8 +141,10 @@ def _versions_stored() -> list[list[Any]]:
     if counts is None:
         from intelshare import policy
 
-        counts = [[str(collection), policy.staff_versions(collection=collection).versions.count()]
-                  for collection in Collection.objects.only("pk", "alias", "title")]
+        counts = [
+            [str(collection), policy.staff_versions(collection=collection).versions.count()]
+            for collection in Collection.objects.only("pk", "alias", "title")
+        ]
         cache.set(VERSIONS_KEY, counts, VERSIONS_TTL)
     return counts
 
@@ -145,27 +158,34 @@ class DatabaseCollector(Collector):
         yield from self._queue()
 
     def _versions(self) -> Iterator[Metric]:
-        stored = GaugeMetricFamily("intelshare_versions_stored",
-                                   "Object versions stored, by collection.", labels=["collection"])
+        stored = GaugeMetricFamily(
+            "intelshare_versions_stored",
+            "Object versions stored, by collection.",
+            labels=["collection"],
+        )
         for label, count in _versions_stored():
             stored.add_metric([label], count)
         yield stored
 
     def _statuses(self) -> Iterator[Metric]:
         pending = Status.objects.filter(status=Status.PENDING).count()
-        yield GaugeMetricFamily("intelshare_statuses_pending",
-                                "TAXII POST envelopes accepted and not yet processed.",
-                                value=pending)
+        yield GaugeMetricFamily(
+            "intelshare_statuses_pending",
+            "TAXII POST envelopes accepted and not yet processed.",
+            value=pending,
+        )
 
     def _queue(self) -> Iterator[Metric]:
-        depth = GaugeMetricFamily("intelshare_queue_depth",
-                                  "Messages waiting in the Celery broker.", labels=["queue"])
+        depth = GaugeMetricFamily(
+            "intelshare_queue_depth", "Messages waiting in the Celery broker.", labels=["queue"]
+        )
         try:
             for queue, n in _queue_depth():
                 depth.add_metric([queue], n)
         except Exception as exc:  # the broker being down must not break the scrape
             logger.warning("metrics: queue depth unavailable: %s", type(exc).__name__)
         yield depth
+
 
 _database = CollectorRegistry(auto_describe=False)
 _database.register(DatabaseCollector())

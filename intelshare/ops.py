@@ -33,8 +33,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
         checks["database"] = "unavailable"
     try:
         conf = celery_app.conf
-        with Connection(conf.broker_url, transport_options=conf.broker_transport_options,
-                        connect_timeout=2) as conn:
+        with Connection(
+            conf.broker_url, transport_options=conf.broker_transport_options, connect_timeout=2
+        ) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             channel = conn.default_channel  # opening a channel talks to the broker
             if hasattr(channel, "client") and hasattr(channel.client, "ping"):
@@ -44,8 +45,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
         logger.warning("readiness: broker check failed: %s", type(exc).__name__)
         checks["broker"] = "unavailable"
     ready = all(v == "ok" for v in checks.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", **checks},
-                        status=200 if ready else 503)
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", **checks}, status=200 if ready else 503
+    )
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
@@ -56,8 +58,9 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if expected:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
-            response = HttpResponse("metrics need a bearer token\n", status=401,
-                                    content_type="text/plain")
+            response = HttpResponse(
+                "metrics need a bearer token\n", status=401, content_type="text/plain"
+            )
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
     return HttpResponse(render_metrics(), content_type=CONTENT_TYPE_LATEST)

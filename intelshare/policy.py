@@ -113,22 +113,31 @@ class Rules:
 
 def compile_rules(*, partner_id: int, collection: Collection, now: datetime) -> Rules | None:
     """The rules of ``partner_id`` on ``collection`` at ``now``; ``None`` without a grant."""
-    grant = (Grant.objects.select_related("agreement")
-             .annotate(has_reveals=Exists(Reveal.objects.filter(grant_id=OuterRef("pk"))))
-             .filter(partner_id=partner_id, collection=collection).first())
+    grant = (
+        Grant.objects.select_related("agreement")
+        .annotate(has_reveals=Exists(Reveal.objects.filter(grant_id=OuterRef("pk"))))
+        .filter(partner_id=partner_id, collection=collection)
+        .first()
+    )
     if grant is None:
         return None
     agreement = grant.agreement
     consenting = Agreement.objects.filter(
-        grants__collection=collection, consents__id=partner_id).values_list("partner_id",
-                                                                           flat=True)
+        grants__collection=collection, consents__id=partner_id
+    ).values_list("partner_id", flat=True)
     allowed = agreement.allowed_types
     return Rules(
-        partner_id=partner_id, grant_id=grant.pk, collection_id=collection.pk,
-        can_read=grant.can_read, can_write=grant.can_write, active=agreement.active_at(now),
-        tlp_ceiling=agreement.tlp_ceiling, default_tlp=collection.default_tlp,
+        partner_id=partner_id,
+        grant_id=grant.pk,
+        collection_id=collection.pk,
+        can_read=grant.can_read,
+        can_write=grant.can_write,
+        active=agreement.active_at(now),
+        tlp_ceiling=agreement.tlp_ceiling,
+        default_tlp=collection.default_tlp,
         allowed_types=frozenset(allowed) if allowed else None,
-        denied_types=frozenset(agreement.denied_types or ()), embargo=agreement.embargo,
+        denied_types=frozenset(agreement.denied_types or ()),
+        embargo=agreement.embargo,
         redact=agreement.granular_mode == Agreement.REDACT,
         consenting=frozenset(p for p in consenting if p != partner_id),
         has_reveals=grant.has_reveals,
@@ -174,8 +183,9 @@ def _base_decision(rules: Rules, facts: VersionFacts, now: datetime) -> Decision
     if tlp > rules.tlp_ceiling:
         return Decision(False, "tlp-ceiling")
     if facts.source_partner_id is not None and (
-            tlp > stix.TLP_AMBER
-            or (tlp == stix.TLP_AMBER and facts.source_partner_id not in rules.consenting)):
+        tlp > stix.TLP_AMBER
+        or (tlp == stix.TLP_AMBER and facts.source_partner_id not in rules.consenting)
+    ):
         return Decision(False, "originator-control")
     if rules.allowed_types is not None and facts.type not in rules.allowed_types:
         return Decision(False, "types")
@@ -219,7 +229,8 @@ def base_q(rules: Rules, now: datetime) -> Q:
     originator = Q(source_partner__isnull=True) | _tlp_q(rules, at_most=stix.TLP_GREEN)
     if rules.consenting:
         originator |= _tlp_q(rules, equal=stix.TLP_AMBER) & Q(
-            source_partner_id__in=sorted(rules.consenting))
+            source_partner_id__in=sorted(rules.consenting)
+        )
     q &= originator
     if rules.allowed_types is not None:
         q &= Q(type__in=sorted(rules.allowed_types))
@@ -235,8 +246,9 @@ def base_q(rules: Rules, now: datetime) -> Q:
 def _ref_hidden_q(rules: Rules, now: datetime) -> Q:
     """On ``VersionRef`` rows: the referenced object is stored in the collection,
     but the partner may see none of its versions."""
-    stored = ObjectVersion.objects.filter(collection_id=rules.collection_id,
-                                          stix_id=OuterRef("ref"))
+    stored = ObjectVersion.objects.filter(
+        collection_id=rules.collection_id, stix_id=OuterRef("ref")
+    )
     return Q(Exists(stored)) & ~Q(Exists(stored.filter(base_q(rules, now))))
 
 
@@ -251,8 +263,11 @@ def visible_q(rules: Rules, now: datetime) -> Q:
     hidden = _ref_hidden_q(rules, now)
     references = Q(has_refs=False) | (
         ~Exists(_refs_of_outer(VersionRef.ENDPOINT).filter(hidden))
-        & (~Q(type__in=sorted(stix.MEMBER_TYPES))
-           | Exists(_refs_of_outer(VersionRef.MEMBER).filter(~hidden))))
+        & (
+            ~Q(type__in=sorted(stix.MEMBER_TYPES))
+            | Exists(_refs_of_outer(VersionRef.MEMBER).filter(~hidden))
+        )
+    )
     return exempt_q(rules) | (base_q(rules, now) & references)
 
 
@@ -290,12 +305,17 @@ def to_resend(before: Rules, after: Rules, now: datetime) -> list[int]:
     if not (before.active and before.can_read):
         return list(newly.values_list("pk", flat=True).iterator(chunk_size=2000))
     versions = _versions_of_id(after.collection_id)
-    both = versions.filter(visible_q(after, now)).filter(
-        Exists(versions.filter(pk=OuterRef("pk")).filter(visible_q(before, now)))).exclude(
-        exempt_q(after))  # own contributions and TLP definitions are served whole
+    both = (
+        versions.filter(visible_q(after, now))
+        .filter(Exists(versions.filter(pk=OuterRef("pk")).filter(visible_q(before, now))))
+        .exclude(exempt_q(after))
+    )  # own contributions and TLP definitions are served whole
     found = dict(newly.values_list("pk", "date_added").iterator(chunk_size=2000))
-    found.update(both.filter(_members_differ_q(before, after, now))
-                 .values_list("pk", "date_added").iterator(chunk_size=2000))
+    found.update(
+        both.filter(_members_differ_q(before, after, now))
+        .values_list("pk", "date_added")
+        .iterator(chunk_size=2000)
+    )
     found.update(_redaction_differs(before, after, both))
     return sorted(found, key=lambda pk: (found[pk], pk))
 
@@ -304,17 +324,20 @@ def _members_differ_q(before: Rules, after: Rules, now: datetime) -> Q:
     """On versions: a container with a member seen under one of the rules and
     hidden under the other (its served ``object_refs`` differ). A member the
     collection does not store is seen under neither rule nor hidden."""
-    stored = ObjectVersion.objects.filter(collection_id=after.collection_id,
-                                          stix_id=OuterRef("ref"))
+    stored = ObjectVersion.objects.filter(
+        collection_id=after.collection_id, stix_id=OuterRef("ref")
+    )
     seen_before = Exists(stored.filter(base_q(before, now)))
     seen_after = Exists(stored.filter(base_q(after, now)))
     flipped = (seen_before & ~seen_after) | (~seen_before & seen_after)
     return Q(type__in=sorted(stix.MEMBER_TYPES), has_refs=True) & Q(
-        Exists(_refs_of_outer(VersionRef.MEMBER).filter(flipped)))
+        Exists(_refs_of_outer(VersionRef.MEMBER).filter(flipped))
+    )
 
 
-def _redaction_differs(before: Rules, after: Rules, versions: QuerySet[ObjectVersion]
-                       ) -> list[tuple[int, datetime]]:
+def _redaction_differs(
+    before: Rules, after: Rules, versions: QuerySet[ObjectVersion]
+) -> list[tuple[int, datetime]]:
     """(pk, date_added) of ``versions`` whose redaction differs: a granular marking
     between the two ceilings is removed under one rules and kept under the other.
     SQL narrows by the highest granular rank; the markings themselves are in the
@@ -330,9 +353,11 @@ def _redaction_differs(before: Rules, after: Rules, versions: QuerySet[ObjectVer
         return rank > low and (high is None or rank <= high)
 
     found = []
-    for pk, date_added, raw in (versions.filter(has_granular=True, granular_rank__gt=low)
-                                .values_list("pk", "date_added", "raw")
-                                .iterator(chunk_size=500)):
+    for pk, date_added, raw in (
+        versions.filter(has_granular=True, granular_rank__gt=low)
+        .values_list("pk", "date_added", "raw")
+        .iterator(chunk_size=500)
+    ):
         markings = orjson.loads(raw).get("granular_markings", [])
         if any(differs(rank) for rank in map(_marking_rank, markings) if rank is not None):
             found.append((pk, date_added))
@@ -398,13 +423,27 @@ class View:
 
     def exists(self, stix_id: str) -> bool:
         """Whether the caller may see any version of ``stix_id`` (hidden = absent)."""
-        return bool(self.window(self.versions.filter(stix_id=stix_id), added_after=None,
-                                after=None, limit=1, fields=()))
+        return bool(
+            self.window(
+                self.versions.filter(stix_id=stix_id),
+                added_after=None,
+                after=None,
+                limit=1,
+                fields=(),
+            )
+        )
 
-    def window(self, qs: QuerySet[ObjectVersion], *, added_after: datetime | None,
-               after: Cursor | None, limit: int, fields: Sequence[str],
-               versions: frozenset[str] = frozenset({"all"}),
-               exact: tuple[datetime, ...] = ()) -> list[Row]:
+    def window(
+        self,
+        qs: QuerySet[ObjectVersion],
+        *,
+        added_after: datetime | None,
+        after: Cursor | None,
+        limit: int,
+        fields: Sequence[str],
+        versions: frozenset[str] = frozenset({"all"}),
+        exact: tuple[datetime, ...] = (),
+    ) -> list[Row]:
         """Up to ``limit`` rows of ``qs`` (narrowed from ``versions``) in this view's
         order, after ``added_after`` and ``after``, as (pk, view date, *fields).
 
@@ -432,9 +471,15 @@ class View:
             # the caller's ``limit + 1`` rows still tell ``more`` truthfully.
         return filled
 
-    def _candidates(self, qs: QuerySet[ObjectVersion], added_after: datetime | None,
-                    after: Cursor | None, limit: int, versions: frozenset[str],
-                    exact: tuple[datetime, ...]) -> list[Row]:
+    def _candidates(
+        self,
+        qs: QuerySet[ObjectVersion],
+        added_after: datetime | None,
+        after: Cursor | None,
+        limit: int,
+        versions: frozenset[str],
+        exact: tuple[datetime, ...],
+    ) -> list[Row]:
         """The (pk, view date) of up to ``limit`` visible rows, read with only the
         columns the rules need: refills then cost what they keep, not whole objects."""
         refine = REFINE_FIELDS
@@ -463,12 +508,22 @@ class View:
         """``rows`` with the caller's ``fields``, read by primary key. ``rows`` are
         what ``_candidates`` decided visible; rows deleted meanwhile are left out."""
         assert self.rules is not None
-        found = {pk: rest for pk, *rest in _versions_of_id(self.rules.collection_id).filter(
-            pk__among=[row[0] for row in rows]).values_list("pk", *fields)}
+        found = {
+            pk: rest
+            for pk, *rest in _versions_of_id(self.rules.collection_id)
+            .filter(pk__among=[row[0] for row in rows])
+            .values_list("pk", *fields)
+        }
         return [(row[0], row[1], *found[row[0]]) for row in rows if row[0] in found]
 
-    def _merged(self, qs: QuerySet[ObjectVersion], added_after: datetime | None,
-                after: Cursor | None, limit: int, fields: Sequence[str]) -> list[Row]:
+    def _merged(
+        self,
+        qs: QuerySet[ObjectVersion],
+        added_after: datetime | None,
+        after: Cursor | None,
+        limit: int,
+        fields: Sequence[str],
+    ) -> list[Row]:
         if self.rules is None:
             return _stream(qs, "date_added", ZERO, added_after, after, limit, fields)
         rules = self.rules
@@ -478,20 +533,31 @@ class View:
             plain = qs.filter(~Exists(revealed))
         if rules.embargo:
             exempt = exempt_q(rules)
-            streams = [_stream(plain.filter(exempt), "date_added", ZERO, added_after, after,
-                               limit, fields),
-                       _stream(plain.filter(~exempt), "date_added", rules.embargo, added_after,
-                               after, limit, fields)]
+            streams = [
+                _stream(
+                    plain.filter(exempt), "date_added", ZERO, added_after, after, limit, fields
+                ),
+                _stream(
+                    plain.filter(~exempt),
+                    "date_added",
+                    rules.embargo,
+                    added_after,
+                    after,
+                    limit,
+                    fields,
+                ),
+            ]
         else:
             streams = [_stream(plain, "date_added", ZERO, added_after, after, limit, fields)]
         if rules.has_reveals:
             # One explicit join to this grant's reveal rows (a FilteredRelation, so the
             # filter and the ordering use the same row).
-            shown = qs.annotate(reveal=FilteredRelation(
-                "reveals", condition=Q(reveals__grant_id=rules.grant_id))).filter(
-                reveal__isnull=False)
-            streams.append(_stream(shown, "reveal__revealed_at", ZERO, added_after, after,
-                                   limit, fields))
+            shown = qs.annotate(
+                reveal=FilteredRelation("reveals", condition=Q(reveals__grant_id=rules.grant_id))
+            ).filter(reveal__isnull=False)
+            streams.append(
+                _stream(shown, "reveal__revealed_at", ZERO, added_after, after, limit, fields)
+            )
         if len(streams) == 1:
             return streams[0]  # one stream, already in order
         rows = [row for stream in streams for row in stream]
@@ -506,8 +572,9 @@ class View:
         return _redact(self, rows, raw_index)
 
 
-def _version_prefilter(view: View, qs: QuerySet[ObjectVersion], versions: frozenset[str],
-                       exact: tuple[datetime, ...]) -> QuerySet[ObjectVersion]:
+def _version_prefilter(
+    view: View, qs: QuerySet[ObjectVersion], versions: frozenset[str], exact: tuple[datetime, ...]
+) -> QuerySet[ObjectVersion]:
     """What SQL alone can say about the version keywords."""
     if "all" in versions:
         return qs
@@ -516,9 +583,11 @@ def _version_prefilter(view: View, qs: QuerySet[ObjectVersion], versions: frozen
     if view.rules is None and versions == {"last"} and not exact:
         return qs.filter(is_latest=True)  # staff see whole objects: the flag is exact
     if view.rules is None and "first" in versions:
-        older = ObjectVersion.objects.filter(collection_id=OuterRef("collection_id"),
-                                             stix_id=OuterRef("stix_id"),
-                                             version__lt=OuterRef("version"))
+        older = ObjectVersion.objects.filter(
+            collection_id=OuterRef("collection_id"),
+            stix_id=OuterRef("stix_id"),
+            version__lt=OuterRef("version"),
+        )
         keep = Q(version__in=exact) | Q(~Exists(older))
         return qs.filter(keep | Q(is_latest=True) if "last" in versions else keep)
     return qs
@@ -529,11 +598,20 @@ def _hidden_refs(rules: Rules, now: datetime, refs: set[str]) -> set[str]:
     see no version (DESIGN.md "references"); one grouped index lookup."""
     if not refs:
         return set()
-    rows = (ObjectVersion.objects.filter(collection_id=rules.collection_id,
-                                         stix_id__among=sorted(refs))
-            .values("stix_id").order_by()
-            .annotate(seen=Max(Case(When(base_q(rules, now), then=Value(1)), default=Value(0),
-                                    output_field=IntegerField()))))
+    rows = (
+        ObjectVersion.objects.filter(collection_id=rules.collection_id, stix_id__among=sorted(refs))
+        .values("stix_id")
+        .order_by()
+        .annotate(
+            seen=Max(
+                Case(
+                    When(base_q(rules, now), then=Value(1)),
+                    default=Value(0),
+                    output_field=IntegerField(),
+                )
+            )
+        )
+    )
     return {row["stix_id"] for row in rows if not row["seen"]}
 
 
@@ -541,14 +619,20 @@ def _refs_pass(view: View, rows: Sequence[dict[str, Any]]) -> set[int]:
     """Primary keys of ``rows`` that the reference rule lets through."""
     rules = view.rules
     assert rules is not None
-    checked = [r["pk"] for r in rows if r["has_refs"] and r["source_partner_id"] != rules.partner_id
-               and r["stix_id"] not in stix.TLP_MARKINGS]
+    checked = [
+        r["pk"]
+        for r in rows
+        if r["has_refs"]
+        and r["source_partner_id"] != rules.partner_id
+        and r["stix_id"] not in stix.TLP_MARKINGS
+    ]
     passing = {r["pk"] for r in rows} - set(checked)
     if not checked:
         return passing
     refs: dict[int, list[tuple[str, str]]] = {}
-    for version_id, ref, kind in VersionRef.objects.filter(
-            version_id__among=checked).values_list("version_id", "ref", "kind"):
+    for version_id, ref, kind in VersionRef.objects.filter(version_id__among=checked).values_list(
+        "version_id", "ref", "kind"
+    ):
         refs.setdefault(version_id, []).append((ref, kind))
     hidden = view.hidden({ref for pairs in refs.values() for ref, _ in pairs})
     types = {r["pk"]: r["type"] for r in rows}
@@ -563,8 +647,14 @@ def _refs_pass(view: View, rows: Sequence[dict[str, Any]]) -> set[int]:
     return passing
 
 
-def _refine(view: View, batch: list[Row], nfields: int, refine: tuple[str, ...],
-            versions: frozenset[str], exact: tuple[datetime, ...]) -> list[Row]:
+def _refine(
+    view: View,
+    batch: list[Row],
+    nfields: int,
+    refine: tuple[str, ...],
+    versions: frozenset[str],
+    exact: tuple[datetime, ...],
+) -> list[Row]:
     """Finish a partner's rules on one batch: references, then first/last among
     the visible versions (a version is "last" when no visible one is newer).
     ``refine`` names the columns after the caller's fields (REFINE_FIELDS, and
@@ -582,8 +672,10 @@ def _refine(view: View, batch: list[Row], nfields: int, refine: tuple[str, ...],
     version_of: dict[int, datetime] = {}
     if unsure:
         names = ("pk", *REFINE_FIELDS, "version")
-        others = [dict(zip(names, row, strict=True)) for row in
-                  view.versions.filter(stix_id__among=sorted(unsure)).values_list(*names)]
+        others = [
+            dict(zip(names, row, strict=True))
+            for row in view.versions.filter(stix_id__among=sorted(unsure)).values_list(*names)
+        ]
         shown = _refs_pass(view, others)
         for other in others:
             version_of[other["pk"]] = other["version"]
@@ -598,15 +690,20 @@ def _refine(view: View, batch: list[Row], nfields: int, refine: tuple[str, ...],
         seen = visible_versions.get(i["stix_id"], [])
         last = i["is_latest"] or all(v <= version for v in seen)
         first = all(v >= version for v in seen)
-        if version in exact or ("last" in versions and last) or (
-                "first" in versions and first):
+        if version in exact or ("last" in versions and last) or ("first" in versions and first):
             keep.append(row)
     return keep
 
 
-def _stream(qs: QuerySet[ObjectVersion], column: str, shift: timedelta,
-            added_after: datetime | None, after: Cursor | None, limit: int,
-            fields: Sequence[str]) -> list[Row]:
+def _stream(
+    qs: QuerySet[ObjectVersion],
+    column: str,
+    shift: timedelta,
+    added_after: datetime | None,
+    after: Cursor | None,
+    limit: int,
+    fields: Sequence[str],
+) -> list[Row]:
     """Rows of ``qs`` whose view date is ``column`` + ``shift``, in that order."""
     if added_after is not None:
         qs = qs.filter(**{f"{column}__gt": added_after - shift})
@@ -614,8 +711,10 @@ def _stream(qs: QuerySet[ObjectVersion], column: str, shift: timedelta,
         edge = after.date_added - shift
         # The ">=" conjunct gives PostgreSQL an index range; the OR alone is a filter
         # over every earlier row (measured: a middle page of 1M rows 155 ms → 0.2 ms).
-        qs = qs.filter(Q(**{f"{column}__gte": edge}),
-                       Q(**{f"{column}__gt": edge}) | Q(**{column: edge, "pk__gt": after.pk}))
+        qs = qs.filter(
+            Q(**{f"{column}__gte": edge}),
+            Q(**{f"{column}__gt": edge}) | Q(**{column: edge, "pk__gt": after.pk}),
+        )
     rows = qs.order_by(column, "pk").values_list("pk", column, *fields)[:limit]
     if not shift:
         return list(rows)
@@ -632,16 +731,22 @@ def _redact(view: View, rows: Sequence[Row], raw_index: int) -> list[str]:
     rules = view.rules
     assert rules is not None and view.now is not None
     start = raw_index + 1
-    info = {row[0]: dict(zip(REDACTION_FIELDS, row[start:start + 4], strict=True))
-            for row in rows}
+    info = {
+        row[0]: dict(zip(REDACTION_FIELDS, row[start : start + 4], strict=True)) for row in rows
+    }
     mine = {pk for pk, i in info.items() if i["source_partner_id"] == rules.partner_id}
-    containers = [pk for pk, i in info.items() if pk not in mine and i["has_refs"]
-                  and i["type"] in stix.MEMBER_TYPES]
+    containers = [
+        pk
+        for pk, i in info.items()
+        if pk not in mine and i["has_refs"] and i["type"] in stix.MEMBER_TYPES
+    ]
     hidden: dict[int, set[str]] = {}
     if containers:
-        pairs = list(VersionRef.objects.filter(version_id__among=containers,
-                                               kind=VersionRef.MEMBER)
-                     .values_list("version_id", "ref"))
+        pairs = list(
+            VersionRef.objects.filter(
+                version_id__among=containers, kind=VersionRef.MEMBER
+            ).values_list("version_id", "ref")
+        )
         gone = view.hidden({ref for _, ref in pairs})
         for version_id, ref in pairs:
             if ref in gone:
@@ -649,8 +754,12 @@ def _redact(view: View, rows: Sequence[Row], raw_index: int) -> list[str]:
     out = []
     for row in rows:
         raw, meta = row[raw_index], info[row[0]]
-        over = (rules.redact and row[0] not in mine and meta["granular_rank"] is not None
-                and meta["granular_rank"] > rules.tlp_ceiling)
+        over = (
+            rules.redact
+            and row[0] not in mine
+            and meta["granular_rank"] is not None
+            and meta["granular_rank"] > rules.tlp_ceiling
+        )
         if row[0] in hidden or over:
             obj = orjson.loads(raw)
             if row[0] in hidden:
@@ -694,8 +803,7 @@ def visible(*, partner: Partner, collection: Collection, now: datetime) -> View:
     if rules is None or not (rules.active and rules.can_read):
         return View(versions=ObjectVersion.objects.none())
     versions = _versions_of(collection).filter(base_q(rules, now))
-    return View(versions=versions, rules=rules, now=now,
-                redaction_fields=REDACTION_FIELDS)
+    return View(versions=versions, rules=rules, now=now, redaction_fields=REDACTION_FIELDS)
 
 
 def staff_versions(*, collection: Collection) -> View:
@@ -716,13 +824,16 @@ def view_for(caller: Caller, collection: Collection, now: datetime) -> View:
 
 
 def _active_grants(partner_id: int, now: datetime) -> QuerySet[Grant]:
-    return Grant.objects.filter(partner_id=partner_id, agreement__valid_from__lte=now).filter(
-        Q(agreement__valid_until__isnull=True) | Q(agreement__valid_until__gt=now)).filter(
-        Q(can_read=True) | Q(can_write=True))
+    return (
+        Grant.objects.filter(partner_id=partner_id, agreement__valid_from__lte=now)
+        .filter(Q(agreement__valid_until__isnull=True) | Q(agreement__valid_until__gt=now))
+        .filter(Q(can_read=True) | Q(can_write=True))
+    )
 
 
-def collections(caller: Caller, api_root: ApiRoot, now: datetime) -> list[tuple[Collection,
-                                                                                Access]]:
+def collections(
+    caller: Caller, api_root: ApiRoot, now: datetime
+) -> list[tuple[Collection, Access]]:
     """The collections of ``api_root`` that exist for ``caller``, in a stable order."""
     colls = Collection.objects.filter(api_root=api_root).order_by("created", "id")
     if caller.is_staff:
@@ -762,36 +873,49 @@ def _reference_facts(rules: Rules, version_pk: int, now: datetime) -> dict[str, 
     refs = VersionRef.objects.filter(version_id=version_pk)
     hidden = _ref_hidden_q(rules, now)
     members = refs.filter(kind=VersionRef.MEMBER)
-    return {"endpoint_hidden": refs.filter(kind=VersionRef.ENDPOINT).filter(hidden).exists(),
-            "members": members.count(), "members_hidden": members.filter(hidden).count()}
+    return {
+        "endpoint_hidden": refs.filter(kind=VersionRef.ENDPOINT).filter(hidden).exists(),
+        "members": members.count(),
+        "members_hidden": members.filter(hidden).count(),
+    }
 
 
-def explain(*, partner: Partner, stix_id: str, now: datetime | None = None
-            ) -> list[Explanation]:
+def explain(*, partner: Partner, stix_id: str, now: datetime | None = None) -> list[Explanation]:
     """For every stored version of ``stix_id``: shared with ``partner`` or not, and
     the rule that decided (DESIGN.md "explain")."""
     from django.utils import timezone
 
     now = now or timezone.now()
     found: list[Explanation] = []
-    rows = (ObjectVersion.objects.filter(stix_id=stix_id).select_related("collection")
-            .order_by("collection_id", "version"))
+    rows = (
+        ObjectVersion.objects.filter(stix_id=stix_id)
+        .select_related("collection")
+        .order_by("collection_id", "version")
+    )
     rules_of: dict[uuid.UUID, Rules | None] = {}
     for row in rows:
         if row.collection_id not in rules_of:
-            rules_of[row.collection_id] = compile_rules(partner_id=partner.pk,
-                                                        collection=row.collection, now=now)
+            rules_of[row.collection_id] = compile_rules(
+                partner_id=partner.pk, collection=row.collection, now=now
+            )
         rules = rules_of[row.collection_id]
         if rules is None:
             decision = Decision(False, "grant")
         else:
             facts = VersionFacts(
-                stix_id=row.stix_id, type=row.type, tlp_rank=row.tlp_rank,
-                source_partner_id=row.source_partner_id, date_added=row.date_added,
+                stix_id=row.stix_id,
+                type=row.type,
+                tlp_rank=row.tlp_rank,
+                source_partner_id=row.source_partner_id,
+                date_added=row.date_added,
                 granular_rank=row.granular_rank,
                 granular_required_rank=row.granular_required_rank,
-                **(_reference_facts(rules, row.pk, now) if row.has_refs else {}))
+                **(_reference_facts(rules, row.pk, now) if row.has_refs else {}),
+            )
             decision = decide(rules, facts, now)
-        found.append(Explanation(row.collection_id, stix.format_version(row.version),
-                                 row.date_added, decision))
+        found.append(
+            Explanation(
+                row.collection_id, stix.format_version(row.version), row.date_added, decision
+            )
+        )
     return found

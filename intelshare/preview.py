@@ -22,8 +22,16 @@ from intelshare.models import Collection, Partner
 _SALT = "intelshare.preview"
 _CHUNK = 2000
 # The order in which decide() applies the rules (policy module docstring).
-RULES = ("validity", "grant", "tlp-ceiling", "originator-control", "types", "embargo",
-         "granular-markings", "references")
+RULES = (
+    "validity",
+    "grant",
+    "tlp-ceiling",
+    "originator-control",
+    "types",
+    "embargo",
+    "granular-markings",
+    "references",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +65,16 @@ class BadCursor(ValueError):
 
 
 def _cursor_token(partner: Partner, collection: Collection, row: Row) -> str:
-    return signing.dumps({"p": partner.pk, "c": str(collection.pk), "pk": row.pk,
-                          "d": stix.format_timestamp(row.date_added)}, salt=_SALT, compress=True)
+    return signing.dumps(
+        {
+            "p": partner.pk,
+            "c": str(collection.pk),
+            "pk": row.pk,
+            "d": stix.format_timestamp(row.date_added),
+        },
+        salt=_SALT,
+        compress=True,
+    )
 
 
 def _cursor(token: str, partner: Partner, collection: Collection) -> policy.Cursor:
@@ -73,26 +89,49 @@ def _cursor(token: str, partner: Partner, collection: Collection) -> policy.Curs
         raise BadCursor("invalid cursor") from None
 
 
-def page(*, partner: Partner, collection: Collection, now: datetime, cursor: str | None = None,
-         limit: int = 100) -> Page:
+def page(
+    *,
+    partner: Partner,
+    collection: Collection,
+    now: datetime,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> Page:
     """Up to ``limit`` versions ``partner`` would receive from ``collection`` at
     ``now``, in its view order, after ``cursor``."""
     after = _cursor(cursor, partner, collection) if cursor else None
     view = policy.visible(partner=partner, collection=collection, now=now)
-    found = view.window(view.versions, added_after=None, after=after, limit=limit + 1,
-                        fields=("stix_id", "type", "version"))
-    rows = [Row(pk, added, sid, typ, stix.format_version(version))
-            for pk, added, sid, typ, version in found[:limit]]
+    found = view.window(
+        view.versions,
+        added_after=None,
+        after=after,
+        limit=limit + 1,
+        fields=("stix_id", "type", "version"),
+    )
+    rows = [
+        Row(pk, added, sid, typ, stix.format_version(version))
+        for pk, added, sid, typ, version in found[:limit]
+    ]
     more = len(found) > limit
     return Page(rows, _cursor_token(partner, collection, rows[-1]) if more else None)
 
 
-_FACT_COLUMNS = ("pk", "stix_id", "type", "tlp_rank", "source_partner_id", "date_added",
-                 "granular_rank", "granular_required_rank", "has_refs")
+_FACT_COLUMNS = (
+    "pk",
+    "stix_id",
+    "type",
+    "tlp_rank",
+    "source_partner_id",
+    "date_added",
+    "granular_rank",
+    "granular_required_rank",
+    "has_refs",
+)
 
 
-def _chunks(collection: Collection, *, newest: int | None = None
-            ) -> Iterator[list[tuple[Any, ...]]]:
+def _chunks(
+    collection: Collection, *, newest: int | None = None
+) -> Iterator[list[tuple[Any, ...]]]:
     """The collection's fact rows in chunks: all of them oldest first, or only the
     ``newest`` most recently stored, newest first."""
     versions = policy.staff_versions(collection=collection).versions
@@ -107,8 +146,9 @@ def _chunks(collection: Collection, *, newest: int | None = None
         yield chunk
 
 
-def _decisions(*, partner: Partner, collection: Collection, now: datetime,
-               newest: int | None = None) -> Iterator[tuple[tuple[Any, ...], str]]:
+def _decisions(
+    *, partner: Partner, collection: Collection, now: datetime, newest: int | None = None
+) -> Iterator[tuple[tuple[Any, ...], str]]:
     """Every version of ``collection`` (or its ``newest`` ones, newest first) with the
     rule that decides it for ``partner`` at ``now``: "shared" or the first rule that
     withholds it."""
@@ -122,18 +162,31 @@ def _decisions(*, partner: Partner, collection: Collection, now: datetime,
         to_check: dict[int, tuple[Any, ...]] = {}
         for row in chunk:
             pk, sid, typ, tlp, source, added, g_rank, g_req, has_refs = row
-            facts = policy.VersionFacts(stix_id=sid, type=typ, tlp_rank=tlp,
-                                        source_partner_id=source, date_added=added,
-                                        granular_rank=g_rank, granular_required_rank=g_req)
+            facts = policy.VersionFacts(
+                stix_id=sid,
+                type=typ,
+                tlp_rank=tlp,
+                source_partner_id=source,
+                date_added=added,
+                granular_rank=g_rank,
+                granular_required_rank=g_req,
+            )
             decision = policy.decide(rules, facts, now)
             if decision.shared and decision.rule == "shared" and has_refs:
                 to_check[pk] = row  # the reference rules decide
             else:
                 yield row, "shared" if decision.shared else decision.rule
         if to_check:
-            seen = {found[0] for found in view.window(
-                view.versions.filter(pk__in=list(to_check)), added_after=None, after=None,
-                limit=len(to_check), fields=())}
+            seen = {
+                found[0]
+                for found in view.window(
+                    view.versions.filter(pk__in=list(to_check)),
+                    added_after=None,
+                    after=None,
+                    limit=len(to_check),
+                    fields=(),
+                )
+            }
             for pk, row in to_check.items():
                 yield row, "shared" if pk in seen else "references"
 
@@ -142,10 +195,14 @@ def summary(*, partner: Partner, collection: Collection, now: datetime) -> Summa
     """Counts of the versions of ``collection`` that ``partner`` receives at ``now``
     and of those withheld, by the rule that withholds them."""
     counts: Counter[str] = Counter(
-        rule for _, rule in _decisions(partner=partner, collection=collection, now=now))
+        rule for _, rule in _decisions(partner=partner, collection=collection, now=now)
+    )
     shared = counts.pop("shared", 0)
-    return Summary(total=shared + sum(counts.values()), shared=shared,
-                   withheld={rule: counts[rule] for rule in RULES if counts[rule]})
+    return Summary(
+        total=shared + sum(counts.values()),
+        shared=shared,
+        withheld={rule: counts[rule] for rule in RULES if counts[rule]},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,16 +217,16 @@ class Withheld:
     rule: str
 
 
-def withheld(*, partner: Partner, collection: Collection, now: datetime, limit: int = 100,
-             scan: int = 20000) -> tuple[list[Withheld], int]:
+def withheld(
+    *, partner: Partner, collection: Collection, now: datetime, limit: int = 100, scan: int = 20000
+) -> tuple[list[Withheld], int]:
     """Up to ``limit`` versions withheld from ``partner`` at ``now`` among the ``scan``
     most recently stored versions of ``collection`` (newest first), each with its
     deciding rule; and how many versions were looked at. Bounded by ``scan``, unlike
     ``summary()``, which reads the whole collection."""
     found: list[Withheld] = []
     scanned = 0
-    for row, rule in _decisions(partner=partner, collection=collection, now=now,
-                                newest=scan):
+    for row, rule in _decisions(partner=partner, collection=collection, now=now, newest=scan):
         scanned += 1
         if rule != "shared":
             pk, sid, typ, tlp, _source, added, *_ = row

@@ -20,8 +20,19 @@ from intelshare.models import Agreement, Collection, Grant, Partner, Reveal
 
 logger = logging.getLogger(__name__)
 
-AGREEMENT_FIELDS = frozenset({"name", "tlp_ceiling", "allowed_types", "denied_types", "embargo",
-                              "valid_from", "valid_until", "granular_mode", "rate_limit"})
+AGREEMENT_FIELDS = frozenset(
+    {
+        "name",
+        "tlp_ceiling",
+        "allowed_types",
+        "denied_types",
+        "embargo",
+        "valid_from",
+        "valid_until",
+        "granular_mode",
+        "rate_limit",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -37,15 +48,18 @@ def _scopes(agreement: Agreement, extra_partners: Iterable[int] = ()) -> list[_S
     scopes = [_Scope(agreement.partner_id, c) for c in collections]
     extra = set(extra_partners) - {agreement.partner_id}
     if extra:
-        grants = Grant.objects.filter(partner_id__in=extra,
-                                      collection__in=collections).select_related("collection")
+        grants = Grant.objects.filter(
+            partner_id__in=extra, collection__in=collections
+        ).select_related("collection")
         scopes += [_Scope(g.partner_id, g.collection) for g in grants]
     return scopes
 
 
 def _snapshot(scopes: list[_Scope], now: datetime) -> list[policy.Rules | None]:
-    return [policy.compile_rules(partner_id=s.partner_id, collection=s.collection, now=now)
-            for s in scopes]
+    return [
+        policy.compile_rules(partner_id=s.partner_id, collection=s.collection, now=now)
+        for s in scopes
+    ]
 
 
 def _reveal(before: policy.Rules | None, after: policy.Rules | None, now: datetime) -> int:
@@ -56,17 +70,24 @@ def _reveal(before: policy.Rules | None, after: policy.Rules | None, now: dateti
         return 0
     # Keep the invariant revealed_at >= date_added + embargo (policy.View.window).
     # Exempt versions (own contributions, TLP markings) are dated without embargo.
-    stale = Reveal.objects.filter(grant_id=after.grant_id,
-                                  revealed_at__lt=F("version__date_added") + after.embargo)
+    stale = Reveal.objects.filter(
+        grant_id=after.grant_id, revealed_at__lt=F("version__date_added") + after.embargo
+    )
     stale.exclude(version__in=policy.exempt_versions(after)).delete()
     if before is None or not (after.active and after.can_read):
         return 0  # a new grant has no checkpoint to resume from; no access, nothing to show
     # Strictly after anything already served (served view dates are <= now).
-    reveals = [Reveal(grant_id=after.grant_id, version_id=pk, revealed_at=now + TICK * (n + 1))
-               for n, pk in enumerate(policy.to_resend(before, after, now))]
-    Reveal.objects.bulk_create(reveals, batch_size=1000, update_conflicts=True,
-                               unique_fields=["grant", "version"],
-                               update_fields=["revealed_at"])
+    reveals = [
+        Reveal(grant_id=after.grant_id, version_id=pk, revealed_at=now + TICK * (n + 1))
+        for n, pk in enumerate(policy.to_resend(before, after, now))
+    ]
+    Reveal.objects.bulk_create(
+        reveals,
+        batch_size=1000,
+        update_conflicts=True,
+        unique_fields=["grant", "version"],
+        update_fields=["revealed_at"],
+    )
     return len(reveals)
 
 
@@ -79,17 +100,24 @@ def _apply(scopes: list[_Scope], before: list[policy.Rules | None], now: datetim
 
 
 @transaction.atomic
-def agreement_create(*, partner: Partner, name: str, collections: Iterable[Collection] = (),
-                     can_write: bool = False, consents: Iterable[Partner] = (),
-                     **fields: Any) -> Agreement:
+def agreement_create(
+    *,
+    partner: Partner,
+    name: str,
+    collections: Iterable[Collection] = (),
+    can_write: bool = False,
+    consents: Iterable[Partner] = (),
+    **fields: Any,
+) -> Agreement:
     """A new agreement for ``partner``, with read grants (and write if asked)."""
     unknown = set(fields) - AGREEMENT_FIELDS
     if unknown:
         raise TypeError(f"unknown agreement fields: {sorted(unknown)}")
     agreement = Agreement.objects.create(partner=partner, name=name, **fields)
     for collection in collections:
-        Grant.objects.create(agreement=agreement, collection=collection, can_read=True,
-                             can_write=can_write)
+        Grant.objects.create(
+            agreement=agreement, collection=collection, can_read=True, can_write=can_write
+        )
     consent_ids = [p.pk for p in consents]
     if consent_ids:
         now = timezone.now()
@@ -101,8 +129,13 @@ def agreement_create(*, partner: Partner, name: str, collections: Iterable[Colle
 
 
 @transaction.atomic
-def agreement_update(*, agreement: Agreement, consents: Iterable[Partner] | None = None,
-                     now: datetime | None = None, **fields: Any) -> int:
+def agreement_update(
+    *,
+    agreement: Agreement,
+    consents: Iterable[Partner] | None = None,
+    now: datetime | None = None,
+    **fields: Any,
+) -> int:
     """Change an agreement's rules (and consents); returns how many versions the
     change re-dated for a partner: newly revealed, or still visible in another
     served form. Narrowing hides at once; what it only shrinks is re-sent too."""
@@ -123,15 +156,23 @@ def agreement_update(*, agreement: Agreement, consents: Iterable[Partner] | None
 
 
 @transaction.atomic
-def grant_set(*, agreement: Agreement, collection: Collection, can_read: bool = True,
-              can_write: bool = False, now: datetime | None = None) -> Grant:
+def grant_set(
+    *,
+    agreement: Agreement,
+    collection: Collection,
+    can_read: bool = True,
+    can_write: bool = False,
+    now: datetime | None = None,
+) -> Grant:
     """Give (or change) ``agreement``'s access to ``collection``."""
     now = now or timezone.now()
     scope = [_Scope(agreement.partner_id, collection)]
     before = _snapshot(scope, now)
     grant, _ = Grant.objects.update_or_create(
-        partner=agreement.partner, collection=collection,
-        defaults={"agreement": agreement, "can_read": can_read, "can_write": can_write})
+        partner=agreement.partner,
+        collection=collection,
+        defaults={"agreement": agreement, "can_read": can_read, "can_write": can_write},
+    )
     _apply(scope, before, now)
     return grant
 
@@ -155,8 +196,9 @@ def agreement_revoke(*, agreement: Agreement, now: datetime | None = None) -> No
     agreement_update(agreement=agreement, valid_until=now or timezone.now(), now=now)
 
 
-def collection_set_default_tlp(*, collection: Collection, default_tlp: int,
-                               now: datetime | None = None) -> int:
+def collection_set_default_tlp(
+    *, collection: Collection, default_tlp: int, now: datetime | None = None
+) -> int:
     """Change the TLP assumed for unmarked versions; lowering it is a widening."""
     now = now or timezone.now()
     with transaction.atomic():

@@ -32,9 +32,14 @@ TLP_BY_NAME = {name: rank for rank, name in TLP_NAMES.items()}
 # AMBER+STRICT did not exist in TLP 1.0).
 TLP2_EXTENSION_ID = ids.TLP2_EXTENSION_ID
 TLP_MARKINGS: dict[str, int] = {
-    ids.TLP2_CLEAR: TLP_CLEAR, ids.TLP2_GREEN: TLP_GREEN, ids.TLP2_AMBER: TLP_AMBER,
-    ids.TLP2_AMBER_STRICT: TLP_AMBER_STRICT, ids.TLP2_RED: TLP_RED,
-    ids.TLP1_WHITE: TLP_CLEAR, ids.TLP1_GREEN: TLP_GREEN, ids.TLP1_AMBER: TLP_AMBER,
+    ids.TLP2_CLEAR: TLP_CLEAR,
+    ids.TLP2_GREEN: TLP_GREEN,
+    ids.TLP2_AMBER: TLP_AMBER,
+    ids.TLP2_AMBER_STRICT: TLP_AMBER_STRICT,
+    ids.TLP2_RED: TLP_RED,
+    ids.TLP1_WHITE: TLP_CLEAR,
+    ids.TLP1_GREEN: TLP_GREEN,
+    ids.TLP1_AMBER: TLP_AMBER,
     ids.TLP1_RED: TLP_RED,
 }
 
@@ -94,12 +99,28 @@ def format_version(value: datetime) -> str:
 
 # --- structural check -------------------------------------------------------------
 
-SCO_TYPES = frozenset({
-    "artifact", "autonomous-system", "directory", "domain-name", "email-addr",
-    "email-message", "file", "ipv4-addr", "ipv6-addr", "mac-addr", "mutex",
-    "network-traffic", "process", "software", "url", "user-account",
-    "windows-registry-key", "x509-certificate",
-})
+SCO_TYPES = frozenset(
+    {
+        "artifact",
+        "autonomous-system",
+        "directory",
+        "domain-name",
+        "email-addr",
+        "email-message",
+        "file",
+        "ipv4-addr",
+        "ipv6-addr",
+        "mac-addr",
+        "mutex",
+        "network-traffic",
+        "process",
+        "software",
+        "url",
+        "user-account",
+        "windows-registry-key",
+        "x509-certificate",
+    }
+)
 # Required properties beyond the common ones (STIX 2.1 §4-§7).
 REQUIRED: dict[str, tuple[str, ...]] = {
     "attack-pattern": ("name",),
@@ -122,8 +143,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "vulnerability": ("name",),
     "relationship": ("relationship_type", "source_ref", "target_ref"),
     "sighting": ("sighting_of_ref",),
-    "extension-definition": ("name", "schema", "version", "extension_types",
-                             "created_by_ref"),
+    "extension-definition": ("name", "schema", "version", "extension_types", "created_by_ref"),
     "language-content": ("object_ref", "contents"),
     "domain-name": ("value",),
     "url": ("value",),
@@ -137,9 +157,19 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "software": ("name",),
     "windows-registry-key": (),
 }
-TIMESTAMP_PROPERTIES = ("created", "modified", "valid_from", "valid_until",
-                        "first_seen", "last_seen", "published", "first_observed",
-                        "last_observed", "start_time", "stop_time")
+TIMESTAMP_PROPERTIES = (
+    "created",
+    "modified",
+    "valid_from",
+    "valid_until",
+    "first_seen",
+    "last_seen",
+    "published",
+    "first_observed",
+    "last_observed",
+    "start_time",
+    "stop_time",
+)
 TYPE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){1,248}[a-z0-9]$")
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # STIX 2.1 §2.7 types and §2.9 identifiers; the TAXII filters and URLs use them too.
@@ -166,7 +196,8 @@ _P_STRING = r"'[^'\\]*(?:\\['\\][^'\\]*)*'"  # \' and \\ are its only escapes
 _P_TEST = rf"{_P_PATH}(?: *!?= *| +(?:MATCHES|LIKE) +){_P_STRING}"
 _SIMPLE_PATTERN = re.compile(
     rf"\[ *{_P_TEST}(?: +(?:AND|OR) +{_P_TEST})* *\]"
-    r"(?: REPEATS [1-9][0-9]{0,8} TIMES)?(?: WITHIN [1-9][0-9]{0,8} SECONDS)?")
+    r"(?: REPEATS [1-9][0-9]{0,8} TIMES)?(?: WITHIN [1-9][0-9]{0,8} SECONDS)?"
+)
 
 
 def pattern_problem(pattern: str) -> str:
@@ -215,8 +246,10 @@ class Facts:
 
 
 COMMON_REQUIRED = ("type", "id", "spec_version", "created", "modified")
-ENDPOINT_REFS = {"relationship": ("source_ref", "target_ref"),
-                 "sighting": ("sighting_of_ref", "observed_data_refs", "where_sighted_refs")}
+ENDPOINT_REFS = {
+    "relationship": ("source_ref", "target_ref"),
+    "sighting": ("sighting_of_ref", "observed_data_refs", "where_sighted_refs"),
+}
 MEMBER_TYPES = frozenset({"report", "grouping", "note", "opinion"})
 
 
@@ -225,8 +258,9 @@ def selector_property(selector: str) -> str:
     return selector.split(".", 1)[0].split("[", 1)[0]
 
 
-def _granular_ranks(stix_type: str, granular: list[dict[str, Any]]) -> tuple[int | None,
-                                                                             int | None]:
+def _granular_ranks(
+    stix_type: str, granular: list[dict[str, Any]]
+) -> tuple[int | None, int | None]:
     if not granular:
         return None, None
     required = set(COMMON_REQUIRED) | set(REQUIRED.get(stix_type, ()))
@@ -324,9 +358,11 @@ def inspect(obj: Any) -> Facts:
                 _check_ref(key, item)
     marking_refs = obj.get("object_marking_refs") or []
     granular = obj.get("granular_markings")
-    if granular is not None and (not isinstance(granular, list) or not granular
-                                 or not all(isinstance(g, dict) and g.get("selectors")
-                                            for g in granular)):
+    if granular is not None and (
+        not isinstance(granular, list)
+        or not granular
+        or not all(isinstance(g, dict) and g.get("selectors") for g in granular)
+    ):
         raise InvalidStix("granular_markings must be a non-empty list of markings with selectors")
     revoked = obj.get("revoked", False)
     if not isinstance(revoked, bool):

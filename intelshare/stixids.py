@@ -48,6 +48,7 @@ TLP2_IDS: dict[str, str] = {
 }
 _TLP2_CREATED = "2022-10-01T00:00:00.000Z"
 
+
 def tlp2_marking(level: str) -> dict[str, Any]:
     """The TLP 2.0 marking-definition for ``level`` (``clear`` ... ``red``), as in the
     OASIS examples; ``KeyError`` for an unknown level.
@@ -83,9 +84,7 @@ def tlp1_marking(level: str) -> dict[str, Any]:
 
 def all_tlp_markings() -> list[dict[str, Any]]:
     """All nine TLP marking-definition objects, TLP 2.0 first."""
-    return [tlp2_marking(level) for level in TLP2_IDS] + [
-        tlp1_marking(level) for level in TLP1_IDS
-    ]
+    return [tlp2_marking(level) for level in TLP2_IDS] + [tlp1_marking(level) for level in TLP1_IDS]
 
 
 # --- deterministic ids for hub-authored content ---------------------------------

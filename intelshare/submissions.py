@@ -49,25 +49,39 @@ def _record(status: Status, result: ingest.StoreResult, processed: int) -> None:
         status.envelope = ""
 
 
-def submit(*, collection: Collection, objects: list[Any], user: User | None,
-           partner: Partner | None) -> Status:
+def submit(
+    *, collection: Collection, objects: list[Any], user: User | None, partner: Partner | None
+) -> Status:
     """Accept a validated envelope's objects; returns its status resource."""
     if len(objects) <= settings.INTELSHARE_INLINE_MAX_OBJECTS:
         # Stored at once: the status row is written once, complete, in the same
         # transaction as the versions it describes (no pending list to rewrite).
-        status = Status(collection=collection, user=user, partner=partner,
-                        request_timestamp=timezone.now(), total_count=len(objects))
+        status = Status(
+            collection=collection,
+            user=user,
+            partner=partner,
+            request_timestamp=timezone.now(),
+            total_count=len(objects),
+        )
         with transaction.atomic():
-            result = ingest.store(collection=collection, objects=objects,
-                                  source_partner=partner, origin=f"post:{status.pk}")
+            result = ingest.store(
+                collection=collection,
+                objects=objects,
+                source_partner=partner,
+                origin=f"post:{status.pk}",
+            )
             _record(status, result, len(objects))
             status.save(force_insert=True)
         return status
     with transaction.atomic():
         status = Status.objects.create(
-            collection=collection, user=user, partner=partner,
-            request_timestamp=timezone.now(), total_count=len(objects),
-            pending_count=len(objects), pendings=[_pending_detail(o) for o in objects],
+            collection=collection,
+            user=user,
+            partner=partner,
+            request_timestamp=timezone.now(),
+            total_count=len(objects),
+            pending_count=len(objects),
+            pendings=[_pending_detail(o) for o in objects],
             envelope=orjson.dumps(objects).decode(),
         )
         transaction.on_commit(partial(_enqueue, str(status.pk)))
@@ -89,8 +103,11 @@ def _enqueue(status_id: str) -> None:
     try:
         _send_process(status_id)
     except (KombuError, OSError) as exc:
-        logger.warning("status %s: task not sent (%s); resume_pending will send it",
-                       status_id, type(exc).__name__)
+        logger.warning(
+            "status %s: task not sent (%s); resume_pending will send it",
+            status_id,
+            type(exc).__name__,
+        )
 
 
 def process(status_id: str) -> None:
@@ -101,28 +118,43 @@ def process(status_id: str) -> None:
     objects = orjson.loads(status.envelope)
     while True:
         with transaction.atomic():
-            locked = (Status.objects.select_for_update(of=("self",)).defer("envelope")
-                      .select_related("collection", "partner").get(pk=status_id))
+            locked = (
+                Status.objects.select_for_update(of=("self",))
+                .defer("envelope")
+                .select_related("collection", "partner")
+                .get(pk=status_id)
+            )
             if locked.status == Status.COMPLETE:
                 return
             done = locked.success_count + locked.failure_count
-            chunk = objects[done:done + CHUNK]
-            result = ingest.store(collection=locked.collection, objects=chunk,
-                                  source_partner=locked.partner,
-                                  origin=f"post:{status_id}")
+            chunk = objects[done : done + CHUNK]
+            result = ingest.store(
+                collection=locked.collection,
+                objects=chunk,
+                source_partner=locked.partner,
+                origin=f"post:{status_id}",
+            )
             _record(locked, result, len(chunk))
             locked.save()
             if locked.status == Status.COMPLETE:
-                logger.info("status %s complete: %d succeeded, %d failed", status_id,
-                            locked.success_count, locked.failure_count)
+                logger.info(
+                    "status %s complete: %d succeeded, %d failed",
+                    status_id,
+                    locked.success_count,
+                    locked.failure_count,
+                )
                 return
 
 
 def resume_pending(*, older_than: timedelta = timedelta(minutes=2)) -> list[str]:
     """Ids of pending submissions whose task may have been lost; re-enqueued."""
     cutoff = timezone.now() - older_than
-    ids = [str(pk) for pk in Status.objects.filter(
-        status=Status.PENDING, request_timestamp__lt=cutoff).values_list("pk", flat=True)]
+    ids = [
+        str(pk)
+        for pk in Status.objects.filter(
+            status=Status.PENDING, request_timestamp__lt=cutoff
+        ).values_list("pk", flat=True)
+    ]
     for status_id in ids:
         _send_process(status_id)
     return ids

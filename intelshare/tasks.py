@@ -7,8 +7,14 @@ from celery import shared_task
 from intelshare import submissions
 
 
-@shared_task(name=submissions.PROCESS_TASK, acks_late=True, reject_on_worker_lost=True,
-             ignore_result=True, soft_time_limit=1700, time_limit=1800)
+@shared_task(
+    name=submissions.PROCESS_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=1700,
+    time_limit=1800,
+)
 def process_status(status_id: str) -> None:
     """Store a large TAXII POST envelope (§5.5) recorded in a pending status."""
     submissions.process(status_id)

@@ -23,28 +23,60 @@ from sync import services
 from sync.models import Feed, Quarantine, SyncRun
 
 # A change to any of these re-tests the connection on save.
-CONNECTION_FIELDS = {"api_root_url", "remote_collection_id", "taxii_version", "auth_type",
-                     "username", "header_name", "secret", "verify_tls", "ca_bundle",
-                     "client_cert", "client_key"}
+CONNECTION_FIELDS = {
+    "api_root_url",
+    "remote_collection_id",
+    "taxii_version",
+    "auth_type",
+    "username",
+    "header_name",
+    "secret",
+    "verify_tls",
+    "ca_bundle",
+    "client_cert",
+    "client_key",
+}
 
 
 class FeedForm(forms.ModelForm):
-    api_root_url = forms.URLField(max_length=500, assume_scheme="https",
-                                  help_text="The remote TAXII API root.",
-                                  widget=forms.URLInput(attrs={"size": 60}))
+    api_root_url = forms.URLField(
+        max_length=500,
+        assume_scheme="https",
+        help_text="The remote TAXII API root.",
+        widget=forms.URLInput(attrs={"size": 60}),
+    )
     secret = forms.CharField(
-        required=False, strip=False, label="New credential",
+        required=False,
+        strip=False,
+        label="New credential",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Password (Basic), token (bearer) or header value. Write-only: leave "
-                  "empty to keep the stored one.")
+        "empty to keep the stored one.",
+    )
     clear_secret = forms.BooleanField(required=False, label="Remove the stored credential")
 
     class Meta:
         model = Feed
-        fields = ("name", "partner", "direction", "collection", "enabled", "api_root_url",
-                  "remote_collection_id", "taxii_version", "auth_type", "username",
-                  "header_name", "verify_tls", "ca_bundle", "client_cert", "client_key",
-                  "interval", "page_size", "default_tlp")
+        fields = (
+            "name",
+            "partner",
+            "direction",
+            "collection",
+            "enabled",
+            "api_root_url",
+            "remote_collection_id",
+            "taxii_version",
+            "auth_type",
+            "username",
+            "header_name",
+            "verify_tls",
+            "ca_bundle",
+            "client_cert",
+            "client_key",
+            "interval",
+            "page_size",
+            "default_tlp",
+        )
 
     def save(self, commit: bool = True) -> Any:
         feed: Feed = super().save(commit=False)
@@ -63,33 +95,85 @@ class FeedAdmin(admin.ModelAdmin):
         css = {"all": ("console/admin.css",)}
 
     form = FeedForm
-    list_display = ("name", "partner", "direction", "state", "last_success_display",
-                    "lag_display", "test_link")
+    list_display = (
+        "name",
+        "partner",
+        "direction",
+        "state",
+        "last_success_display",
+        "lag_display",
+        "test_link",
+    )
     list_filter = ("direction", "enabled", "partner")
     search_fields = ("name", "api_root_url", "remote_collection_id")
-    readonly_fields = ("connection", "credential_stored", "checkpoint", "push_cursor_date",
-                       "push_cursor_pk",
-                       "last_success", "last_error", "last_error_at", "consecutive_failures",
-                       "next_attempt", "remote_added_last", "lease_until", "created")
+    readonly_fields = (
+        "connection",
+        "credential_stored",
+        "checkpoint",
+        "push_cursor_date",
+        "push_cursor_pk",
+        "last_success",
+        "last_error",
+        "last_error_at",
+        "consecutive_failures",
+        "next_attempt",
+        "remote_added_last",
+        "lease_until",
+        "created",
+    )
     fieldsets = (
         (None, {"fields": ("name", "partner", "direction", "collection", "enabled")}),
-        ("Remote", {"fields": ("connection", "api_root_url", "remote_collection_id",
-                               "taxii_version",
-                               "auth_type", "username", "header_name", "credential_stored",
-                               "secret", "clear_secret", "verify_tls", "ca_bundle",
-                               "client_cert", "client_key")}),
+        (
+            "Remote",
+            {
+                "fields": (
+                    "connection",
+                    "api_root_url",
+                    "remote_collection_id",
+                    "taxii_version",
+                    "auth_type",
+                    "username",
+                    "header_name",
+                    "credential_stored",
+                    "secret",
+                    "clear_secret",
+                    "verify_tls",
+                    "ca_bundle",
+                    "client_cert",
+                    "client_key",
+                )
+            },
+        ),
         ("Schedule and content", {"fields": ("interval", "page_size", "default_tlp")}),
-        ("Position", {"fields": ("checkpoint", "push_cursor_date", "push_cursor_pk"),
-                      "description": "Moved only by runs; the action \"Reset position\" "
-                                     "starts the feed over."}),
-        ("Health", {"fields": ("last_success", "last_error", "last_error_at",
-                               "consecutive_failures", "next_attempt", "remote_added_last",
-                               "lease_until", "created")}),
+        (
+            "Position",
+            {
+                "fields": ("checkpoint", "push_cursor_date", "push_cursor_pk"),
+                "description": 'Moved only by runs; the action "Reset position" '
+                "starts the feed over.",
+            },
+        ),
+        (
+            "Health",
+            {
+                "fields": (
+                    "last_success",
+                    "last_error",
+                    "last_error_at",
+                    "consecutive_failures",
+                    "next_attempt",
+                    "remote_added_last",
+                    "lease_until",
+                    "created",
+                )
+            },
+        ),
     )
     actions = ["run_now", "pause", "resume", "reset_position"]
 
-    def save_model(self, request: HttpRequest, obj: Feed, form: forms.ModelForm,
-                   change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Feed, form: forms.ModelForm, change: bool
+    ) -> None:
         """Save only what the form changed: a run may be moving the checkpoint,
         health and lease of this row at the same moment. A new or re-pointed feed's
         connection is tested at once (the answer is a message; the save stands)."""
@@ -104,24 +188,33 @@ class FeedAdmin(admin.ModelAdmin):
         if not change or set(form.changed_data) & CONNECTION_FIELDS:
             probe = services.feed_probe(feed=obj)
             if not probe.ok:
-                self.message_user(request, f"Connection test failed: {probe.error}",
-                                  messages.WARNING)
+                self.message_user(
+                    request, f"Connection test failed: {probe.error}", messages.WARNING
+                )
             elif not any(c.id == obj.remote_collection_id for c in probe.collections):
-                self.message_user(request, "Connected, but the remote collection is not in "
-                                  "the API root's list: pick one on the connection test "
-                                  "page.", messages.WARNING)
+                self.message_user(
+                    request,
+                    "Connected, but the remote collection is not in "
+                    "the API root's list: pick one on the connection test "
+                    "page.",
+                    messages.WARNING,
+                )
             else:
-                self.message_user(request, "Connection test passed: API root "
-                                  f"“{probe.api_root.title if probe.api_root else ''}”, "
-                                  "remote collection listed.")
+                self.message_user(
+                    request,
+                    "Connection test passed: API root "
+                    f"“{probe.api_root.title if probe.api_root else ''}”, "
+                    "remote collection listed.",
+                )
 
     @admin.display(description="state", ordering="consecutive_failures")
     def state(self, feed: Feed) -> str:
         text = feed.health
         if feed.consecutive_failures:
             text = f"{text} x{feed.consecutive_failures}"
-        return format_html('<span class="state state-{}">{}</span>',
-                           feed.health.replace(" ", "-"), text)
+        return format_html(
+            '<span class="state state-{}">{}</span>', feed.health.replace(" ", "-"), text
+        )
 
     @admin.display(description="last success", ordering="last_success")
     def last_success_display(self, feed: Feed) -> str:
@@ -131,13 +224,14 @@ class FeedAdmin(admin.ModelAdmin):
     def connection(self, feed: Feed) -> str:
         if not feed.pk:
             return "Tested when the feed is saved."
-        return format_html('<a href="{}">Test the connection and pick the remote collection'
-                           "</a>", reverse("console:feed_test", args=[feed.pk]))
+        return format_html(
+            '<a href="{}">Test the connection and pick the remote collection</a>',
+            reverse("console:feed_test", args=[feed.pk]),
+        )
 
     @admin.display(description="")
     def test_link(self, feed: Feed) -> str:
-        return format_html('<a href="{}">test</a>', reverse("console:feed_test",
-                                                            args=[feed.pk]))
+        return format_html('<a href="{}">test</a>', reverse("console:feed_test", args=[feed.pk]))
 
     @admin.display(description="stored credential")
     def credential_stored(self, feed: Feed) -> str:
@@ -153,8 +247,7 @@ class FeedAdmin(admin.ModelAdmin):
         started = 0
         for feed in queryset:
             if not feed.enabled:
-                self.message_user(request, f"{feed} is paused; resume it first.",
-                                  messages.WARNING)
+                self.message_user(request, f"{feed} is paused; resume it first.", messages.WARNING)
                 continue
             services.feed_run_now(feed=feed)
             started += 1
@@ -186,8 +279,20 @@ class FeedAdmin(admin.ModelAdmin):
 
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
-    list_display = ("feed", "direction", "outcome", "started", "duration", "pages", "fetched",
-                    "stored", "duplicates", "quarantined", "pushed", "rejected")
+    list_display = (
+        "feed",
+        "direction",
+        "outcome",
+        "started",
+        "duration",
+        "pages",
+        "fetched",
+        "stored",
+        "duplicates",
+        "quarantined",
+        "pushed",
+        "rejected",
+    )
     list_filter = ("outcome", "direction", "feed")
     date_hierarchy = "started"
 
@@ -230,8 +335,11 @@ class QuarantineAdmin(admin.ModelAdmin):
                 released += 1
             else:
                 failed += 1
-        self.message_user(request, f"{released} released, {failed} still invalid.",
-                          messages.WARNING if failed else messages.SUCCESS)
+        self.message_user(
+            request,
+            f"{released} released, {failed} still invalid.",
+            messages.WARNING if failed else messages.SUCCESS,
+        )
 
     @admin.action(description="Discard")
     def discard(self, request: HttpRequest, queryset: QuerySet[Quarantine]) -> None:
@@ -243,14 +351,15 @@ class QuarantineAdmin(admin.ModelAdmin):
 def _partner_feeds(partner: Partner) -> str:
     rows = []
     for feed in Feed.objects.filter(partner=partner):
-        link = format_html('<a href="{}">{}</a>', reverse(
-            "admin:sync_feed_change", args=[feed.pk]), feed.name)
-        health = format_html('<span class="state state-{}">{}</span>',
-                             feed.health.replace(" ", "-"), feed.health)
+        link = format_html(
+            '<a href="{}">{}</a>', reverse("admin:sync_feed_change", args=[feed.pk]), feed.name
+        )
+        health = format_html(
+            '<span class="state state-{}">{}</span>', feed.health.replace(" ", "-"), feed.health
+        )
         if feed.consecutive_failures:
             health = format_html("{} x{}", health, feed.consecutive_failures)
-        last = (feed.last_success.strftime("%Y-%m-%d %H:%M:%S") if feed.last_success
-                else "never")
+        last = feed.last_success.strftime("%Y-%m-%d %H:%M:%S") if feed.last_success else "never"
         rows.append((link, feed.direction, health, last))
     return html_table(("feed", "direction", "state", "last success"), rows, "No feed.")
 

@@ -23,34 +23,71 @@ from intelshare.models import Collection
 from sync import services
 from sync.models import Feed, Quarantine, SyncRun
 
-_HEALTH = ("checkpoint", "push_cursor_date", "remote_added_last", "last_success",
-           "last_error", "last_error_at", "consecutive_failures", "next_attempt", "created")
+_HEALTH = (
+    "checkpoint",
+    "push_cursor_date",
+    "remote_added_last",
+    "last_success",
+    "last_error",
+    "last_error_at",
+    "consecutive_failures",
+    "next_attempt",
+    "created",
+)
 
 
 class FeedSerializer(serializers.ModelSerializer):
     partner = partner_field(help_text="The partner's slug.")
-    collection = serializers.PrimaryKeyRelatedField(queryset=Collection.objects.all(),
-                                                    help_text="Local collection.")
+    collection = serializers.PrimaryKeyRelatedField(
+        queryset=Collection.objects.all(), help_text="Local collection."
+    )
     secret = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, trim_whitespace=False,
-        max_length=4000, style={"input_type": "password"},
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=4000,
+        style={"input_type": "password"},
         help_text="Password (basic), token (bearer) or header value. Write-only; omit to "
-                  "keep the stored one, empty to remove it.")
+        "keep the stored one, empty to remove it.",
+    )
     has_secret = serializers.BooleanField(read_only=True)
-    interval = SecondsField(min_value=1, max_value=30 * 86400, required=False,
-                            help_text="Seconds between runs.")
+    interval = SecondsField(
+        min_value=1, max_value=30 * 86400, required=False, help_text="Seconds between runs."
+    )
     default_tlp = TlpField(required=False, help_text="TLP assumed for unmarked pulled objects.")
-    page_size = serializers.IntegerField(min_value=1, max_value=100_000, required=False,
-                                         help_text="Objects asked for per request.")
+    page_size = serializers.IntegerField(
+        min_value=1, max_value=100_000, required=False, help_text="Objects asked for per request."
+    )
     lag_seconds = serializers.SerializerMethodField()
 
     class Meta:
         model = Feed
-        fields = ("id", "name", "partner", "direction", "collection", "enabled", "api_root_url",
-                  "remote_collection_id", "taxii_version", "auth_type", "username",
-                  "header_name", "secret", "has_secret", "verify_tls", "ca_bundle",
-                  "client_cert", "client_key", "interval", "page_size", "default_tlp",
-                  *_HEALTH, "lag_seconds")
+        fields = (
+            "id",
+            "name",
+            "partner",
+            "direction",
+            "collection",
+            "enabled",
+            "api_root_url",
+            "remote_collection_id",
+            "taxii_version",
+            "auth_type",
+            "username",
+            "header_name",
+            "secret",
+            "has_secret",
+            "verify_tls",
+            "ca_bundle",
+            "client_cert",
+            "client_key",
+            "interval",
+            "page_size",
+            "default_tlp",
+            *_HEALTH,
+            "lag_seconds",
+        )
         read_only_fields = _HEALTH
 
     def get_lag_seconds(self, feed: Feed) -> float | None:
@@ -83,10 +120,27 @@ class SyncRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SyncRun
-        fields = ("id", "feed", "direction", "task_id", "outcome", "started", "finished",
-                  "duration_seconds", "pages", "fetched", "stored", "duplicates", "quarantined",
-                  "pushed", "rejected", "rejections", "error", "checkpoint_before",
-                  "checkpoint_after")
+        fields = (
+            "id",
+            "feed",
+            "direction",
+            "task_id",
+            "outcome",
+            "started",
+            "finished",
+            "duration_seconds",
+            "pages",
+            "fetched",
+            "stored",
+            "duplicates",
+            "quarantined",
+            "pushed",
+            "rejected",
+            "rejections",
+            "error",
+            "checkpoint_before",
+            "checkpoint_after",
+        )
         read_only_fields = fields
 
     def get_duration_seconds(self, run: SyncRun) -> float | None:
@@ -94,13 +148,25 @@ class SyncRunSerializer(serializers.ModelSerializer):
 
 
 class QuarantineSerializer(serializers.ModelSerializer):
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
-                                              allow_null=True)
+    decided_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Quarantine
-        fields = ("id", "feed", "run", "stix_id", "version", "raw", "reason", "state",
-                  "created", "decided_at", "decided_by")
+        fields = (
+            "id",
+            "feed",
+            "run",
+            "stix_id",
+            "version",
+            "raw",
+            "reason",
+            "state",
+            "created",
+            "decided_at",
+            "decided_by",
+        )
         read_only_fields = fields
 
 
@@ -112,16 +178,18 @@ class ReleaseSerializer(serializers.Serializer):
 
 class FeedFilter(filters.FilterSet):
     partner = filters.CharFilter(field_name="partner__slug", help_text="partner slug")
-    failing = filters.BooleanFilter(method="filter_failing",
-                                    help_text="with consecutive failures")
+    failing = filters.BooleanFilter(method="filter_failing", help_text="with consecutive failures")
 
     class Meta:
         model = Feed
         fields = ("partner", "direction", "enabled", "collection", "failing")
 
     def filter_failing(self, queryset: Any, name: str, value: bool) -> Any:
-        return (queryset.filter(consecutive_failures__gt=0) if value
-                else queryset.filter(consecutive_failures=0))
+        return (
+            queryset.filter(consecutive_failures__gt=0)
+            if value
+            else queryset.filter(consecutive_failures=0)
+        )
 
 
 BUSY = OpenApiResponse(description="A run holds the feed, or the item was already decided.")
@@ -193,8 +261,9 @@ class SyncRunViewSet(StaffOnly, viewsets.ReadOnlyModelViewSet):
     release=extend_schema(request=None, responses={200: ReleaseSerializer, 409: BUSY}),
     discard=extend_schema(request=None, responses={200: QuarantineSerializer, 409: BUSY}),
 )
-class QuarantineViewSet(StaffOnly, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                        viewsets.GenericViewSet):
+class QuarantineViewSet(
+    StaffOnly, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Inbound objects that failed validation: review, release, discard."""
 
     queryset = Quarantine.objects.select_related("decided_by").all()

@@ -137,9 +137,11 @@ class Timeout:
         """The hub's INTELSHARE_SYNC_CONNECT_TIMEOUT, _READ_TIMEOUT and _REQUEST_SECONDS."""
         from django.conf import settings
 
-        return cls(connect=settings.INTELSHARE_SYNC_CONNECT_TIMEOUT,
-                   read=settings.INTELSHARE_SYNC_READ_TIMEOUT,
-                   total=settings.INTELSHARE_SYNC_REQUEST_SECONDS)
+        return cls(
+            connect=settings.INTELSHARE_SYNC_CONNECT_TIMEOUT,
+            read=settings.INTELSHARE_SYNC_READ_TIMEOUT,
+            total=settings.INTELSHARE_SYNC_REQUEST_SECONDS,
+        )
 
 
 @dataclass(frozen=True)
@@ -350,8 +352,9 @@ class _Deadline:
             socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
 
 
-def _watched(base: type[urllib3.connection.HTTPConnection],
-             deadline: _Deadline) -> type[urllib3.connection.HTTPConnection]:
+def _watched(
+    base: type[urllib3.connection.HTTPConnection], deadline: _Deadline
+) -> type[urllib3.connection.HTTPConnection]:
     # A fresh connection connects inside request() (HTTP) or just before it (HTTPS,
     # to verify the peer); a kept-alive one arrives connected. Either way the
     # socket is registered before the request is sent.
@@ -390,8 +393,10 @@ class _ClientAdapter(requests.adapters.HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         pools: dict[str, type[urllib3.connectionpool.HTTPConnectionPool]] = {}
-        for scheme, pool in (("http", urllib3.connectionpool.HTTPConnectionPool),
-                             ("https", urllib3.connectionpool.HTTPSConnectionPool)):
+        for scheme, pool in (
+            ("http", urllib3.connectionpool.HTTPConnectionPool),
+            ("https", urllib3.connectionpool.HTTPSConnectionPool),
+        ):
             connection = _watched(pool.ConnectionCls, self._deadline)
             pools[scheme] = type(f"Watched{pool.__name__}", (pool,), {"ConnectionCls": connection})
         self.poolmanager.pool_classes_by_scheme = pools
@@ -723,9 +728,7 @@ class TaxiiClient:
         more = False
         content_range = last_response.headers.get("Content-Range") if last_response else None
         if content_range:
-            match = re.match(
-                r"^items\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)$", content_range.strip()
-            )
+            match = re.match(r"^items\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)$", content_range.strip())
             if match is None:
                 raise RemoteProtocolError(
                     f"bad Content-Range {content_range!r}", url=self.collection_url
@@ -798,9 +801,16 @@ class TaxiiClient:
         with self._translate_errors():
             root.refresh_collections()
             found = list(root.collections)
-        return [RemoteCollection(id=c.id, title=c.title, alias=getattr(c, "alias", None),
-                                 can_read=bool(c.can_read), can_write=bool(c.can_write))
-                for c in found]
+        return [
+            RemoteCollection(
+                id=c.id,
+                title=c.title,
+                alias=getattr(c, "alias", None),
+                can_read=bool(c.can_read),
+                can_write=bool(c.can_write),
+            )
+            for c in found
+        ]
 
     # -- writing (TAXII 2.1 only) --------------------------------------------
 

@@ -80,7 +80,8 @@ def decrypt(ciphertext: str) -> str:
         return fernet().decrypt(ciphertext.encode()).decode()
     except InvalidToken:
         raise SecretUnreadable(
-            "stored credential cannot be decrypted with INTELSHARE_SYNC_KEYS") from None
+            "stored credential cannot be decrypted with INTELSHARE_SYNC_KEYS"
+        ) from None
 
 
 def rotate_token(ciphertext: str) -> str:
@@ -91,5 +92,5 @@ def rotate_token(ciphertext: str) -> str:
         return fernet().rotate(ciphertext.encode()).decode()
     except InvalidToken:
         raise SecretUnreadable(
-            "stored credential cannot be decrypted with INTELSHARE_SYNC_KEYS") from None
-
+            "stored credential cannot be decrypted with INTELSHARE_SYNC_KEYS"
+        ) from None

@@ -17,15 +17,24 @@ class FeedCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         now = timezone.now()
-        lag = GaugeMetricFamily("intelshare_feed_lag_seconds",
-                                "Time since the last successful run (Feed.lag).",
-                                labels=["feed", "direction"])
-        failures = GaugeMetricFamily("intelshare_feed_consecutive_failures",
-                                     "Failed runs since the last success.", labels=["feed"])
-        success = GaugeMetricFamily("intelshare_feed_last_success_timestamp_seconds",
-                                    "Unix time of the last successful run.", labels=["feed"])
-        enabled = GaugeMetricFamily("intelshare_feed_enabled", "1 when dispatched, 0 paused.",
-                                    labels=["feed"])
+        lag = GaugeMetricFamily(
+            "intelshare_feed_lag_seconds",
+            "Time since the last successful run (Feed.lag).",
+            labels=["feed", "direction"],
+        )
+        failures = GaugeMetricFamily(
+            "intelshare_feed_consecutive_failures",
+            "Failed runs since the last success.",
+            labels=["feed"],
+        )
+        success = GaugeMetricFamily(
+            "intelshare_feed_last_success_timestamp_seconds",
+            "Unix time of the last successful run.",
+            labels=["feed"],
+        )
+        enabled = GaugeMetricFamily(
+            "intelshare_feed_enabled", "1 when dispatched, 0 paused.", labels=["feed"]
+        )
         for feed in Feed.objects.all():
             seconds = feed.lag(now)
             if seconds is not None:
@@ -35,14 +44,19 @@ class FeedCollector(Collector):
                 success.add_metric([feed.name], feed.last_success.timestamp())
             enabled.add_metric([feed.name], 1 if feed.enabled else 0)
         yield from (lag, failures, success, enabled)
-        runs = GaugeMetricFamily("intelshare_sync_runs", "Sync runs kept, by feed and outcome.",
-                                 labels=["feed", "outcome"])
+        runs = GaugeMetricFamily(
+            "intelshare_sync_runs",
+            "Sync runs kept, by feed and outcome.",
+            labels=["feed", "outcome"],
+        )
         for row in SyncRun.objects.values("feed__name", "outcome").annotate(n=Count("id")):
             runs.add_metric([row["feed__name"], row["outcome"]], row["n"])
         yield runs
-        held = GaugeMetricFamily("intelshare_quarantine_items",
-                                 "Quarantined inbound objects, by feed and state.",
-                                 labels=["feed", "state"])
+        held = GaugeMetricFamily(
+            "intelshare_quarantine_items",
+            "Quarantined inbound objects, by feed and state.",
+            labels=["feed", "state"],
+        )
         for item in Quarantine.objects.values("feed__name", "state").annotate(n=Count("id")):
             held.add_metric([item["feed__name"], item["state"]], item["n"])
         yield held

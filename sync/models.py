@@ -27,46 +27,65 @@ class Feed(models.Model):
     PULL, PUSH = "pull", "push"
     AUTH_NONE, AUTH_BASIC, AUTH_BEARER, AUTH_HEADER = "none", "basic", "bearer", "header"
     DIRECTIONS = [(PULL, "pull (partner → hub)"), (PUSH, "push (hub → partner)")]
-    AUTH_TYPES = [(AUTH_NONE, "none"), (AUTH_BASIC, "HTTP Basic"),
-                  (AUTH_BEARER, "bearer token"), (AUTH_HEADER, "custom header")]
+    AUTH_TYPES = [
+        (AUTH_NONE, "none"),
+        (AUTH_BASIC, "HTTP Basic"),
+        (AUTH_BEARER, "bearer token"),
+        (AUTH_HEADER, "custom header"),
+    ]
 
     name = models.SlugField(max_length=100, unique=True)
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="feeds")
     direction = models.CharField(max_length=4, choices=DIRECTIONS, default=PULL)
     api_root_url = models.URLField(max_length=500, help_text="The remote TAXII API root.")
     remote_collection_id = models.CharField(max_length=300)
-    taxii_version = models.CharField(max_length=3, default="2.1",
-                                     choices=[("2.1", "TAXII 2.1"), ("2.0", "TAXII 2.0")])
+    taxii_version = models.CharField(
+        max_length=3, default="2.1", choices=[("2.1", "TAXII 2.1"), ("2.0", "TAXII 2.0")]
+    )
     auth_type = models.CharField(max_length=6, choices=AUTH_TYPES, default=AUTH_NONE)
     username = models.CharField(max_length=200, blank=True, help_text="HTTP Basic user name.")
-    header_name = models.CharField(max_length=100, blank=True,
-                                   help_text="Header carrying the key, e.g. X-Api-Key.")
+    header_name = models.CharField(
+        max_length=100, blank=True, help_text="Header carrying the key, e.g. X-Api-Key."
+    )
     # Fernet token of the password, bearer token or header value; never displayed.
     secret_encrypted = models.TextField(blank=True, default="", editable=False)
-    client_cert = models.CharField(max_length=500, blank=True,
-                                   help_text="Path of a PEM client certificate (TAXII 2.1 §8.3.1).")
-    client_key = models.CharField(max_length=500, blank=True,
-                                  help_text="Path of its key, if not inside the certificate file.")
+    client_cert = models.CharField(
+        max_length=500, blank=True, help_text="Path of a PEM client certificate (TAXII 2.1 §8.3.1)."
+    )
+    client_key = models.CharField(
+        max_length=500, blank=True, help_text="Path of its key, if not inside the certificate file."
+    )
     verify_tls = models.BooleanField(default=True)
-    ca_bundle = models.CharField(max_length=500, blank=True,
-                                 help_text="Path of a CA bundle to trust instead of the system's.")
-    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="feeds",
-                                   help_text="Local collection pulled into or pushed from.")
+    ca_bundle = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Path of a CA bundle to trust instead of the system's.",
+    )
+    collection = models.ForeignKey(
+        Collection,
+        on_delete=models.PROTECT,
+        related_name="feeds",
+        help_text="Local collection pulled into or pushed from.",
+    )
     interval = models.DurationField(default=timedelta(minutes=15))
     page_size = models.PositiveIntegerField(default=500)
     default_tlp = models.PositiveSmallIntegerField(
-        choices=TLP_CHOICES, default=stix.TLP_AMBER,
-        help_text="TLP assumed, for policy only, for pulled objects with no TLP marking.")
+        choices=TLP_CHOICES,
+        default=stix.TLP_AMBER,
+        help_text="TLP assumed, for policy only, for pulled objects with no TLP marking.",
+    )
     enabled = models.BooleanField(default=True)
 
-    checkpoint = models.DateTimeField(null=True, blank=True,
-                                      help_text="Pull resumes with added_after = this.")
+    checkpoint = models.DateTimeField(
+        null=True, blank=True, help_text="Pull resumes with added_after = this."
+    )
     push_cursor_date = models.DateTimeField(null=True, blank=True)
     push_cursor_pk = models.BigIntegerField(null=True, blank=True)
     # A pushed envelope whose status was not yet read back: {"status_id", "items"}.
     push_inflight = models.JSONField(null=True, blank=True, editable=False)
     remote_added_last = models.DateTimeField(
-        null=True, blank=True, help_text="Newest date_added seen (pull) or pushed (push).")
+        null=True, blank=True, help_text="Newest date_added seen (pull) or pushed (push)."
+    )
 
     last_success = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
@@ -93,8 +112,9 @@ class Feed(models.Model):
             errors["taxii_version"] = "Push needs a TAXII 2.1 server."
         parts = urlsplit(self.api_root_url or "")
         if parts.scheme not in ("http", "https") or parts.username or parts.password:
-            errors["api_root_url"] = ("An http(s) URL without credentials in it "
-                                      "(the credential is stored encrypted).")
+            errors["api_root_url"] = (
+                "An http(s) URL without credentials in it (the credential is stored encrypted)."
+            )
         if self.client_key and not self.client_cert:
             errors["client_key"] = "A client key needs its certificate."
         if self.page_size < 1:
@@ -123,7 +143,7 @@ class Feed(models.Model):
 
     @property
     def health(self) -> str:
-        """"paused", "failing", "never run" or "healthy", in that order."""
+        """ "paused", "failing", "never run" or "healthy", in that order."""
         if not self.enabled:
             return "paused"
         if self.consecutive_failures:
@@ -145,15 +165,25 @@ class SyncRun(models.Model):
     checkpoint stood before and after (for push: the cursor's view date)."""
 
     RUNNING, SUCCESS, PARTIAL, FAILED, ABANDONED = (
-        "running", "success", "partial", "failed", "abandoned")
-    OUTCOMES = [(RUNNING, "running"), (SUCCESS, "success"),
-                (PARTIAL, "stopped early; continues next run"), (FAILED, "failed"),
-                (ABANDONED, "abandoned (worker lost)")]
+        "running",
+        "success",
+        "partial",
+        "failed",
+        "abandoned",
+    )
+    OUTCOMES = [
+        (RUNNING, "running"),
+        (SUCCESS, "success"),
+        (PARTIAL, "stopped early; continues next run"),
+        (FAILED, "failed"),
+        (ABANDONED, "abandoned (worker lost)"),
+    ]
 
     feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="runs")
     direction = models.CharField(max_length=4, choices=Feed.DIRECTIONS)
-    task_id = models.CharField(max_length=200, blank=True, default="",
-                               help_text="Celery task id, or 'cli:…' / 'admin:…'.")
+    task_id = models.CharField(
+        max_length=200, blank=True, default="", help_text="Celery task id, or 'cli:…' / 'admin:…'."
+    )
     outcome = models.CharField(max_length=10, choices=OUTCOMES, default=RUNNING)
     started = models.DateTimeField()
     finished = models.DateTimeField(null=True, blank=True)
@@ -191,8 +221,9 @@ class Quarantine(models.Model):
     STATES = [(PENDING, "pending"), (RELEASED, "released"), (DISCARDED, "discarded")]
 
     feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="quarantine")
-    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL,
-                            related_name="quarantine")
+    run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="quarantine"
+    )
     stix_id = models.CharField(max_length=300, blank=True)
     version = models.CharField(max_length=40, blank=True)
     raw = models.TextField(help_text="The object's JSON as received.")
@@ -202,8 +233,9 @@ class Quarantine(models.Model):
     state = models.CharField(max_length=10, choices=STATES, default=PENDING)
     created = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    decided_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -211,9 +243,10 @@ class Quarantine(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["feed", "digest"], name="quarantine_once"),
         ]
-        indexes = [models.Index(fields=["state", "created"], name="quarantine_state"),
-                   models.Index(fields=["feed"], condition=Q(state="pending"),
-                                name="quarantine_pending")]
+        indexes = [
+            models.Index(fields=["state", "created"], name="quarantine_state"),
+            models.Index(fields=["feed"], condition=Q(state="pending"), name="quarantine_pending"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.stix_id or '(no id)'} from {self.feed} ({self.state})"

@@ -33,8 +33,14 @@ from sync.models import Feed, Quarantine, SyncRun
 
 logger = logging.getLogger(__name__)
 
-def run(*, feed_id: int, owner: str, deadline: float | None = None,
-        client_factory: services.ClientFactory = services.client_for) -> services.RunResult:
+
+def run(
+    *,
+    feed_id: int,
+    owner: str,
+    deadline: float | None = None,
+    client_factory: services.ClientFactory = services.client_for,
+) -> services.RunResult:
     """One pull run of ``feed_id`` under lease ``owner``.
 
     ``deadline`` (``time.monotonic()``): stop after the page that passes it;
@@ -69,13 +75,17 @@ def _later(current: datetime | None, candidate: datetime | None) -> datetime | N
     return candidate if current is None or candidate > current else current
 
 
-def _quarantine_row(feed: Feed, sync_run: SyncRun, obj: Any,
-                    outcome: ingest.Outcome) -> Quarantine:
+def _quarantine_row(feed: Feed, sync_run: SyncRun, obj: Any, outcome: ingest.Outcome) -> Quarantine:
     raw = orjson.dumps(obj).decode()
-    return Quarantine(feed=feed, run=sync_run, stix_id=outcome.id[:300],
-                      version=outcome.version[:40], raw=raw,
-                      digest=hashlib.sha256(raw.encode()).hexdigest(),
-                      reason=outcome.message or "invalid")
+    return Quarantine(
+        feed=feed,
+        run=sync_run,
+        stix_id=outcome.id[:300],
+        version=outcome.version[:40],
+        raw=raw,
+        digest=hashlib.sha256(raw.encode()).hexdigest(),
+        reason=outcome.message or "invalid",
+    )
 
 
 def _store_page(feed: Feed, sync_run: SyncRun, owner: str, page: Page) -> None:
@@ -86,20 +96,36 @@ def _store_page(feed: Feed, sync_run: SyncRun, owner: str, page: Page) -> None:
     checkpoint = _later(feed.checkpoint, page.checkpoint)
     newest = _later(feed.remote_added_last, page.date_added_last)
     with transaction.atomic():
-        result = ingest.store(collection=feed.collection, objects=page.objects,
-                              source_partner=feed.partner, default_tlp=feed.default_tlp,
-                              origin=f"feed:{feed.pk}/run:{sync_run.pk}")
-        bad = [_quarantine_row(feed, sync_run, obj, outcome)
-               for obj, outcome in zip(page.objects, result.outcomes, strict=True)
-               if not outcome.ok]
+        result = ingest.store(
+            collection=feed.collection,
+            objects=page.objects,
+            source_partner=feed.partner,
+            default_tlp=feed.default_tlp,
+            origin=f"feed:{feed.pk}/run:{sync_run.pk}",
+        )
+        bad = [
+            _quarantine_row(feed, sync_run, obj, outcome)
+            for obj, outcome in zip(page.objects, result.outcomes, strict=True)
+            if not outcome.ok
+        ]
         if bad:
             Quarantine.objects.bulk_create(bad, ignore_conflicts=True)
-        services.lease_keep(feed_id=feed.pk, owner=owner, checkpoint=checkpoint,
-                            remote_added_last=newest)
+        services.lease_keep(
+            feed_id=feed.pk, owner=owner, checkpoint=checkpoint, remote_added_last=newest
+        )
         SyncRun.objects.filter(pk=sync_run.pk).update(
-            pages=F("pages") + 1, fetched=F("fetched") + len(page.objects),
-            stored=F("stored") + result.new, duplicates=F("duplicates") + result.duplicate,
-            quarantined=F("quarantined") + result.failed, checkpoint_after=checkpoint)
+            pages=F("pages") + 1,
+            fetched=F("fetched") + len(page.objects),
+            stored=F("stored") + result.new,
+            duplicates=F("duplicates") + result.duplicate,
+            quarantined=F("quarantined") + result.failed,
+            checkpoint_after=checkpoint,
+        )
     feed.checkpoint, feed.remote_added_last = checkpoint, newest
-    logger.info("feed %s page stored: %d new, %d duplicate, %d quarantined",
-                feed.pk, result.new, result.duplicate, result.failed)
+    logger.info(
+        "feed %s page stored: %d new, %d duplicate, %d quarantined",
+        feed.pk,
+        result.new,
+        result.duplicate,
+        result.failed,
+    )

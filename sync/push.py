@@ -58,8 +58,13 @@ class Item:
         return cls(int(value[0]), stix.parse_timestamp(value[1]), str(value[2]), str(value[3]))
 
 
-def run(*, feed_id: int, owner: str, deadline: float | None = None,
-        client_factory: services.ClientFactory = services.client_for) -> services.RunResult:
+def run(
+    *,
+    feed_id: int,
+    owner: str,
+    deadline: float | None = None,
+    client_factory: services.ClientFactory = services.client_for,
+) -> services.RunResult:
     """One push run of ``feed_id`` under lease ``owner`` (see the module docstring)."""
     begun = services.run_begin(feed_id=feed_id, owner=owner, direction=Feed.PUSH)
     if begun is None:
@@ -79,8 +84,9 @@ def run(*, feed_id: int, owner: str, deadline: float | None = None,
     return services.run_succeed(feed, sync_run, owner, more=more)
 
 
-def _push(feed: Feed, sync_run: SyncRun, owner: str, client: TaxiiClient,
-          deadline: float | None) -> bool:
+def _push(
+    feed: Feed, sync_run: SyncRun, owner: str, client: TaxiiClient, deadline: float | None
+) -> bool:
     """Send everything after the cursor; True if stopped by ``deadline`` with more to do."""
     if feed.push_inflight:
         _resolve_inflight(feed, sync_run, owner, client)
@@ -92,8 +98,9 @@ def _push(feed: Feed, sync_run: SyncRun, owner: str, client: TaxiiClient,
         cursor = None
         if feed.push_cursor_date is not None and feed.push_cursor_pk is not None:
             cursor = policy.Cursor(feed.push_cursor_date, feed.push_cursor_pk)
-        rows = view.window(versions, added_after=None, after=cursor, limit=feed.page_size,
-                           fields=fields)
+        rows = view.window(
+            versions, added_after=None, after=cursor, limit=feed.page_size, fields=fields
+        )
         if not rows:
             return False
         for envelope in _envelopes(_items(rows, view.render(rows, 2)), limit):
@@ -127,13 +134,21 @@ def _envelopes(items: list[Item], limit: int) -> Iterator[list[Item]]:
         yield batch
 
 
-def _send(feed: Feed, sync_run: SyncRun, owner: str, client: TaxiiClient,
-          envelope: list[Item], limit: int) -> None:
+def _send(
+    feed: Feed, sync_run: SyncRun, owner: str, client: TaxiiClient, envelope: list[Item], limit: int
+) -> None:
     if envelope[0].size + _ENVELOPE_HEAD + _ENVELOPE_TAIL > limit:
         # Alone in its envelope and still too large: the remote would answer 413.
         item, note = envelope[0], f"larger than the remote's max_content_length ({limit})"
-        _record(feed, sync_run, owner, envelope, accepted=0, pushed=0,
-                failures=[{"id": item.stix_id, "version": item.version, "message": note}])
+        _record(
+            feed,
+            sync_run,
+            owner,
+            envelope,
+            accepted=0,
+            pushed=0,
+            failures=[{"id": item.stix_id, "version": item.version, "message": note}],
+        )
         raise PushStopped(f"{item.stix_id} is {note}")
     services.lease_keep(feed_id=feed.pk, owner=owner)
     status = client.add_objects({"objects": [item.obj for item in envelope]})
@@ -161,28 +176,45 @@ def _resolve_inflight(feed: Feed, sync_run: SyncRun, owner: str, client: TaxiiCl
     _settle(feed, sync_run, owner, client, items, status)
 
 
-def _settle(feed: Feed, sync_run: SyncRun, owner: str, client: TaxiiClient,
-            envelope: list[Item], status: dict[str, Any]) -> None:
+def _settle(
+    feed: Feed,
+    sync_run: SyncRun,
+    owner: str,
+    client: TaxiiClient,
+    envelope: list[Item],
+    status: dict[str, Any],
+) -> None:
     """Wait for ``status`` to complete, then move the cursor past the accepted prefix."""
     if status.get("status") != "complete":
-        status = client.wait_for_status(str(status["id"]),
-                                        timeout=settings.INTELSHARE_SYNC_STATUS_TIMEOUT,
-                                        poll_interval=1.0)
+        status = client.wait_for_status(
+            str(status["id"]), timeout=settings.INTELSHARE_SYNC_STATUS_TIMEOUT, poll_interval=1.0
+        )
         if status.get("status") != "complete":
             raise RemoteUnavailable(
                 f"status {status['id']} still pending after "
-                f"{settings.INTELSHARE_SYNC_STATUS_TIMEOUT} s", url=client.api_root_url)
+                f"{settings.INTELSHARE_SYNC_STATUS_TIMEOUT} s",
+                url=client.api_root_url,
+            )
     accepted = _accepted_prefix(envelope, status)
     failures = [d for d in status.get("failures") or [] if isinstance(d, dict)]
     pushed = int(status.get("success_count") or 0)
-    _record(feed, sync_run, owner, envelope, accepted=accepted, pushed=pushed, failures=failures,
-            settled=True)
+    _record(
+        feed,
+        sync_run,
+        owner,
+        envelope,
+        accepted=accepted,
+        pushed=pushed,
+        failures=failures,
+        settled=True,
+    )
     if accepted < len(envelope):
         not_accepted = len(envelope) - accepted
         raise PushStopped(
             f"the remote did not accept {not_accepted} of {len(envelope)} objects "
             f"(status {status.get('id')}: {len(failures)} failures); first: "
-            f"{envelope[accepted].stix_id}")
+            f"{envelope[accepted].stix_id}"
+        )
 
 
 def _version_key(version: object) -> object:
@@ -195,8 +227,11 @@ def _version_key(version: object) -> object:
 def _accepted_prefix(envelope: list[Item], status: dict[str, Any]) -> int:
     """How many leading objects of ``envelope`` the status reports as successes."""
     total = len(envelope)
-    if (status.get("success_count") == total and not status.get("failure_count")
-            and not status.get("pending_count")):
+    if (
+        status.get("success_count") == total
+        and not status.get("failure_count")
+        and not status.get("pending_count")
+    ):
         return total  # all accepted, whether or not details were sent
     successes = [d for d in status.get("successes") or [] if isinstance(d, dict)]
     versions = {(d.get("id"), _version_key(d.get("version"))) for d in successes}
@@ -205,29 +240,46 @@ def _accepted_prefix(envelope: list[Item], status: dict[str, Any]) -> int:
     for item in envelope:
         unversioned = not item.version  # an SCO: the remote picks its own version
         if (item.stix_id, _version_key(item.version)) in versions or (
-                unversioned and item.stix_id in ids):
+            unversioned and item.stix_id in ids
+        ):
             accepted += 1
         else:
             break
     return accepted
 
 
-def _record(feed: Feed, sync_run: SyncRun, owner: str, envelope: list[Item], *, accepted: int,
-            pushed: int, failures: list[dict[str, Any]], settled: bool = False) -> None:
+def _record(
+    feed: Feed,
+    sync_run: SyncRun,
+    owner: str,
+    envelope: list[Item],
+    *,
+    accepted: int,
+    pushed: int,
+    failures: list[dict[str, Any]],
+    settled: bool = False,
+) -> None:
     """Move the cursor past the first ``accepted`` items and count, in one transaction."""
     changes: dict[str, Any] = {}
     if settled:
         changes["push_inflight"] = None
     if accepted:
         last = envelope[accepted - 1]
-        changes.update(push_cursor_date=last.view_date, push_cursor_pk=last.pk,
-                       remote_added_last=last.view_date)
-    details = [{key: str(d.get(key, ""))[:500] for key in ("id", "version", "message")}
-               for d in failures]
+        changes.update(
+            push_cursor_date=last.view_date,
+            push_cursor_pk=last.pk,
+            remote_added_last=last.view_date,
+        )
+    details = [
+        {key: str(d.get(key, ""))[:500] for key in ("id", "version", "message")} for d in failures
+    ]
     with transaction.atomic():
         services.lease_keep(feed_id=feed.pk, owner=owner, **changes)
-        counts: dict[str, Any] = {"pages": F("pages") + 1, "pushed": F("pushed") + pushed,
-                                  "rejected": F("rejected") + len(failures)}
+        counts: dict[str, Any] = {
+            "pages": F("pages") + 1,
+            "pushed": F("pushed") + pushed,
+            "rejected": F("rejected") + len(failures),
+        }
         if accepted:
             counts["checkpoint_after"] = envelope[accepted - 1].view_date
         SyncRun.objects.filter(pk=sync_run.pk).update(**counts)
@@ -237,5 +289,10 @@ def _record(feed: Feed, sync_run: SyncRun, owner: str, envelope: list[Item], *, 
             run.save(update_fields=["rejections"])
     for name, value in changes.items():
         setattr(feed, name, value)
-    logger.info("feed %s envelope of %d: %d accepted in order, %d failures",
-                feed.pk, len(envelope), accepted, len(failures))
+    logger.info(
+        "feed %s envelope of %d: %d accepted in order, %d failures",
+        feed.pk,
+        len(envelope),
+        accepted,
+        len(failures),
+    )

@@ -85,10 +85,12 @@ def _lease_seconds() -> timedelta:
 def lease_take(*, feed_id: int, owner: str, now: datetime) -> bool:
     """Take the feed if no live run holds it (or a dead delivery of the same task)."""
     task = owner.split("/", 1)[0]
-    free = (Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-            | Q(lease_owner__startswith=f"{task}/"))
+    free = (
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner__startswith=f"{task}/")
+    )
     taken = Feed.objects.filter(free, pk=feed_id).update(
-        lease_until=now + _lease_seconds(), lease_owner=owner)
+        lease_until=now + _lease_seconds(), lease_owner=owner
+    )
     return taken == 1
 
 
@@ -96,21 +98,28 @@ def lease_keep(*, feed_id: int, owner: str, **changes: Any) -> None:
     """Renew the lease and apply ``changes`` to the feed, only while ``owner``
     holds it; raises LeaseLost otherwise (inside a transaction: rolls it back)."""
     kept = Feed.objects.filter(pk=feed_id, lease_owner=owner).update(
-        lease_until=timezone.now() + _lease_seconds(), **changes)
+        lease_until=timezone.now() + _lease_seconds(), **changes
+    )
     if kept != 1:
         raise LeaseLost(f"feed {feed_id}: lease taken over")
 
 
 def _release(feed_id: int, owner: str, **changes: Any) -> int:
     return Feed.objects.filter(pk=feed_id, lease_owner=owner).update(
-        lease_until=None, lease_owner="", **changes)
+        lease_until=None, lease_owner="", **changes
+    )
 
 
 # --- backoff -------------------------------------------------------------------------
 
 
-def backoff(failures: int, *, transient: bool, retry_after: float | None = None,
-            rand: Callable[[], float] = random.random) -> float:
+def backoff(
+    failures: int,
+    *,
+    transient: bool,
+    retry_after: float | None = None,
+    rand: Callable[[], float] = random.random,
+) -> float:
     """Seconds to wait after the ``failures``-th failure in a row: exponential,
     capped, with jitter (half fixed, half random); never less than the server's
     ``Retry-After`` (RFC 9110 §10.2.3), itself capped at a day."""
@@ -139,11 +148,19 @@ def run_begin(*, feed_id: int, owner: str, direction: str) -> tuple[Feed, SyncRu
     feed = Feed.objects.select_related("partner", "collection").get(pk=feed_id)
     # Runs left "running" belong to executions that lost the lease (worker died).
     SyncRun.objects.filter(feed=feed, outcome=SyncRun.RUNNING).update(
-        outcome=SyncRun.ABANDONED, finished=now,
-        error="worker lost; the feed was taken over by a later run")
+        outcome=SyncRun.ABANDONED,
+        finished=now,
+        error="worker lost; the feed was taken over by a later run",
+    )
     before = feed.checkpoint if direction == Feed.PULL else feed.push_cursor_date
-    run = SyncRun.objects.create(feed=feed, direction=direction, task_id=owner.split("/")[0],
-                                 started=now, checkpoint_before=before, checkpoint_after=before)
+    run = SyncRun.objects.create(
+        feed=feed,
+        direction=direction,
+        task_id=owner.split("/")[0],
+        started=now,
+        checkpoint_before=before,
+        checkpoint_after=before,
+    )
     return feed, run
 
 
@@ -152,10 +169,12 @@ def run_succeed(feed: Feed, run: SyncRun, owner: str, *, more: bool = False) -> 
     now = timezone.now()
     next_attempt = now if more else max(now, run.started + feed.interval)
     with transaction.atomic():
-        _release(feed.pk, owner, last_success=now, consecutive_failures=0,
-                 next_attempt=next_attempt)
+        _release(
+            feed.pk, owner, last_success=now, consecutive_failures=0, next_attempt=next_attempt
+        )
         SyncRun.objects.filter(pk=run.pk).update(
-            outcome=SyncRun.PARTIAL if more else SyncRun.SUCCESS, finished=now)
+            outcome=SyncRun.PARTIAL if more else SyncRun.SUCCESS, finished=now
+        )
     run.refresh_from_db()
     logger.info("feed %s run %s: %s", feed.pk, run.pk, run.outcome)
     return RunResult(run)
@@ -172,21 +191,34 @@ def run_fail(feed: Feed, run: SyncRun, owner: str, exc: BaseException) -> RunRes
     message = describe_error(exc)
     next_attempt = now + timedelta(seconds=delay) + (RETRY_GRACE if transient else timedelta(0))
     with transaction.atomic():
-        _release(feed.pk, owner, last_error=message, last_error_at=now,
-                 consecutive_failures=F("consecutive_failures") + 1, next_attempt=next_attempt)
-        SyncRun.objects.filter(pk=run.pk).update(outcome=SyncRun.FAILED, finished=now,
-                                                 error=message)
+        _release(
+            feed.pk,
+            owner,
+            last_error=message,
+            last_error_at=now,
+            consecutive_failures=F("consecutive_failures") + 1,
+            next_attempt=next_attempt,
+        )
+        SyncRun.objects.filter(pk=run.pk).update(
+            outcome=SyncRun.FAILED, finished=now, error=message
+        )
     run.refresh_from_db()
-    logger.warning("feed %s run %s failed (%s, failure %d in a row); next attempt in %.0f s",
-                   feed.pk, run.pk, type(exc).__name__, failures, delay)
+    logger.warning(
+        "feed %s run %s failed (%s, failure %d in a row); next attempt in %.0f s",
+        feed.pk,
+        run.pk,
+        type(exc).__name__,
+        failures,
+        delay,
+    )
     return RunResult(run, retry_in=delay if transient else None)
 
 
 def run_lost(run: SyncRun) -> RunResult:
     """The lease went to another run: close this one, leave the feed to the other."""
-    SyncRun.objects.filter(pk=run.pk).update(outcome=SyncRun.ABANDONED,
-                                             finished=timezone.now(),
-                                             error="lease taken over by another run")
+    SyncRun.objects.filter(pk=run.pk).update(
+        outcome=SyncRun.ABANDONED, finished=timezone.now(), error="lease taken over by another run"
+    )
     run.refresh_from_db()
     return RunResult(run)
 
@@ -214,10 +246,15 @@ def client_for(feed: Feed) -> TaxiiClient:
         auth = HeaderAuth(feed.header_name, feed.secret)
     cert = ClientCert(feed.client_cert, feed.client_key or None) if feed.client_cert else None
     verify: bool | str = feed.ca_bundle if feed.verify_tls and feed.ca_bundle else feed.verify_tls
-    return TaxiiClient(feed.api_root_url, feed.remote_collection_id,
-                       version=feed.taxii_version,  # type: ignore[arg-type]
-                       auth=auth, timeout=Timeout.from_settings(), verify=verify,
-                       client_cert=cert)
+    return TaxiiClient(
+        feed.api_root_url,
+        feed.remote_collection_id,
+        version=feed.taxii_version,  # type: ignore[arg-type]
+        auth=auth,
+        timeout=Timeout.from_settings(),
+        verify=verify,
+        client_cert=cert,
+    )
 
 
 # --- scheduling ----------------------------------------------------------------------
@@ -244,18 +281,22 @@ def dispatch_due(*, now: datetime | None = None) -> list[int]:
     dispatchers enqueue a feed once.
     """
     now = now or timezone.now()
-    due = (Feed.objects.filter(enabled=True)
-           .filter(Q(next_attempt__isnull=True) | Q(next_attempt__lte=now))
-           .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-           .only("pk", "direction", "interval", "next_attempt"))
+    due = (
+        Feed.objects.filter(enabled=True)
+        .filter(Q(next_attempt__isnull=True) | Q(next_attempt__lte=now))
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .only("pk", "direction", "interval", "next_attempt")
+    )
     sent = []
     with transaction.atomic():
         for feed in due:
-            same = (Q(next_attempt__isnull=True) if feed.next_attempt is None
-                    else Q(next_attempt=feed.next_attempt))
+            same = (
+                Q(next_attempt__isnull=True)
+                if feed.next_attempt is None
+                else Q(next_attempt=feed.next_attempt)
+            )
             if Feed.objects.filter(same, pk=feed.pk).update(next_attempt=now + feed.interval):
-                transaction.on_commit(partial(_enqueue, feed.pk, feed.direction,
-                                              _expires(feed)))
+                transaction.on_commit(partial(_enqueue, feed.pk, feed.direction, _expires(feed)))
                 sent.append(feed.pk)
     if sent:
         logger.info("dispatched %d due feeds", len(sent))
@@ -296,7 +337,8 @@ def feed_reset_position(*, feed: Feed) -> None:
     now = timezone.now()
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     if not Feed.objects.filter(free, pk=feed.pk).update(
-            checkpoint=None, push_cursor_date=None, push_cursor_pk=None, push_inflight=None):
+        checkpoint=None, push_cursor_date=None, push_cursor_pk=None, push_inflight=None
+    ):
         raise FeedBusy(f"{feed} is running; try again when it has finished")
 
 
@@ -337,9 +379,13 @@ def feed_set_remote_collection(*, feed: Feed, collection_id: str) -> None:
     the position starts over, as it belonged to the old collection."""
     feed.remote_collection_id = collection_id
     feed.full_clean()
-    Feed.objects.filter(pk=feed.pk).update(remote_collection_id=collection_id,
-                                           checkpoint=None, push_cursor_date=None,
-                                           push_cursor_pk=None, push_inflight=None)
+    Feed.objects.filter(pk=feed.pk).update(
+        remote_collection_id=collection_id,
+        checkpoint=None,
+        push_cursor_date=None,
+        push_cursor_pk=None,
+        push_inflight=None,
+    )
 
 
 def feed_secrets_rotate() -> int:
@@ -348,7 +394,8 @@ def feed_secrets_rotate() -> int:
     with transaction.atomic():
         for feed in Feed.objects.exclude(secret_encrypted="").select_for_update():
             Feed.objects.filter(pk=feed.pk).update(
-                secret_encrypted=crypto.rotate_token(feed.secret_encrypted))
+                secret_encrypted=crypto.rotate_token(feed.secret_encrypted)
+            )
             done += 1
     logger.info("re-encrypted %d feed credentials with the first key", done)
     return done
@@ -365,13 +412,18 @@ def quarantine_release(*, item: Quarantine, by: User | None = None) -> ingest.Ou
         outcome = ingest.Outcome(item.stix_id, item.version, ok=False, message=f"not JSON: {exc}")
     else:
         with transaction.atomic():
-            result = ingest.store(collection=feed.collection, objects=[obj],
-                                  source_partner=feed.partner, default_tlp=feed.default_tlp,
-                                  origin=f"feed:{feed.pk}/quarantine:{item.pk}")
+            result = ingest.store(
+                collection=feed.collection,
+                objects=[obj],
+                source_partner=feed.partner,
+                default_tlp=feed.default_tlp,
+                origin=f"feed:{feed.pk}/quarantine:{item.pk}",
+            )
             outcome = result.outcomes[0]
             if outcome.ok:
                 Quarantine.objects.filter(pk=item.pk).update(
-                    state=Quarantine.RELEASED, decided_at=timezone.now(), decided_by=by)
+                    state=Quarantine.RELEASED, decided_at=timezone.now(), decided_by=by
+                )
     if not outcome.ok:
         Quarantine.objects.filter(pk=item.pk).update(reason=outcome.message)
     item.refresh_from_db()
@@ -380,7 +432,8 @@ def quarantine_release(*, item: Quarantine, by: User | None = None) -> ingest.Ou
 
 def quarantine_discard(*, item: Quarantine, by: User | None = None) -> None:
     Quarantine.objects.filter(pk=item.pk, state=Quarantine.PENDING).update(
-        state=Quarantine.DISCARDED, decided_at=timezone.now(), decided_by=by)
+        state=Quarantine.DISCARDED, decided_at=timezone.now(), decided_by=by
+    )
 
 
 def feed_by_key(key: str) -> Feed | None:

@@ -25,8 +25,9 @@ MAX_RETRIES = 8
 
 
 class _Service(Protocol):
-    def __call__(self, *, feed_id: int, owner: str,
-                 deadline: float | None = ...) -> services.RunResult: ...
+    def __call__(
+        self, *, feed_id: int, owner: str, deadline: float | None = ...
+    ) -> services.RunResult: ...
 
 
 def _run(task: Task[Any, Any], service: _Service, feed_id: int) -> None:
@@ -39,23 +40,38 @@ def _run(task: Task[Any, Any], service: _Service, feed_id: int) -> None:
     if result.retry_in is None:
         return
     if task.request.retries >= MAX_RETRIES:
-        logger.warning("feed %s: retries exhausted; the dispatcher takes over at next_attempt",
-                       feed_id)
+        logger.warning(
+            "feed %s: retries exhausted; the dispatcher takes over at next_attempt", feed_id
+        )
         return
     raise task.retry(countdown=result.retry_in, max_retries=MAX_RETRIES)
 
 
-@shared_task(bind=True, name=services.PULL_TASK, acks_late=True, reject_on_worker_lost=True,
-             ignore_result=True, max_retries=MAX_RETRIES, soft_time_limit=SOFT_TIME_LIMIT,
-             time_limit=TIME_LIMIT)
+@shared_task(
+    bind=True,
+    name=services.PULL_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    max_retries=MAX_RETRIES,
+    soft_time_limit=SOFT_TIME_LIMIT,
+    time_limit=TIME_LIMIT,
+)
 def pull_feed(self: Task[Any, Any], feed_id: int) -> None:
     """Pull one partner feed (DESIGN.md "Sync"; TAXII 2.1 §5.4 Get Objects)."""
     _run(self, pull.run, feed_id)
 
 
-@shared_task(bind=True, name=services.PUSH_TASK, acks_late=True, reject_on_worker_lost=True,
-             ignore_result=True, max_retries=MAX_RETRIES, soft_time_limit=SOFT_TIME_LIMIT,
-             time_limit=TIME_LIMIT)
+@shared_task(
+    bind=True,
+    name=services.PUSH_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    max_retries=MAX_RETRIES,
+    soft_time_limit=SOFT_TIME_LIMIT,
+    time_limit=TIME_LIMIT,
+)
 def push_feed(self: Task[Any, Any], feed_id: int) -> None:
     """Push to one partner feed (DESIGN.md "Sync"; TAXII 2.1 §5.5 Add Objects)."""
     _run(self, push.run, feed_id)

@@ -54,10 +54,12 @@ class TaxiiClient:
     def get(self, path: str, data: dict[str, Any] | None = None, **headers: str) -> Any:
         return self.client.get(path, data, headers={**self.headers, **headers})
 
-    def post(self, path: str, body: bytes | str, content_type: str = TAXII_21,
-             **headers: str) -> Any:
-        return self.client.post(path, body, content_type=content_type,
-                                headers={**self.headers, **headers})
+    def post(
+        self, path: str, body: bytes | str, content_type: str = TAXII_21, **headers: str
+    ) -> Any:
+        return self.client.post(
+            path, body, content_type=content_type, headers={**self.headers, **headers}
+        )
 
     def delete(self, path: str, **headers: str) -> Any:
         return self.client.delete(path, headers={**self.headers, **headers})

@@ -21,8 +21,14 @@ def stamp(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def indicator(n: int = 0, *, version: int = 0, stix_id: str | None = None,
-              markings: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+def indicator(
+    n: int = 0,
+    *,
+    version: int = 0,
+    stix_id: str | None = None,
+    markings: list[str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """A synthetic prompt-injection indicator; ``version`` bumps ``modified``."""
     created = BASE_TIME + timedelta(minutes=n)
     obj: dict[str, Any] = {
@@ -44,11 +50,16 @@ def indicator(n: int = 0, *, version: int = 0, stix_id: str | None = None,
 
 def malware(n: int = 0) -> dict[str, Any]:
     created = BASE_TIME + timedelta(minutes=n)
-    return {"type": "malware", "spec_version": "2.1",
-            "id": f"malware--{uuid.UUID(int=10_000 + n, version=4)}",
-            "created": stamp(created), "modified": stamp(created),
-            "name": f"SYNTHETIC LLM-calling dropper {n}", "is_family": False,
-            "malware_types": ["dropper"]}
+    return {
+        "type": "malware",
+        "spec_version": "2.1",
+        "id": f"malware--{uuid.UUID(int=10_000 + n, version=4)}",
+        "created": stamp(created),
+        "modified": stamp(created),
+        "name": f"SYNTHETIC LLM-calling dropper {n}",
+        "is_family": False,
+        "malware_types": ["dropper"],
+    }
 
 
 @dataclass
@@ -67,10 +78,8 @@ class Persona:
         return f"Bearer {self.token}"
 
 
-def make_user(username: str, *, partner: Partner | None = None,
-              is_staff: bool = False) -> Persona:
-    user = User.objects.create_user(username, password=PASSWORD, partner=partner,
-                                    is_staff=is_staff)
+def make_user(username: str, *, partner: Partner | None = None, is_staff: bool = False) -> Persona:
+    user = User.objects.create_user(username, password=PASSWORD, partner=partner, is_staff=is_staff)
     _, token = ApiToken.issue(user=user, name="test")
     return Persona(username, user, token)
 
@@ -85,20 +94,29 @@ class World:
 
 def make_world() -> World:
     """acme reads and writes; globex reads; mallory has no grant; staff sees all."""
-    api_root = ApiRoot.objects.create(slug="intel", title="LLM misuse intelligence",
-                                      is_default=True)
-    collection = Collection.objects.create(api_root=api_root, title="LLM misuse",
-                                           alias="llm-misuse")
+    api_root = ApiRoot.objects.create(
+        slug="intel", title="LLM misuse intelligence", is_default=True
+    )
+    collection = Collection.objects.create(
+        api_root=api_root, title="LLM misuse", alias="llm-misuse"
+    )
     other = Collection.objects.create(api_root=api_root, title="Staff only", alias="internal")
     acme = Partner.objects.create(name="Acme", slug="acme")
     globex = Partner.objects.create(name="Globex", slug="globex")
     mallory = Partner.objects.create(name="Mallory", slug="mallory")
     # Foundation tests look at TAXII mechanics, so these agreements hide nothing;
     # tests/intelshare/test_agreements.py and test_policy_properties.py cover the rules.
-    services.agreement_create(partner=acme, name="acme", collections=[collection],
-                              can_write=True, tlp_ceiling=stix.TLP_RED, consents=[globex])
-    services.agreement_create(partner=globex, name="globex", collections=[collection],
-                              tlp_ceiling=stix.TLP_RED)
+    services.agreement_create(
+        partner=acme,
+        name="acme",
+        collections=[collection],
+        can_write=True,
+        tlp_ceiling=stix.TLP_RED,
+        consents=[globex],
+    )
+    services.agreement_create(
+        partner=globex, name="globex", collections=[collection], tlp_ceiling=stix.TLP_RED
+    )
     personas = {
         "acme": make_user("acme-analyst", partner=acme),
         "globex": make_user("globex-analyst", partner=globex),

@@ -20,18 +20,41 @@ from benchmarks import pg
 pytestmark = [pytest.mark.live, pytest.mark.postgres]
 
 REPO = Path(__file__).resolve().parent.parent
-READ_PHASES = {"full_pull", "version_all", "incremental", "match_type", "match_id",
-               "manifest", "concurrent_8"}
+READ_PHASES = {
+    "full_pull",
+    "version_all",
+    "incremental",
+    "match_type",
+    "match_id",
+    "manifest",
+    "concurrent_8",
+}
 
 
 def test_quick_benchmark_writes_every_phase(tmp_path: Path) -> None:
     assert pg.reachable() is None
     output = tmp_path / "results.json"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--peers", "",
-         "--database", "intelshare_bench_smoke", "--workdir", str(tmp_path / "work"),
-         "--output", str(output)],
-        cwd=REPO, capture_output=True, text=True, timeout=280, check=False)
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--peers",
+            "",
+            "--database",
+            "intelshare_bench_smoke",
+            "--workdir",
+            str(tmp_path / "work"),
+            "--output",
+            str(output),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     assert "intelshare@300" in done.stdout
 

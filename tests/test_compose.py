@@ -27,8 +27,16 @@ def _compose() -> dict[str, Any]:
 
 def test_services_and_healthchecks() -> None:
     services = _compose()["services"]
-    assert set(services) >= {"db", "redis", "migrate", "collectstatic", "web", "worker",
-                             "beat", "proxy"}
+    assert set(services) >= {
+        "db",
+        "redis",
+        "migrate",
+        "collectstatic",
+        "web",
+        "worker",
+        "beat",
+        "proxy",
+    }
     for name in ("db", "redis", "web"):
         assert services[name]["healthcheck"]["test"], name
     web_probe = " ".join(services["web"]["healthcheck"]["test"])
@@ -99,9 +107,13 @@ def test_proxy_mounts_match_its_configuration() -> None:
     services = _compose()["services"]
     conf = _nginx_conf()
     # source:target:ro; the proxy writes none of them.
-    mounts = {target: source for source, target, mode in
-              (volume.rsplit(":", 2) for volume in services["proxy"]["volumes"])
-              if mode == "ro"}
+    mounts = {
+        target: source
+        for source, target, mode in (
+            volume.rsplit(":", 2) for volume in services["proxy"]["volumes"]
+        )
+        if mode == "ro"
+    }
     assert len(mounts) == len(services["proxy"]["volumes"])
     assert mounts["/etc/nginx/conf.d/default.conf"] == "./deploy/nginx/intelshare.conf"
     assert mounts["/etc/nginx/certs"] == "${INTELSHARE_TLS_DIR:-./deploy/certs}"

@@ -60,12 +60,14 @@ def test_request_id_is_echoed_or_made(world: World) -> None:
     assert Client().get("/healthz")["X-Request-ID"]
 
 
-def test_every_log_line_of_a_request_carries_its_id(world: World,
-                                                    json_log: io.StringIO) -> None:
+def test_every_log_line_of_a_request_carries_its_id(world: World, json_log: io.StringIO) -> None:
     client = TaxiiClient(world.personas["acme"].basic)
     envelope = orjson.dumps({"objects": [indicator(1)]})
-    client.post(f"/taxii2/intel/collections/{world.collection.pk}/objects/", envelope,
-                **{"X-Request-ID": "req-post-1"})
+    client.post(
+        f"/taxii2/intel/collections/{world.collection.pk}/objects/",
+        envelope,
+        **{"X-Request-ID": "req-post-1"},
+    )
     client.get("/taxii2/intel/collections/nope/", **{"X-Request-ID": "req-404"})
     lines = _lines(json_log)
     stored = [line for line in lines if line["logger"] == "intelshare.ingest"]
@@ -80,23 +82,39 @@ def test_every_log_line_of_a_request_carries_its_id(world: World,
 def test_no_secret_in_the_logs(world: World, json_log: io.StringIO) -> None:
     staff = world.personas["staff"]
     api = Client(HTTP_AUTHORIZATION=staff.basic)
-    created = api.post("/api/v1/tokens/", {"user": staff.user.pk, "name": "x"},
-                       content_type="application/json").json()
+    created = api.post(
+        "/api/v1/tokens/", {"user": staff.user.pk, "name": "x"}, content_type="application/json"
+    ).json()
     TaxiiClient(f"Bearer {created['token']}").get("/taxii2/nope/")
-    api.post("/api/v1/users/", {"username": "u", "partner": "acme", "password": "pw-s3cret!"},
-             content_type="application/json")
+    api.post(
+        "/api/v1/users/",
+        {"username": "u", "partner": "acme", "password": "pw-s3cret!"},
+        content_type="application/json",
+    )
     text = json_log.getvalue()
     assert created["token"] not in text and "pw-s3cret!" not in text
     assert "correct-horse" not in text  # the personas' password
 
 
 def test_log_format_json_from_the_environment(tmp_path: Path) -> None:
-    code = ("import django, logging; django.setup(); "
-            "logging.getLogger('probe').warning('hello %s', 42)")
-    env = {**os.environ, "LOG_FORMAT": "json", "DJANGO_SETTINGS_MODULE": "config.settings",
-           "INTELSHARE_VAR_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, timeout=60, check=True, cwd=Path(__file__).parents[1])
+    code = (
+        "import django, logging; django.setup(); logging.getLogger('probe').warning('hello %s', 42)"
+    )
+    env = {
+        **os.environ,
+        "LOG_FORMAT": "json",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "INTELSHARE_VAR_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+        cwd=Path(__file__).parents[1],
+    )
     line = orjson.loads(done.stderr.strip().splitlines()[-1])
     assert line["message"] == "hello 42" and line["logger"] == "probe"
     assert line["level"] == "WARNING" and line["request_id"] == "-"
@@ -123,11 +141,15 @@ def test_metrics_expose_requests_versions_ingest_queue_and_feeds(world: World) -
     client = TaxiiClient(world.personas["globex"].basic)
     client.get(f"/taxii2/intel/collections/{world.collection.pk}/objects/")
     feed = sync_services.feed_create(
-        name="acme-pull", partner=world.personas["acme"].user.partner,
-        api_root_url="https://taxii.acme.example/api1/", remote_collection_id="c",
-        collection=world.collection)
+        name="acme-pull",
+        partner=world.personas["acme"].user.partner,
+        api_root_url="https://taxii.acme.example/api1/",
+        remote_collection_id="c",
+        collection=world.collection,
+    )
     Feed.objects.filter(pk=feed.pk).update(
-        consecutive_failures=3, last_success=timezone.now() - timezone.timedelta(hours=1))
+        consecutive_failures=3, last_success=timezone.now() - timezone.timedelta(hours=1)
+    )
     cache.delete(observability.VERSIONS_KEY)  # as when its time to live runs out
     after = _metrics()
     assert after[key] == before.get(key, 0) + 1

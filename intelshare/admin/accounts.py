@@ -54,10 +54,12 @@ def html_table(headers: tuple[str, ...], rows: list[tuple[Any, ...]], empty: str
     if not rows:
         return format_html("<p>{}</p>", empty)
     head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
-    body = format_html_join("", "<tr>{}</tr>", ((format_html_join(
-        "", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows))
-    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head,
-                       body)
+    body = format_html_join(
+        "",
+        "<tr>{}</tr>",
+        ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows),
+    )
+    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
 
 
 class ConsoleStyle:
@@ -72,8 +74,14 @@ class PartnerAdmin(ConsoleStyle, DeletesGrants, admin.ModelAdmin):
     list_display = ("name", "slug", "n_users", "n_agreements", "created")
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
-    readonly_fields = ("grants", "feeds", "last_pulls", "preview_links", "users_and_tokens",
-                       "created")
+    readonly_fields = (
+        "grants",
+        "feeds",
+        "last_pulls",
+        "preview_links",
+        "users_and_tokens",
+        "created",
+    )
     inlines = [PartnerAgreementInline]
     fieldsets = (
         (None, {"fields": ("name", "slug", "description", "created")}),
@@ -83,9 +91,14 @@ class PartnerAdmin(ConsoleStyle, DeletesGrants, admin.ModelAdmin):
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Partner]:
-        return super().get_queryset(request).annotate(
-            users_n=Count("users", distinct=True), agreements_n=Count("agreements",
-                                                                      distinct=True))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                users_n=Count("users", distinct=True),
+                agreements_n=Count("agreements", distinct=True),
+            )
+        )
 
     @admin.display(description="users", ordering="users_n")
     def n_users(self, partner: Partner) -> int:
@@ -97,10 +110,21 @@ class PartnerAdmin(ConsoleStyle, DeletesGrants, admin.ModelAdmin):
 
     @admin.display(description="grants")
     def grants(self, partner: Partner) -> str:
-        rows = [(g.collection, g.agreement, "yes" if g.can_read else "no",
-                 "yes" if g.can_write else "no")
+        rows = (
+            [
+                (
+                    g.collection,
+                    g.agreement,
+                    "yes" if g.can_read else "no",
+                    "yes" if g.can_write else "no",
+                )
                 for g in Grant.objects.filter(partner=partner).select_related(
-                    "collection", "agreement")] if partner.pk else []
+                    "collection", "agreement"
+                )
+            ]
+            if partner.pk
+            else []
+        )
         return html_table(("collection", "agreement", "read", "write"), rows, "No grant.")
 
     @admin.display(description="feeds")
@@ -113,57 +137,123 @@ class PartnerAdmin(ConsoleStyle, DeletesGrants, admin.ModelAdmin):
         if not partner.pk:
             return "—"
         users = list(User.objects.filter(partner=partner).order_by("username"))
-        tokens = ApiToken.objects.filter(user__partner=partner).select_related("user").order_by(
-            "user__username", "-created")
+        tokens = (
+            ApiToken.objects.filter(user__partner=partner)
+            .select_related("user")
+            .order_by("user__username", "-created")
+        )
         rows = []
         for token in tokens:
-            state = ("revoked" if token.revoked_at else "expired"
-                     if token.expires_at and token.expires_at <= timezone.now() else "active")
-            rows.append((format_html('<a href="{}">{}</a>', reverse(
-                "admin:intelshare_user_change", args=[token.user_id]), token.user),
-                format_html('<a href="{}">{}</a>', reverse(
-                    "admin:intelshare_apitoken_change", args=[token.pk]), token.name),
-                token.hint + "…", state,
-                token.last_used_at.strftime("%Y-%m-%d %H:%M") if token.last_used_at
-                else "never"))
+            state = (
+                "revoked"
+                if token.revoked_at
+                else "expired"
+                if token.expires_at and token.expires_at <= timezone.now()
+                else "active"
+            )
+            rows.append(
+                (
+                    format_html(
+                        '<a href="{}">{}</a>',
+                        reverse("admin:intelshare_user_change", args=[token.user_id]),
+                        token.user,
+                    ),
+                    format_html(
+                        '<a href="{}">{}</a>',
+                        reverse("admin:intelshare_apitoken_change", args=[token.pk]),
+                        token.name,
+                    ),
+                    token.hint + "…",
+                    state,
+                    token.last_used_at.strftime("%Y-%m-%d %H:%M")
+                    if token.last_used_at
+                    else "never",
+                )
+            )
         without = [u for u in users if all(t.user_id != u.pk for t in tokens)]
-        rows += [(format_html('<a href="{}">{}</a>', reverse(
-            "admin:intelshare_user_change", args=[u.pk]), u), "—", "", "no token", "")
-            for u in without]
-        add = format_html('<p><a href="{}?partner={}">Add a user</a></p>',
-                          reverse("admin:intelshare_user_add"), partner.pk)
-        return format_html("{}{}", html_table(("user", "token", "hint", "state", "last used"),
-                                          rows, "No user."), add)
+        rows += [
+            (
+                format_html(
+                    '<a href="{}">{}</a>', reverse("admin:intelshare_user_change", args=[u.pk]), u
+                ),
+                "—",
+                "",
+                "no token",
+                "",
+            )
+            for u in without
+        ]
+        add = format_html(
+            '<p><a href="{}?partner={}">Add a user</a></p>',
+            reverse("admin:intelshare_user_add"),
+            partner.pk,
+        )
+        return format_html(
+            "{}{}",
+            html_table(("user", "token", "hint", "state", "last used"), rows, "No user."),
+            add,
+        )
 
     @admin.display(description=f"last {LAST_PULLS} requests")
     def last_pulls(self, partner: Partner) -> str:
-        events = AuditEvent.objects.filter(partner=partner).select_related(
-            "collection").order_by("-at")[:LAST_PULLS] if partner.pk else []
-        rows = [(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.method, e.endpoint, e.collection or "",
-                 e.status_code, e.count) for e in events]
+        events = (
+            AuditEvent.objects.filter(partner=partner)
+            .select_related("collection")
+            .order_by("-at")[:LAST_PULLS]
+            if partner.pk
+            else []
+        )
+        rows = [
+            (
+                e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.method,
+                e.endpoint,
+                e.collection or "",
+                e.status_code,
+                e.count,
+            )
+            for e in events
+        ]
         more = ""
         if rows:
             url = reverse("admin:intelshare_auditevent_changelist")
-            more = format_html('<p><a href="{}?partner__id__exact={}">All requests</a></p>',
-                               url, partner.pk)
-        return format_html("{}{}", html_table(
-            ("at", "method", "endpoint", "collection", "status", "versions"), rows,
-            "No TAXII request yet."), more)
+            more = format_html(
+                '<p><a href="{}?partner__id__exact={}">All requests</a></p>', url, partner.pk
+            )
+        return format_html(
+            "{}{}",
+            html_table(
+                ("at", "method", "endpoint", "collection", "status", "versions"),
+                rows,
+                "No TAXII request yet.",
+            ),
+            more,
+        )
 
     @admin.display(description="preview")
     def preview_links(self, partner: Partner) -> str:
         if not partner.pk:
             return "—"
         url = reverse("admin:intelshare_partner_preview", args=[partner.pk])
-        named = format_html_join(" · ", '<a href="{}">{}</a>', (
-            (reverse("console:preview", args=[partner.pk, g.collection_id]), g.collection)
-            for g in Grant.objects.filter(partner=partner).select_related("collection")))
-        return format_html('<a href="{}">What {} would receive now, per collection</a>'
-                           '<br>Received and withheld, by name and rule: {}', url, partner,
-                           named or "no grant")
+        named = format_html_join(
+            " · ",
+            '<a href="{}">{}</a>',
+            (
+                (reverse("console:preview", args=[partner.pk, g.collection_id]), g.collection)
+                for g in Grant.objects.filter(partner=partner).select_related("collection")
+            ),
+        )
+        return format_html(
+            '<a href="{}">What {} would receive now, per collection</a>'
+            "<br>Received and withheld, by name and rule: {}",
+            url,
+            partner,
+            named or "no grant",
+        )
 
-    def save_formset(self, request: HttpRequest, form: forms.ModelForm,
-                     formset: BaseInlineFormSet, change: bool) -> None:
+    def save_formset(
+        self, request: HttpRequest, form: forms.ModelForm, formset: BaseInlineFormSet, change: bool
+    ) -> None:
         if formset.model is not Agreement:
             super().save_formset(request, form, formset, change)
             return
@@ -187,8 +277,10 @@ class PartnerAdmin(ConsoleStyle, DeletesGrants, admin.ModelAdmin):
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view(self.preview_view)
-        return [path("<int:partner_id>/preview/", view, name="intelshare_partner_preview"),
-                *super().get_urls()]
+        return [
+            path("<int:partner_id>/preview/", view, name="intelshare_partner_preview"),
+            *super().get_urls(),
+        ]
 
     def preview_view(self, request: HttpRequest, partner_id: int) -> HttpResponse:
         """What the partner would receive right now: per collection, a summary and
@@ -205,20 +297,30 @@ class PartnerAdmin(ConsoleStyle, DeletesGrants, admin.ModelAdmin):
         if wanted:
             chosen = Collection.objects.filter(pk=wanted).first() if _is_uuid(wanted) else None
         chosen = chosen or granted.first()
-        context = {**self.admin_site.each_context(request), "opts": self.opts,
-                   "partner": partner, "collections": granted, "chosen": chosen, "now": now,
-                   "title": f"Preview: what {partner} receives"}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "partner": partner,
+            "collections": granted,
+            "chosen": chosen,
+            "now": now,
+            "title": f"Preview: what {partner} receives",
+        }
         if chosen is not None:
             try:
-                page = preview.page(partner=partner, collection=chosen, now=now,
-                                    cursor=request.GET.get("cursor") or None, limit=100)
+                page = preview.page(
+                    partner=partner,
+                    collection=chosen,
+                    now=now,
+                    cursor=request.GET.get("cursor") or None,
+                    limit=100,
+                )
             except preview.BadCursor:
                 messages.error(request, "That page link is no longer valid; starting over.")
                 page = preview.page(partner=partner, collection=chosen, now=now, limit=100)
             context["page"] = page
             if not request.GET.get("cursor"):
-                context["summary"] = preview.summary(partner=partner, collection=chosen,
-                                                     now=now)
+                context["summary"] = preview.summary(partner=partner, collection=chosen, now=now)
         return TemplateResponse(request, "admin/intelshare/partner/preview.html", context)
 
 
@@ -277,13 +379,34 @@ class ApiTokenInline(admin.TabularInline):
 class HubUserAdmin(ConsoleStyle, UserAdmin):
     form = HubUserChangeForm
     add_form = HubUserCreationForm
-    list_display = ("username", "partner", "email", "is_staff", "is_active", "last_login",
-                    "n_tokens")
+    list_display = (
+        "username",
+        "partner",
+        "email",
+        "is_staff",
+        "is_active",
+        "last_login",
+        "n_tokens",
+    )
     list_filter = ("partner", "is_staff", "is_superuser", "is_active")
     list_select_related = ("partner",)
     fieldsets = (*UserAdmin.fieldsets, ("Partner", {"fields": ("partner", "issue_token")}))
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": (
-        "username", "partner", "is_staff", "usable_password", "password1", "password2")}),)
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": (
+                    "username",
+                    "partner",
+                    "is_staff",
+                    "usable_password",
+                    "password1",
+                    "password2",
+                ),
+            },
+        ),
+    )
     readonly_fields = ("issue_token",)
     inlines = [ApiTokenInline]
 
@@ -297,12 +420,17 @@ class HubUserAdmin(ConsoleStyle, UserAdmin):
         if obj is None or obj.partner_id is None:
             return fieldsets
         staff_only = {"is_staff", "is_superuser", "groups", "user_permissions"}
-        return tuple((name, {**opts, "fields": tuple(
-            f for f in opts["fields"] if f not in staff_only)}) for name, opts in fieldsets)
+        return tuple(
+            (name, {**opts, "fields": tuple(f for f in opts["fields"] if f not in staff_only)})
+            for name, opts in fieldsets
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
-        return super().get_queryset(request).annotate(
-            tokens_n=Count("tokens", filter=Q(tokens__revoked_at__isnull=True)))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(tokens_n=Count("tokens", filter=Q(tokens__revoked_at__isnull=True)))
+        )
 
     @admin.display(description="live tokens", ordering="tokens_n")
     def n_tokens(self, user: User) -> int:
@@ -325,8 +453,9 @@ class TokenIssueForm(forms.ModelForm):
         data = super().clean()
         if data.get("user") is not None and "name" in data:
             try:
-                accounts.token_check(user=data["user"], name=data["name"],
-                                     expires_at=data.get("expires_at"))
+                accounts.token_check(
+                    user=data["user"], name=data["name"], expires_at=data.get("expires_at")
+                )
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
                     self.add_error(field, errors)
@@ -343,8 +472,9 @@ class ActiveTokenFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> Any:
         now = timezone.now()
         if self.value() == "active":
-            return queryset.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now),
-                                   revoked_at__isnull=True)
+            return queryset.filter(
+                Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True
+            )
         if self.value() == "revoked":
             return queryset.filter(revoked_at__isnull=False)
         if self.value() == "expired":
@@ -354,15 +484,24 @@ class ActiveTokenFilter(admin.SimpleListFilter):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(ConsoleStyle, admin.ModelAdmin):
-    list_display = ("name", "user", "partner", "hint", "created", "expires_at", "revoked_at",
-                    "last_used_at")
+    list_display = (
+        "name",
+        "user",
+        "partner",
+        "hint",
+        "created",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    )
     list_filter = (ActiveTokenFilter, "user__partner")
     list_select_related = ("user", "user__partner")
     search_fields = ("name", "hint", "user__username")
     actions = ["revoke"]
 
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False,
-                 **kwargs: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
         if obj is None:
             kwargs["form"] = TokenIssueForm
         return super().get_form(request, obj, change=change, **kwargs)
@@ -379,19 +518,22 @@ class ApiTokenAdmin(ConsoleStyle, admin.ModelAdmin):
     def partner(self, token: ApiToken) -> Any:
         return token.user.partner or "(hub staff)"
 
-    def save_model(self, request: HttpRequest, obj: ApiToken, form: forms.ModelForm,
-                   change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: ApiToken, form: forms.ModelForm, change: bool
+    ) -> None:
         if change:
             return  # nothing on an issued token is editable
-        token, plaintext = accounts.token_issue(user=obj.user, name=obj.name,
-                                                expires_at=obj.expires_at)
+        token, plaintext = accounts.token_issue(
+            user=obj.user, name=obj.name, expires_at=obj.expires_at
+        )
         obj.pk, obj.digest, obj.hint = token.pk, token.digest, token.hint
         obj.created = token.created
         obj._state.adding = False
         request._issued_token = plaintext  # type: ignore[attr-defined]
 
-    def response_add(self, request: HttpRequest, obj: ApiToken,
-                     post_url_continue: str | None = None) -> HttpResponse:
+    def response_add(
+        self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None
+    ) -> HttpResponse:
         plaintext = getattr(request, "_issued_token", None)
         if plaintext is None:
             return super().response_add(request, obj, post_url_continue)
@@ -405,4 +547,3 @@ class ApiTokenAdmin(ConsoleStyle, admin.ModelAdmin):
             accounts.token_revoke(token=token)
             n += 1
         self.message_user(request, f"{n} token(s) revoked.", messages.SUCCESS)
-

@@ -43,18 +43,44 @@ class VersionRefInline(admin.TabularInline):
 
 @admin.register(ObjectVersion)
 class ObjectVersionAdmin(ReadOnlyAdmin):
-    list_display = ("stix_id", "name", "type", "version", "collection", "date_added",
-                    "tlp_rank", "source_partner", "is_latest")
+    list_display = (
+        "stix_id",
+        "name",
+        "type",
+        "version",
+        "collection",
+        "date_added",
+        "tlp_rank",
+        "source_partner",
+        "is_latest",
+    )
     list_filter = ("collection", "tlp_rank", "is_latest", "revoked", "source_partner")
     search_fields = ("=stix_id", "=type")
-    search_help_text = ("An exact STIX id or type. By name, alias or external id: the "
-                        "console's Objects page, /console/objects/.")
+    search_help_text = (
+        "An exact STIX id or type. By name, alias or external id: the "
+        "console's Objects page, /console/objects/."
+    )
     list_select_related = ("collection", "source_partner")
     show_full_result_count = False  # no COUNT over the whole table per page
-    fields = ("stix_id", "console_link", "type", "spec_version", "version", "collection",
-              "date_added",
-              "tlp_rank", "source_partner", "origin", "has_granular", "granular_rank",
-              "granular_required_rank", "has_refs", "revoked", "is_latest", "pretty_raw")
+    fields = (
+        "stix_id",
+        "console_link",
+        "type",
+        "spec_version",
+        "version",
+        "collection",
+        "date_added",
+        "tlp_rank",
+        "source_partner",
+        "origin",
+        "has_granular",
+        "granular_rank",
+        "granular_required_rank",
+        "has_refs",
+        "revoked",
+        "is_latest",
+        "pretty_raw",
+    )
     readonly_fields = fields
     inlines = [VersionRefInline]
 
@@ -67,8 +93,10 @@ class ObjectVersionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="in the console")
     def console_link(self, version: ObjectVersion) -> str:
-        return format_html('<a href="{}">Readable page: refs, relationships, who received '
-                           "it, explain</a>", reverse("console:object", args=[version.stix_id]))
+        return format_html(
+            '<a href="{}">Readable page: refs, relationships, who received it, explain</a>',
+            reverse("console:object", args=[version.stix_id]),
+        )
 
     @admin.display(description="object (as stored)")
     def pretty_raw(self, version: ObjectVersion) -> str:
@@ -96,8 +124,17 @@ class RevealAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("at", "partner", "user", "method", "endpoint", "collection", "object_id",
-                    "status_code", "count")
+    list_display = (
+        "at",
+        "partner",
+        "user",
+        "method",
+        "endpoint",
+        "collection",
+        "object_id",
+        "status_code",
+        "count",
+    )
     list_filter = ("partner", "method", "endpoint", "status_code", "collection")
     search_fields = ("=object_id", "user__username")
     list_select_related = ("partner", "user", "collection")
@@ -107,8 +144,16 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 @admin.register(Status)
 class StatusAdmin(ReadOnlyAdmin):
-    list_display = ("id", "collection", "partner", "status", "total_count",
-                    "success_count", "failure_count", "request_timestamp")
+    list_display = (
+        "id",
+        "collection",
+        "partner",
+        "status",
+        "total_count",
+        "success_count",
+        "failure_count",
+        "request_timestamp",
+    )
     list_filter = ("status",)
     list_select_related = ("collection", "partner")
     exclude = ("envelope",)

@@ -26,18 +26,53 @@ from intelshare import services
 from intelshare.models import Agreement, ApiRoot, Collection, Grant, Partner, Reveal
 
 _TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
-RULE_FIELDS = ("tlp_ceiling", "allowed_types", "denied_types", "embargo", "valid_from",
-               "valid_until", "granular_mode", "rate_limit")
+RULE_FIELDS = (
+    "tlp_ceiling",
+    "allowed_types",
+    "denied_types",
+    "embargo",
+    "valid_from",
+    "valid_until",
+    "granular_mode",
+    "rate_limit",
+)
 
 
 # STIX 2.1 types offered as choices; any other valid type name is typed in beside them.
 KNOWN_TYPES = (
-    "attack-pattern", "campaign", "course-of-action", "grouping", "identity", "incident",
-    "indicator", "infrastructure", "intrusion-set", "location", "malware",
-    "malware-analysis", "note", "observed-data", "opinion", "report", "threat-actor",
-    "tool", "vulnerability", "relationship", "sighting", "marking-definition",
-    "extension-definition", "language-content", "domain-name", "ipv4-addr", "ipv6-addr",
-    "url", "file", "email-addr", "software", "user-account")
+    "attack-pattern",
+    "campaign",
+    "course-of-action",
+    "grouping",
+    "identity",
+    "incident",
+    "indicator",
+    "infrastructure",
+    "intrusion-set",
+    "location",
+    "malware",
+    "malware-analysis",
+    "note",
+    "observed-data",
+    "opinion",
+    "report",
+    "threat-actor",
+    "tool",
+    "vulnerability",
+    "relationship",
+    "sighting",
+    "marking-definition",
+    "extension-definition",
+    "language-content",
+    "domain-name",
+    "ipv4-addr",
+    "ipv6-addr",
+    "url",
+    "file",
+    "email-addr",
+    "software",
+    "user-account",
+)
 
 
 class StixTypesWidget(forms.Widget):
@@ -53,19 +88,30 @@ class StixTypesWidget(forms.Widget):
     def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
         return name not in data and f"{name}_other" not in data
 
-    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None,
-               renderer: Any = None) -> SafeString:
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
         chosen = value if isinstance(value, list) else re.split(r"[\s,]+", value or "")
         chosen = [v for v in chosen if v]
-        options = format_html_join("", '<option value="{}"{}>{}</option>', (
-            (t, " selected" if t in chosen else "", t) for t in KNOWN_TYPES))
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            ((t, " selected" if t in chosen else "", t) for t in KNOWN_TYPES),
+        )
         others = ", ".join(v for v in chosen if v not in KNOWN_TYPES)
         element_id = (attrs or {}).get("id", f"id_{name}")
         return format_html(
             '<select multiple name="{}" id="{}" size="8">{}</select>'
             '<div><label for="{}_other">Other types, comma-separated: </label>'
             '<input type="text" name="{}_other" id="{}_other" value="{}" size="40"></div>',
-            name, element_id, options, element_id, name, element_id, others)
+            name,
+            element_id,
+            options,
+            element_id,
+            name,
+            element_id,
+            others,
+        )
 
 
 class StixTypesField(forms.CharField):
@@ -91,8 +137,9 @@ class StixTypesField(forms.CharField):
 
 
 class AgreementForm(forms.ModelForm):
-    allowed_types = StixTypesField(empty_value=None,
-                                   help_text="STIX types the partner receives; empty = all.")
+    allowed_types = StixTypesField(
+        empty_value=None, help_text="STIX types the partner receives; empty = all."
+    )
     denied_types = StixTypesField(empty_value=[], help_text="STIX types never sent.")
 
     class Meta:
@@ -116,8 +163,7 @@ class AgreementInlineForm(forms.ModelForm):
 
     class Meta:
         model = Agreement
-        fields = ("name", "tlp_ceiling", "embargo", "granular_mode", "valid_from",
-                  "valid_until")
+        fields = ("name", "tlp_ceiling", "embargo", "granular_mode", "valid_from", "valid_until")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -135,13 +181,15 @@ def save_agreement(form: forms.ModelForm, *, partner: Any = None) -> Agreement:
     if obj.pk is None:
         rules = {name: data[name] for name in RULE_FIELDS if name in data}
         saved = services.agreement_create(
-            partner=partner or data["partner"], name=data["name"],
-            consents=data.get("consents") or (), **rules)
+            partner=partner or data["partner"],
+            name=data["name"],
+            consents=data.get("consents") or (),
+            **rules,
+        )
         obj.pk, obj.created, obj.updated = saved.pk, saved.created, saved.updated
         obj._state.adding = False
         return obj
-    changed = {name: data[name] for name in form.changed_data
-               if name in services.AGREEMENT_FIELDS}
+    changed = {name: data[name] for name in form.changed_data if name in services.AGREEMENT_FIELDS}
     consents = data["consents"] if "consents" in form.changed_data else None
     if changed or consents is not None:
         # agreement_update compares with the rows as stored, not this instance.
@@ -165,9 +213,12 @@ class GrantFormSet(BaseInlineFormSet):
             if agreement.pk is not None:
                 other = other.exclude(agreement=agreement)
             if other.exists():
-                form.add_error("collection", "The partner has a grant on this collection under "
-                                             "another agreement (one set of rules per "
-                                             "collection).")
+                form.add_error(
+                    "collection",
+                    "The partner has a grant on this collection under "
+                    "another agreement (one set of rules per "
+                    "collection).",
+                )
 
 
 def save_grants(formset: BaseInlineFormSet, agreement: Agreement) -> None:
@@ -187,8 +238,12 @@ def save_grants(formset: BaseInlineFormSet, agreement: Agreement) -> None:
             continue
         if old is not None and old.collection_id != data["collection"].pk:
             services.grant_remove(agreement=agreement, collection=old.collection)
-        grant = services.grant_set(agreement=agreement, collection=data["collection"],
-                                   can_read=data["can_read"], can_write=data["can_write"])
+        grant = services.grant_set(
+            agreement=agreement,
+            collection=data["collection"],
+            can_read=data["can_read"],
+            can_write=data["can_write"],
+        )
         if old is None:
             formset.new_objects.append(grant)
         else:
@@ -201,7 +256,8 @@ class DeletesGrants:
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         to_delete, counts, perms_needed, protected = super().get_deleted_objects(  # type: ignore[misc]
-            objs, request)
+            objs, request
+        )
         derived = {str(m._meta.verbose_name) for m in (Grant, Reveal)}
         return to_delete, counts, {p for p in perms_needed if str(p) not in derived}, protected
 
@@ -216,8 +272,16 @@ class GrantInline(admin.TabularInline):
 @admin.register(Agreement)
 class AgreementAdmin(DeletesGrants, admin.ModelAdmin):
     form = AgreementForm
-    list_display = ("name", "partner", "tlp_ceiling", "collections", "embargo", "valid_from",
-                    "valid_until", "active")
+    list_display = (
+        "name",
+        "partner",
+        "tlp_ceiling",
+        "collections",
+        "embargo",
+        "valid_from",
+        "valid_until",
+        "active",
+    )
     list_filter = ("partner", "tlp_ceiling", "granular_mode")
     search_fields = ("name", "partner__name", "partner__slug")
     list_select_related = ("partner",)
@@ -227,8 +291,20 @@ class AgreementAdmin(DeletesGrants, admin.ModelAdmin):
     readonly_fields = ("created", "updated")
     fieldsets = (
         (None, {"fields": ("partner", "name")}),
-        ("Rules", {"fields": ("tlp_ceiling", "allowed_types", "denied_types", "embargo",
-                              "granular_mode", "consents", "rate_limit")}),
+        (
+            "Rules",
+            {
+                "fields": (
+                    "tlp_ceiling",
+                    "allowed_types",
+                    "denied_types",
+                    "embargo",
+                    "granular_mode",
+                    "consents",
+                    "rate_limit",
+                )
+            },
+        ),
         ("Validity", {"fields": ("valid_from", "valid_until", "created", "updated")}),
     )
 
@@ -236,13 +312,13 @@ class AgreementAdmin(DeletesGrants, admin.ModelAdmin):
         fixed = ("partner",) if obj is not None else ()
         return (*self.readonly_fields, *fixed)
 
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False,
-                 **kwargs: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
         request._agreement_partner_id = obj.partner_id if obj is not None else None  # type: ignore[attr-defined]
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest,
-                                 **kwargs: Any) -> Any:
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         # A partner always sees its own contributions: never offered as its own consent.
         own = getattr(request, "_agreement_partner_id", None)
         if db_field.name == "consents" and own is not None:
@@ -254,19 +330,23 @@ class AgreementAdmin(DeletesGrants, admin.ModelAdmin):
 
     @admin.display(description="collections", ordering="n_grants")
     def collections(self, agreement: Agreement) -> str:
-        return ", ".join(str(g.collection) for g in agreement.grants.select_related(
-            "collection")) or "—"
+        return (
+            ", ".join(str(g.collection) for g in agreement.grants.select_related("collection"))
+            or "—"
+        )
 
     @admin.display(boolean=True, description="active now")
     def active(self, agreement: Agreement) -> bool:
         return agreement.active_at(timezone.now())
 
-    def save_model(self, request: HttpRequest, obj: Agreement, form: forms.ModelForm,
-                   change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Agreement, form: forms.ModelForm, change: bool
+    ) -> None:
         save_agreement(form)
 
-    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any,
-                     change: bool) -> None:
+    def save_related(
+        self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool
+    ) -> None:
         # Consents were saved by save_model (through the services), not save_m2m.
         for formset in formsets:
             save_grants(formset, form.instance)
@@ -357,7 +437,8 @@ _MEDIA_TYPE = re.compile(rf"^{_MEDIA_TOKEN}/{_MEDIA_TOKEN}(;[a-z0-9_.-]+=[A-Za-z
 
 class CollectionForm(forms.ModelForm):
     media_types = MediaTypesField(
-        required=False, help_text="One per line, e.g. application/stix+json;version=2.1.")
+        required=False, help_text="One per line, e.g. application/stix+json;version=2.1."
+    )
 
     class Meta:
         model = Collection
@@ -375,15 +456,27 @@ class CollectionAdmin(admin.ModelAdmin):
 
     @admin.display(description="grants (edited on the agreements)")
     def grants(self, collection: Collection) -> str:
-        rows = ((g.partner, g.agreement, "yes" if g.can_read else "no",
-                 "yes" if g.can_write else "no")
+        rows = (
+            (
+                (
+                    g.partner,
+                    g.agreement,
+                    "yes" if g.can_read else "no",
+                    "yes" if g.can_write else "no",
+                )
                 for g in Grant.objects.filter(collection=collection).select_related(
-                    "partner", "agreement")) if collection.pk else ()
+                    "partner", "agreement"
+                )
+            )
+            if collection.pk
+            else ()
+        )
         return format_html_join("", "<div>{}: {} (read {}, write {})</div>", rows) or "—"
 
     @transaction.atomic
-    def save_model(self, request: HttpRequest, obj: Collection, form: forms.ModelForm,
-                   change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Collection, form: forms.ModelForm, change: bool
+    ) -> None:
         if not change or "default_tlp" not in form.changed_data:
             obj.save()
             return
@@ -392,5 +485,7 @@ class CollectionAdmin(admin.ModelAdmin):
         others = [n for n in form.changed_data if n != "default_tlp"]
         if others:
             obj.save(update_fields=others)
-        services.collection_set_default_tlp(collection=Collection.objects.get(pk=obj.pk),
-                                            default_tlp=form.cleaned_data["default_tlp"])
+        services.collection_set_default_tlp(
+            collection=Collection.objects.get(pk=obj.pk),
+            default_tlp=form.cleaned_data["default_tlp"],
+        )

@@ -54,5 +54,6 @@ def delete_or_conflict(instance: Model, *, what: str) -> None:
         instance.delete()
     except ProtectedError as exc:
         kinds = sorted({type(obj)._meta.verbose_name_plural for obj in exc.protected_objects})
-        raise Conflict(f"This {what} is still referenced by {', '.join(map(str, kinds))}; "
-                       "remove those first.") from None
+        raise Conflict(
+            f"This {what} is still referenced by {', '.join(map(str, kinds))}; remove those first."
+        ) from None

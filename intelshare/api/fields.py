@@ -52,8 +52,9 @@ class SecondsField(serializers.IntegerField):
 
 
 def stix_types(**kwargs: Any) -> serializers.ListField:
-    return serializers.ListField(child=serializers.RegexField(STIX_TYPE_RE, max_length=250),
-                                 max_length=200, **kwargs)
+    return serializers.ListField(
+        child=serializers.RegexField(STIX_TYPE_RE, max_length=250), max_length=200, **kwargs
+    )
 
 
 @contextmanager

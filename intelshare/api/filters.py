@@ -21,19 +21,20 @@ class UserFilter(filters.FilterSet):
 
 class ApiTokenFilter(filters.FilterSet):
     partner = filters.CharFilter(field_name="user__partner__slug", help_text="partner slug")
-    active = filters.BooleanFilter(method="filter_active", help_text="neither revoked nor "
-                                                                      "expired")
+    active = filters.BooleanFilter(method="filter_active", help_text="neither revoked nor expired")
 
     class Meta:
         model = ApiToken
         fields = ("user", "partner", "active")
 
-    def filter_active(self, queryset: QuerySet[ApiToken], name: str, value: bool
-                      ) -> QuerySet[ApiToken]:
+    def filter_active(
+        self, queryset: QuerySet[ApiToken], name: str, value: bool
+    ) -> QuerySet[ApiToken]:
         from django.utils import timezone
 
-        live = Q(revoked_at__isnull=True) & (Q(expires_at__isnull=True)
-                                             | Q(expires_at__gt=timezone.now()))
+        live = Q(revoked_at__isnull=True) & (
+            Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+        )
         return queryset.filter(live) if value else queryset.exclude(live)
 
 
@@ -47,8 +48,11 @@ class CollectionFilter(filters.FilterSet):
 
 class AgreementFilter(filters.FilterSet):
     partner = filters.CharFilter(field_name="partner__slug", help_text="partner slug")
-    collection = filters.UUIDFilter(field_name="grants__collection", distinct=True,
-                                    help_text="agreements with a grant on this collection")
+    collection = filters.UUIDFilter(
+        field_name="grants__collection",
+        distinct=True,
+        help_text="agreements with a grant on this collection",
+    )
 
     class Meta:
         model = Agreement
@@ -65,8 +69,14 @@ def _served_any(pks: list[int]) -> Q:
     # SQLite has no JSON containment lookup; json_each is its equivalent.
     table = AuditEvent._meta.db_table
     marks = ",".join(["%s"] * len(pks))
-    return Q(RawSQL(f'EXISTS (SELECT 1 FROM json_each("{table}"."versions") '
-                    f"WHERE json_each.value IN ({marks}))", pks, output_field=BooleanField()))
+    return Q(
+        RawSQL(
+            f'EXISTS (SELECT 1 FROM json_each("{table}"."versions") '
+            f"WHERE json_each.value IN ({marks}))",
+            pks,
+            output_field=BooleanField(),
+        )
+    )
 
 
 class AuditEventFilter(filters.FilterSet):
@@ -75,17 +85,19 @@ class AuditEventFilter(filters.FilterSet):
     object_id = filters.CharFilter(
         method="filter_object",
         help_text="STIX id: requests for this object, and those that served or stored a "
-                  "version of it")
+        "version of it",
+    )
     at = filters.IsoDateTimeFromToRangeFilter(
-        help_text="time range: at_after=…&at_before=… (ISO 8601)")
+        help_text="time range: at_after=…&at_before=… (ISO 8601)"
+    )
 
     class Meta:
         model = AuditEvent
-        fields = ("partner", "collection", "object_id", "method", "endpoint", "status_code",
-                  "at")
+        fields = ("partner", "collection", "object_id", "method", "endpoint", "status_code", "at")
 
-    def filter_object(self, queryset: QuerySet[AuditEvent], name: str, value: str
-                      ) -> QuerySet[AuditEvent]:
+    def filter_object(
+        self, queryset: QuerySet[AuditEvent], name: str, value: str
+    ) -> QuerySet[AuditEvent]:
         pks: list[int] = []
         for collection in Collection.objects.all():
             view = policy.staff_versions(collection=collection)

@@ -11,8 +11,11 @@ from rest_framework.request import Request
 from intelshare.auth import BearerTokenAuthentication, PartnerBasicAuthentication
 
 # Basic first: an anonymous request gets 401 with ``WWW-Authenticate: Basic``.
-AUTHENTICATION_CLASSES = [PartnerBasicAuthentication, BearerTokenAuthentication,
-                          SessionAuthentication]
+AUTHENTICATION_CLASSES = [
+    PartnerBasicAuthentication,
+    BearerTokenAuthentication,
+    SessionAuthentication,
+]
 
 
 def is_hub_staff(user: Any) -> bool:

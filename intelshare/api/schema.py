@@ -29,5 +29,8 @@ class BearerAuthScheme(OpenApiAuthenticationExtension):
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "http", "scheme": "bearer",
-                "description": "An API token of a hub staff user (isk_…)."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token of a hub staff user (isk_…).",
+        }

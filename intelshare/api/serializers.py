@@ -33,8 +33,9 @@ def partner_field(**kwargs: Any) -> SlugRelated:
 
 
 class PartnerSerializer(serializers.ModelSerializer):
-    slug = serializers.SlugField(max_length=100, required=False,
-                                 help_text="URL-safe name; defaults to the slugified name.")
+    slug = serializers.SlugField(
+        max_length=100, required=False, help_text="URL-safe name; defaults to the slugified name."
+    )
 
     class Meta:
         model = Partner
@@ -55,17 +56,32 @@ class PartnerSerializer(serializers.ModelSerializer):
 
 
 class UserSerializer(serializers.ModelSerializer):
-    partner = partner_field(allow_null=True, required=False,
-                            help_text="The partner's slug; null for hub staff.")
+    partner = partner_field(
+        allow_null=True, required=False, help_text="The partner's slug; null for hub staff."
+    )
     password = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, max_length=128, trim_whitespace=False,
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=128,
+        trim_whitespace=False,
         style={"input_type": "password"},
-        help_text="Write-only. Empty: no password (the account uses API tokens).")
+        help_text="Write-only. Empty: no password (the account uses API tokens).",
+    )
 
     class Meta:
         model = User
-        fields = ("id", "username", "email", "partner", "is_staff", "is_active", "password",
-                  "date_joined", "last_login")
+        fields = (
+            "id",
+            "username",
+            "email",
+            "partner",
+            "is_staff",
+            "is_active",
+            "password",
+            "date_joined",
+            "last_login",
+        )
         read_only_fields = ("id", "date_joined", "last_login")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -73,16 +89,19 @@ class UserSerializer(serializers.ModelSerializer):
             for name in ("partner", "is_staff"):
                 if name in attrs and attrs[name] != getattr(self.instance, name):
                     raise serializers.ValidationError(
-                        {name: "Fixed at creation; create another user instead."})
+                        {name: "Fixed at creation; create another user instead."}
+                    )
         return attrs
 
     def create(self, validated_data: dict[str, Any]) -> User:
         with field_errors():
             return accounts.user_create(
-                username=validated_data["username"], partner=validated_data.get("partner"),
+                username=validated_data["username"],
+                partner=validated_data.get("partner"),
                 is_staff=validated_data.get("is_staff", False),
                 password=validated_data.get("password") or None,
-                email=validated_data.get("email", ""))
+                email=validated_data.get("email", ""),
+            )
 
     def update(self, instance: User, validated_data: dict[str, Any]) -> User:
         password = validated_data.pop("password", None)
@@ -96,20 +115,32 @@ class UserSerializer(serializers.ModelSerializer):
 
 class ApiTokenSerializer(serializers.ModelSerializer):
     active = serializers.SerializerMethodField()
-    partner = serializers.SlugRelatedField(source="user.partner", slug_field="slug",
-                                           read_only=True, allow_null=True)
+    partner = serializers.SlugRelatedField(
+        source="user.partner", slug_field="slug", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = ApiToken
-        fields = ("id", "user", "partner", "name", "hint", "created", "expires_at",
-                  "revoked_at", "last_used_at", "active")
+        fields = (
+            "id",
+            "user",
+            "partner",
+            "name",
+            "hint",
+            "created",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+            "active",
+        )
         read_only_fields = ("id", "hint", "created", "revoked_at", "last_used_at")
 
     def get_active(self, token: ApiToken) -> bool:
         from django.utils import timezone
 
-        return token.revoked_at is None and (token.expires_at is None
-                                             or token.expires_at > timezone.now())
+        return token.revoked_at is None and (
+            token.expires_at is None or token.expires_at > timezone.now()
+        )
 
     def create(self, validated_data: dict[str, Any]) -> ApiToken:
         with field_errors():
@@ -120,8 +151,10 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
 class IssuedTokenSerializer(ApiTokenSerializer):
     token = serializers.CharField(
-        source="plaintext", read_only=True,
-        help_text="The token itself, shown only in this response: only its hash is stored.")
+        source="plaintext",
+        read_only=True,
+        help_text="The token itself, shown only in this response: only its hash is stored.",
+    )
 
     class Meta(ApiTokenSerializer.Meta):
         fields = (*ApiTokenSerializer.Meta.fields, "token")
@@ -130,8 +163,11 @@ class IssuedTokenSerializer(ApiTokenSerializer):
 class ApiRootSerializer(serializers.ModelSerializer):
     # Explicit bounds: the model's depend on the database (and so would the schema).
     max_content_length = serializers.IntegerField(
-        min_value=1024, max_value=2**31 - 1, required=False,
-        help_text="Largest POST body accepted, in octets (TAXII 2.1 §4.2).")
+        min_value=1024,
+        max_value=2**31 - 1,
+        required=False,
+        help_text="Largest POST body accepted, in octets (TAXII 2.1 §4.2).",
+    )
 
     class Meta:
         model = ApiRoot
@@ -145,22 +181,31 @@ class ApiRootSerializer(serializers.ModelSerializer):
                 other = other.exclude(pk=self.instance.pk)
             if other.exists():
                 raise serializers.ValidationError(
-                    {"is_default": f"{other.first()} is the default API root; unset it first."})
+                    {"is_default": f"{other.first()} is the default API root; unset it first."}
+                )
         return attrs
 
 
 class CollectionSerializer(serializers.ModelSerializer):
     api_root = SlugRelated(slug_field="slug", queryset=ApiRoot.objects.all())
-    default_tlp = TlpField(required=False, help_text=Collection._meta.get_field(
-        "default_tlp").help_text)
+    default_tlp = TlpField(
+        required=False, help_text=Collection._meta.get_field("default_tlp").help_text
+    )
     alias = serializers.SlugField(max_length=100, required=False, allow_null=True)
-    media_types = serializers.ListField(child=serializers.CharField(max_length=200),
-                                        read_only=True)
+    media_types = serializers.ListField(child=serializers.CharField(max_length=200), read_only=True)
 
     class Meta:
         model = Collection
-        fields = ("id", "api_root", "title", "description", "alias", "media_types",
-                  "default_tlp", "created")
+        fields = (
+            "id",
+            "api_root",
+            "title",
+            "description",
+            "alias",
+            "media_types",
+            "default_tlp",
+            "created",
+        )
         read_only_fields = ("id", "created")
         validators: list[Any] = []  # the alias clash is reported on "alias" (validate)
 
@@ -173,7 +218,8 @@ class CollectionSerializer(serializers.ModelSerializer):
                 clash = clash.exclude(pk=self.instance.pk)
             if clash.exists():
                 raise serializers.ValidationError(
-                    {"alias": "Another collection of this API root has this alias."})
+                    {"alias": "Another collection of this API root has this alias."}
+                )
         return attrs
 
     @transaction.atomic
@@ -191,8 +237,11 @@ class GrantSerializer(serializers.Serializer):
     can_write = serializers.BooleanField(default=False)
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
-        return {"collection": str(instance.collection_id), "can_read": instance.can_read,
-                "can_write": instance.can_write}
+        return {
+            "collection": str(instance.collection_id),
+            "can_read": instance.can_read,
+            "can_write": instance.can_write,
+        }
 
 
 class AgreementSerializer(serializers.ModelSerializer):
@@ -200,25 +249,51 @@ class AgreementSerializer(serializers.ModelSerializer):
 
     partner = partner_field(help_text="The partner's slug; fixed at creation.")
     tlp_ceiling = TlpField(required=False, help_text="Highest TLP level the partner receives.")
-    allowed_types = stix_types(allow_null=True, required=False,
-                               help_text="STIX types the partner receives; null = all.")
+    allowed_types = stix_types(
+        allow_null=True, required=False, help_text="STIX types the partner receives; null = all."
+    )
     denied_types = stix_types(required=False, help_text="STIX types never sent.")
-    embargo = SecondsField(min_value=0, max_value=10 * 366 * 86400, required=False,
-                           help_text="Seconds after date_added before a version is seen.")
-    consents = partner_field(many=True, required=False,
-                             help_text="Partners that may receive this partner's TLP:AMBER "
-                                       "contributions.")
+    embargo = SecondsField(
+        min_value=0,
+        max_value=10 * 366 * 86400,
+        required=False,
+        help_text="Seconds after date_added before a version is seen.",
+    )
+    consents = partner_field(
+        many=True,
+        required=False,
+        help_text="Partners that may receive this partner's TLP:AMBER contributions.",
+    )
     rate_limit = serializers.IntegerField(
-        min_value=1, max_value=1_000_000, allow_null=True, required=False,
-        help_text="TAXII requests per minute; null = the hub default.")
-    grants = GrantSerializer(many=True, required=False,
-                             help_text="Access per collection; replaces the list when given.")
+        min_value=1,
+        max_value=1_000_000,
+        allow_null=True,
+        required=False,
+        help_text="TAXII requests per minute; null = the hub default.",
+    )
+    grants = GrantSerializer(
+        many=True, required=False, help_text="Access per collection; replaces the list when given."
+    )
 
     class Meta:
         model = Agreement
-        fields = ("id", "partner", "name", "tlp_ceiling", "allowed_types", "denied_types",
-                  "embargo", "valid_from", "valid_until", "granular_mode", "consents",
-                  "rate_limit", "grants", "created", "updated")
+        fields = (
+            "id",
+            "partner",
+            "name",
+            "tlp_ceiling",
+            "allowed_types",
+            "denied_types",
+            "embargo",
+            "valid_from",
+            "valid_until",
+            "granular_mode",
+            "consents",
+            "rate_limit",
+            "grants",
+            "created",
+            "updated",
+        )
         read_only_fields = ("id", "created", "updated")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -232,7 +307,8 @@ class AgreementSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError({"valid_until": "Must be after valid_from."})
         if partner is not None and partner in attrs.get("consents", ()):
             raise serializers.ValidationError(
-                {"consents": "A partner always sees its own contributions."})
+                {"consents": "A partner always sees its own contributions."}
+            )
         grants = attrs.get("grants")
         if grants is not None:
             seen = [g["collection"].pk for g in grants]
@@ -243,15 +319,22 @@ class AgreementSerializer(serializers.ModelSerializer):
                 held = held.exclude(agreement=instance)
             clash = held.select_related("agreement").first()
             if clash is not None:
-                raise serializers.ValidationError({"grants": (
-                    f"{partner} already has a grant on {clash.collection_id} under agreement "
-                    f"{clash.agreement_id}; a partner has one set of rules per collection.")})
+                raise serializers.ValidationError(
+                    {
+                        "grants": (
+                            f"{partner} already has a grant on {clash.collection_id} under "
+                            f"agreement {clash.agreement_id}; a partner has one set of rules "
+                            "per collection."
+                        )
+                    }
+                )
         return attrs
 
     def to_representation(self, instance: Agreement) -> dict[str, Any]:
         data = super().to_representation(instance)
-        data["grants"] = GrantSerializer(instance.grants.order_by("collection__created"),
-                                         many=True).data
+        data["grants"] = GrantSerializer(
+            instance.grants.order_by("collection__created"), many=True
+        ).data
         return data
 
     @staticmethod
@@ -259,8 +342,7 @@ class AgreementSerializer(serializers.ModelSerializer):
         return {k: v for k, v in validated.items() if k in services.AGREEMENT_FIELDS}
 
     @staticmethod
-    def _set_grants(agreement: Agreement, grants: Iterable[dict[str, Any]],
-                    replace: bool) -> None:
+    def _set_grants(agreement: Agreement, grants: Iterable[dict[str, Any]], replace: bool) -> None:
         wanted = {g["collection"].pk: g for g in grants}
         if replace:
             for grant in agreement.grants.select_related("collection"):
@@ -268,23 +350,31 @@ class AgreementSerializer(serializers.ModelSerializer):
                     services.grant_remove(agreement=agreement, collection=grant.collection)
         for grant in wanted.values():
             # Under PATCH (partial) the nested defaults are not applied.
-            services.grant_set(agreement=agreement, collection=grant["collection"],
-                               can_read=grant.get("can_read", True),
-                               can_write=grant.get("can_write", False))
+            services.grant_set(
+                agreement=agreement,
+                collection=grant["collection"],
+                can_read=grant.get("can_read", True),
+                can_write=grant.get("can_write", False),
+            )
 
     @transaction.atomic
     def create(self, validated_data: dict[str, Any]) -> Agreement:
         agreement = services.agreement_create(
-            partner=validated_data["partner"], name=validated_data["name"],
+            partner=validated_data["partner"],
+            name=validated_data["name"],
             consents=validated_data.get("consents", ()),
-            **{k: v for k, v in self._rules(validated_data).items() if k != "name"})
+            **{k: v for k, v in self._rules(validated_data).items() if k != "name"},
+        )
         self._set_grants(agreement, validated_data.get("grants", ()), replace=False)
         return agreement
 
     @transaction.atomic
     def update(self, instance: Agreement, validated_data: dict[str, Any]) -> Agreement:
-        services.agreement_update(agreement=instance, consents=validated_data.get("consents"),
-                                  **self._rules(validated_data))
+        services.agreement_update(
+            agreement=instance,
+            consents=validated_data.get("consents"),
+            **self._rules(validated_data),
+        )
         if "grants" in validated_data:
             self._set_grants(instance, validated_data["grants"], replace=True)
         instance.refresh_from_db()
@@ -295,13 +385,29 @@ class AuditEventSerializer(serializers.ModelSerializer):
     partner = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     filters = serializers.DictField(child=serializers.CharField(), read_only=True)
-    versions = serializers.ListField(child=serializers.IntegerField(), read_only=True,
-                                     help_text="Keys of the versions served or stored.")
+    versions = serializers.ListField(
+        child=serializers.IntegerField(),
+        read_only=True,
+        help_text="Keys of the versions served or stored.",
+    )
 
     class Meta:
         model = AuditEvent
-        fields = ("id", "at", "partner", "user", "token", "method", "endpoint", "collection",
-                  "object_id", "filters", "status_code", "count", "versions")
+        fields = (
+            "id",
+            "at",
+            "partner",
+            "user",
+            "token",
+            "method",
+            "endpoint",
+            "collection",
+            "object_id",
+            "filters",
+            "status_code",
+            "count",
+            "versions",
+        )
         read_only_fields = fields
 
 
@@ -315,8 +421,9 @@ class DecisionSerializer(serializers.Serializer):
     version = serializers.CharField()
     date_added = serializers.DateTimeField()
     shared = serializers.BooleanField(source="decision.shared")
-    rule = serializers.CharField(source="decision.rule",
-                                 help_text="The rule that decided (policy.decide).")
+    rule = serializers.CharField(
+        source="decision.rule", help_text="The rule that decided (policy.decide)."
+    )
 
 
 class ReceiptSerializer(serializers.Serializer):
@@ -331,19 +438,23 @@ class ExplanationSerializer(serializers.Serializer):
     stix_id = serializers.CharField()
     now = serializers.DateTimeField()
     versions = DecisionSerializer(many=True)
-    received = ReceiptSerializer(many=True, help_text="Versions the partner was served "
-                                                      "(audit events), oldest first.")
+    received = ReceiptSerializer(
+        many=True, help_text="Versions the partner was served (audit events), oldest first."
+    )
 
 
 class PreviewQuerySerializer(serializers.Serializer):
     partner = partner_field(help_text="The partner's slug.")
     collection = serializers.PrimaryKeyRelatedField(queryset=Collection.objects.all())
-    cursor = serializers.CharField(required=False, max_length=1000,
-                                   help_text="``next`` of the previous page.")
+    cursor = serializers.CharField(
+        required=False, max_length=1000, help_text="``next`` of the previous page."
+    )
     limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
     summary = serializers.BooleanField(
-        default=True, help_text="Count withheld versions per rule (first page only; costs "
-                                "a pass over the collection).")
+        default=True,
+        help_text="Count withheld versions per rule (first page only; costs "
+        "a pass over the collection).",
+    )
 
 
 class PreviewRowSerializer(serializers.Serializer):
@@ -356,8 +467,9 @@ class PreviewRowSerializer(serializers.Serializer):
 class PreviewSummarySerializer(serializers.Serializer):
     total = serializers.IntegerField()
     shared = serializers.IntegerField()
-    withheld = serializers.DictField(child=serializers.IntegerField(),
-                                     help_text="Versions withheld, by the deciding rule.")
+    withheld = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Versions withheld, by the deciding rule."
+    )
 
 
 class PreviewSerializer(serializers.Serializer):

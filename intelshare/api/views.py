@@ -56,8 +56,7 @@ class UserViewSet(StaffOnly, viewsets.ModelViewSet):
     ordering = ("username",)
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
-        _require_superuser_for_staff(self.request, serializer.validated_data.get("is_staff",
-                                                                                 False))
+        _require_superuser_for_staff(self.request, serializer.validated_data.get("is_staff", False))
         serializer.save()
 
     def get_object(self) -> User:
@@ -73,12 +72,16 @@ class UserViewSet(StaffOnly, viewsets.ModelViewSet):
 
 
 @extend_schema_view(
-    create=extend_schema(request=s.ApiTokenSerializer,
-                         responses={201: s.IssuedTokenSerializer}),
+    create=extend_schema(request=s.ApiTokenSerializer, responses={201: s.IssuedTokenSerializer}),
     revoke=extend_schema(request=None, responses={200: s.ApiTokenSerializer}),
 )
-class ApiTokenViewSet(StaffOnly, mixins.CreateModelMixin, mixins.ListModelMixin,
-                      mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ApiTokenViewSet(
+    StaffOnly,
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
     """API tokens. The token itself is in the create response only (it is
     stored hashed); revoke instead of deleting, so audit events keep their token."""
 
@@ -136,8 +139,10 @@ class CollectionViewSet(StaffOnly, viewsets.ModelViewSet):
 
     def perform_destroy(self, instance: Collection) -> None:
         if policy.staff_versions(collection=instance).versions.exists():
-            raise Conflict("The collection holds object versions; delete them first "
-                           "(TAXII DELETE), or keep the collection.")
+            raise Conflict(
+                "The collection holds object versions; delete them first "
+                "(TAXII DELETE), or keep the collection."
+            )
         delete_or_conflict(instance, what="collection")
 
 
@@ -146,8 +151,9 @@ class AgreementViewSet(StaffOnly, viewsets.ModelViewSet):
     """Sharing agreements: every rule, consents and grants; written through
     ``intelshare.services`` so that a widening is recorded."""
 
-    queryset = (Agreement.objects.select_related("partner")
-                .prefetch_related("consents", "grants").all())
+    queryset = (
+        Agreement.objects.select_related("partner").prefetch_related("consents", "grants").all()
+    )
     serializer_class = s.AgreementSerializer
     filterset_class = filters.AgreementFilter
     search_fields = ("name", "partner__name", "partner__slug")
@@ -180,16 +186,20 @@ class ExplainView(StaffOnly, APIView):
     """For every stored version of an object: shared with the partner or not, the
     rule that decided, and which versions the partner received."""
 
-    @extend_schema(parameters=[s.ExplainQuerySerializer],
-                   responses={200: s.ExplanationSerializer})
+    @extend_schema(parameters=[s.ExplainQuerySerializer], responses={200: s.ExplanationSerializer})
     def get(self, request: Request) -> Response:
         query = s.ExplainQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         partner, stix_id = query.validated_data["partner"], query.validated_data["stix_id"]
         now = timezone.now()
         found = policy.explain(partner=partner, stix_id=stix_id, now=now)
-        body = {"partner": partner.slug, "stix_id": stix_id, "now": now, "versions": found,
-                "received": audit.received(partner=partner, stix_id=stix_id)}
+        body = {
+            "partner": partner.slug,
+            "stix_id": stix_id,
+            "now": now,
+            "versions": found,
+            "received": audit.received(partner=partner, stix_id=stix_id),
+        }
         return Response(s.ExplanationSerializer(body).data)
 
 
@@ -198,8 +208,7 @@ class PreviewView(StaffOnly, APIView):
     time; on the first page, how many versions each rule withholds.
     """
 
-    @extend_schema(parameters=[s.PreviewQuerySerializer],
-                   responses={200: s.PreviewSerializer})
+    @extend_schema(parameters=[s.PreviewQuerySerializer], responses={200: s.PreviewSerializer})
     def get(self, request: Request) -> Response:
         query = s.PreviewQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -207,13 +216,20 @@ class PreviewView(StaffOnly, APIView):
         partner, collection, cursor = args["partner"], args["collection"], args.get("cursor")
         now = timezone.now()
         try:
-            found = preview.page(partner=partner, collection=collection, now=now,
-                                 cursor=cursor, limit=args["limit"])
+            found = preview.page(
+                partner=partner, collection=collection, now=now, cursor=cursor, limit=args["limit"]
+            )
         except preview.BadCursor as exc:
             raise serializers.ValidationError({"cursor": str(exc)}) from None
         summary = None
         if args["summary"] and not cursor:
             summary = preview.summary(partner=partner, collection=collection, now=now)
-        body = {"partner": partner.slug, "collection": collection.pk, "now": now,
-                "versions": found.rows, "next": found.next, "summary": summary}
+        body = {
+            "partner": partner.slug,
+            "collection": collection.pk,
+            "now": now,
+            "versions": found.rows,
+            "next": found.next,
+            "summary": summary,
+        }
         return Response(s.PreviewSerializer(body).data)

@@ -32,8 +32,8 @@ def resolve_collection(ref: str, *, api_root: str | None = None) -> Any:
 
 def describe_result(result: Any) -> tuple[str, list[str]]:
     """(summary line, one line per failed object) of an ``ingest.store`` result."""
-    summary = (f"stored {result.new}, duplicate {result.duplicate}, "
-               f"failed {result.failed}")
-    failures = [f"failed {o.id or '?'} {o.version}: {o.message}"
-                for o in result.outcomes if not o.ok]
+    summary = f"stored {result.new}, duplicate {result.duplicate}, failed {result.failed}"
+    failures = [
+        f"failed {o.id or '?'} {o.version}: {o.message}" for o in result.outcomes if not o.ok
+    ]
     return summary, failures

@@ -93,15 +93,20 @@ def _fix_timestamps(obj: dict[str, Any], newest: str | None, fixes: list[Fix]) -
         for prop in ("created", "modified"):
             if obj.get(prop) is None:
                 obj[prop] = fill
-                fixes.append(Fix(oid, "timestamps-missing", f"missing {prop} set",
-                                 None, fill))
+                fixes.append(Fix(oid, "timestamps-missing", f"missing {prop} set", None, fill))
         return
     c, m = _stamp(created), _stamp(modified)
     if c is not None and m is not None and m < c:
         obj["modified"] = created
-        fixes.append(Fix(oid, "modified-before-created",
-                         "modified earlier than created; set to created",
-                         modified, created))
+        fixes.append(
+            Fix(
+                oid,
+                "modified-before-created",
+                "modified earlier than created; set to created",
+                modified,
+                created,
+            )
+        )
 
 
 def _rekey(objects: list[dict[str, Any]], fixes: list[Fix]) -> dict[str, list[str]]:
@@ -109,8 +114,7 @@ def _rekey(objects: list[dict[str, Any]], fixes: list[Fix]) -> dict[str, list[st
     groups: dict[str, set[tuple[str, str, str]]] = {}
     for obj in objects:
         if obj["type"] == "relationship":
-            ends = (obj.get("relationship_type"), obj.get("source_ref"),
-                    obj.get("target_ref"))
+            ends = (obj.get("relationship_type"), obj.get("source_ref"), obj.get("target_ref"))
             groups.setdefault(obj["id"], set()).add(ends)  # type: ignore[arg-type]
     clashing = {oid for oid, ends in groups.items() if len(ends) > 1}
     renamed: dict[str, list[str]] = {}
@@ -118,16 +122,29 @@ def _rekey(objects: list[dict[str, Any]], fixes: list[Fix]) -> dict[str, list[st
         old = obj["id"]
         if old not in clashing:
             continue
-        key = "|".join((old, obj.get("relationship_type", ""),
-                        obj.get("source_ref", ""), obj.get("target_ref", "")))
+        key = "|".join(
+            (
+                old,
+                obj.get("relationship_type", ""),
+                obj.get("source_ref", ""),
+                obj.get("target_ref", ""),
+            )
+        )
         new = f"relationship--{uuid.uuid5(REKEY_NAMESPACE, key)}"
         obj["id"] = new
         if new not in renamed.setdefault(old, []):
             renamed[old].append(new)
-            fixes.append(Fix(old, "relationship-rekeyed",
-                             f"id shared by {len(groups[old])} different relationships;"
-                             f" this one ({obj.get('source_ref')} -> "
-                             f"{obj.get('target_ref')}) re-keyed", old, new))
+            fixes.append(
+                Fix(
+                    old,
+                    "relationship-rekeyed",
+                    f"id shared by {len(groups[old])} different relationships;"
+                    f" this one ({obj.get('source_ref')} -> "
+                    f"{obj.get('target_ref')}) re-keyed",
+                    old,
+                    new,
+                )
+            )
     return renamed
 
 
@@ -142,17 +159,32 @@ def _dedupe(objects: list[dict[str, Any]], fixes: list[Fix]) -> list[dict[str, A
             seen[key] = body
             kept.append(obj)
         elif seen[key] == body:
-            fixes.append(Fix(obj["id"], "dropped-duplicate",
-                             "exact copy of an earlier object dropped", key[1], None))
+            fixes.append(
+                Fix(
+                    obj["id"],
+                    "dropped-duplicate",
+                    "exact copy of an earlier object dropped",
+                    key[1],
+                    None,
+                )
+            )
         else:
-            fixes.append(Fix(obj["id"], "dropped-conflict",
-                             "same id and version as an earlier object but different "
-                             "content; the earlier one kept", key[1], None))
+            fixes.append(
+                Fix(
+                    obj["id"],
+                    "dropped-conflict",
+                    "same id and version as an earlier object but different "
+                    "content; the earlier one kept",
+                    key[1],
+                    None,
+                )
+            )
     return kept
 
 
-def _fix_collection(obj: dict[str, Any], renamed: dict[str, list[str]],
-                    modified: dict[str, Any], fixes: list[Fix]) -> None:
+def _fix_collection(
+    obj: dict[str, Any], renamed: dict[str, list[str]], modified: dict[str, Any], fixes: list[Fix]
+) -> None:
     contents = obj.get("x_mitre_contents")
     if not isinstance(contents, list):
         return
@@ -163,17 +195,30 @@ def _fix_collection(obj: dict[str, Any], renamed: dict[str, list[str]],
         if ref in renamed:
             if ref not in done:
                 done.add(ref)
-                out.extend({"object_ref": new, "object_modified": modified[new]}
-                           for new in renamed[ref])
-                fixes.append(Fix(obj["id"], "collection-contents",
-                                 f"x_mitre_contents entries for re-keyed {ref}",
-                                 ref, renamed[ref]))
+                out.extend(
+                    {"object_ref": new, "object_modified": modified[new]} for new in renamed[ref]
+                )
+                fixes.append(
+                    Fix(
+                        obj["id"],
+                        "collection-contents",
+                        f"x_mitre_contents entries for re-keyed {ref}",
+                        ref,
+                        renamed[ref],
+                    )
+                )
             continue
         current = modified.get(ref) if ref is not None else None
         if current is not None and entry.get("object_modified") != current:
-            fixes.append(Fix(obj["id"], "collection-contents",
-                             f"x_mitre_contents object_modified of {ref}",
-                             entry.get("object_modified"), current))
+            fixes.append(
+                Fix(
+                    obj["id"],
+                    "collection-contents",
+                    f"x_mitre_contents object_modified of {ref}",
+                    entry.get("object_modified"),
+                    current,
+                )
+            )
             entry = {**entry, "object_modified": current}
         out.append(entry)
     obj["x_mitre_contents"] = out
@@ -191,19 +236,28 @@ def normalise_atlas(bundle: dict[str, Any]) -> tuple[list[dict[str, Any]], list[
     fixes: list[Fix] = []
     objects: list[dict[str, Any]] = []
     for index, raw in enumerate(raw_objects):
-        if (not isinstance(raw, dict) or not isinstance(raw.get("id"), str)
-                or not isinstance(raw.get("type"), str)):
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(raw.get("id"), str)
+            or not isinstance(raw.get("type"), str)
+        ):
             label = raw.get("id") if isinstance(raw, dict) else None
-            fixes.append(Fix(str(label or f"objects[{index}]"), "dropped-invalid",
-                             "not a STIX object with a type and an id", None, None))
+            fixes.append(
+                Fix(
+                    str(label or f"objects[{index}]"),
+                    "dropped-invalid",
+                    "not a STIX object with a type and an id",
+                    None,
+                    None,
+                )
+            )
             continue
         objects.append(copy.deepcopy(raw))
     newest = _newest(objects)
     for obj in objects:
         if "spec_version" not in obj:
             obj["spec_version"] = "2.1"
-            fixes.append(Fix(obj["id"], "spec_version", "missing spec_version set",
-                             None, "2.1"))
+            fixes.append(Fix(obj["id"], "spec_version", "missing spec_version set", None, "2.1"))
         _fix_timestamps(obj, newest, fixes)
     renamed = _rekey(objects, fixes)
     objects = _dedupe(objects, fixes)
@@ -213,13 +267,23 @@ def normalise_atlas(bundle: dict[str, Any]) -> tuple[list[dict[str, Any]], list[
         ref = obj.get("created_by_ref")
         if ref is not None and ref not in ids:
             del obj["created_by_ref"]
-            fixes.append(Fix(obj["id"], "dangling-created-by-ref",
-                             "created_by_ref names an identity not in the bundle; "
-                             "removed", ref, None))
+            fixes.append(
+                Fix(
+                    obj["id"],
+                    "dangling-created-by-ref",
+                    "created_by_ref names an identity not in the bundle; removed",
+                    ref,
+                    None,
+                )
+            )
         if obj["type"] == "x-mitre-collection":
             _fix_collection(obj, renamed, modified, fixes)
-    logger.info("ATLAS bundle normalised: %d objects in, %d out, %d fixes",
-                len(raw_objects), len(objects), len(fixes))
+    logger.info(
+        "ATLAS bundle normalised: %d objects in, %d out, %d fixes",
+        len(raw_objects),
+        len(objects),
+        len(fixes),
+    )
     return objects, fixes
 
 
@@ -230,6 +294,7 @@ def import_atlas(bundle: dict[str, Any], *, collection: Any) -> tuple[list[Fix],
     from intelshare import ingest  # Django app code: imported only when storing
 
     objects, fixes = normalise_atlas(bundle)
-    result = ingest.store(collection=collection, objects=objects, source_partner=None,
-                          origin="atlas")
+    result = ingest.store(
+        collection=collection, objects=objects, source_partner=None, origin="atlas"
+    )
     return fixes, result

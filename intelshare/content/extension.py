@@ -29,9 +29,7 @@ VERSION = "1.0.0"
 _DEFINED = "2026-06-01T00:00:00.000Z"
 
 # Meta objects describe data; LLM-misuse context on them is meaningless.
-_NOT_EXTENSIBLE = frozenset(
-    {"marking-definition", "extension-definition", "language-content"}
-)
+_NOT_EXTENSIBLE = frozenset({"marking-definition", "extension-definition", "language-content"})
 
 
 @cache
@@ -50,9 +48,7 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def _ecma_pattern(
-    validator: Any, pattern: str, instance: Any, _schema: Any
-) -> Any:
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, _schema: Any) -> Any:
     if validator.is_type(instance, "string") and not _regex(pattern).search(instance):
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
@@ -74,9 +70,12 @@ def _validator() -> Any:
 
 Check = Callable[[Any], bool]
 _IGNORED = frozenset({"$schema", "$id", "title", "description", "examples", "$comment"})
-_TYPES = {"object": "isinstance(v, dict)", "array": "isinstance(v, list)",
-          "string": "isinstance(v, str)",
-          "integer": "isinstance(v, int) and not isinstance(v, bool)"}
+_TYPES = {
+    "object": "isinstance(v, dict)",
+    "array": "isinstance(v, list)",
+    "string": "isinstance(v, str)",
+    "integer": "isinstance(v, int) and not isinstance(v, bool)",
+}
 
 
 class _Source:
@@ -122,8 +121,9 @@ class _Source:
                     raise NotImplementedError(f"{key} with non-string values")
                 out.append(f"isinstance(v, str) and v in {self.constant(allowed)}")
             elif key == "pattern":
-                out.append(f"not isinstance(v, str) or {self.constant(_regex(arg))}"
-                           ".search(v) is not None")
+                out.append(
+                    f"not isinstance(v, str) or {self.constant(_regex(arg))}.search(v) is not None"
+                )
             elif key in ("minLength", "maxLength", "minItems"):
                 kind = "list" if key == "minItems" else "str"
                 op = "<=" if key == "maxLength" else ">="
@@ -132,8 +132,10 @@ class _Source:
                 op = ">=" if key == "minimum" else "<="
                 out.append(f"not isinstance(v, (int, float)) or v {op} {arg!r}")
             elif key == "uniqueItems":
-                out.append("not isinstance(v, list) or (all(isinstance(i, str) for i in v)"
-                           " and len(set(v)) == len(v))")
+                out.append(
+                    "not isinstance(v, list) or (all(isinstance(i, str) for i in v)"
+                    " and len(set(v)) == len(v))"
+                )
             elif key == "required":
                 keys = " and ".join(f"{k!r} in v" for k in arg) or "True"
                 out.append(f"not isinstance(v, dict) or ({keys})")
@@ -147,8 +149,10 @@ class _Source:
                 self.tables[table] = functions
                 closed = node.get("additionalProperties") is False
                 unknown = "False" if closed else "True"
-                out.append(f"not isinstance(v, dict) or all(({table}[k](x) if k in {table} "
-                           f"else {unknown}) for k, x in v.items())")
+                out.append(
+                    f"not isinstance(v, dict) or all(({table}[k](x) if k in {table} "
+                    f"else {unknown}) for k, x in v.items())"
+                )
             elif key == "additionalProperties":
                 if arg is not False or "properties" not in node:
                     raise NotImplementedError("additionalProperties other than false")
@@ -237,8 +241,7 @@ def validate_extensions(obj: dict[str, Any]) -> list[str]:
     stix_type = obj.get("type")
     if stix_type in _NOT_EXTENSIBLE:
         problems.append(
-            f"{_where(())}: the llm-misuse extension does not apply to "
-            f"{stix_type} objects"
+            f"{_where(())}: the llm-misuse extension does not apply to {stix_type} objects"
         )
     block = extensions[EXTENSION_ID]
     if certainly_valid(block):

@@ -33,8 +33,7 @@ MS_REF = {
 }
 OAI_REF = {
     "source_name": "OpenAI",
-    "description": "Disrupting malicious uses of AI by state-affiliated threat actors "
-    "(2024-02-14)",
+    "description": "Disrupting malicious uses of AI by state-affiliated threat actors (2024-02-14)",
     "url": "https://openai.com/blog/"
     "disrupting-malicious-uses-of-ai-by-state-affiliated-threat-actors",
 }
@@ -80,8 +79,9 @@ def _sdo(stix_type: str, key: str, **props: Any) -> dict[str, Any]:
 
 def _rel(rtype: str, source: str, target: str, **props: Any) -> dict[str, Any]:
     key = f"{source}|{rtype}|{target}"
-    return _sdo("relationship", key, relationship_type=rtype, source_ref=source,
-                target_ref=target, **props)
+    return _sdo(
+        "relationship", key, relationship_type=rtype, source_ref=source, target_ref=target, **props
+    )
 
 
 def hub_identity() -> dict[str, Any]:
@@ -105,37 +105,54 @@ def _attack_pattern(slug: str, ttp: dict[str, Any]) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if slug == "llm-informed-reconnaissance":
         # MITRE's own link: T1682 cites the report (llm-misuse.md §2).
-        refs.append({"source_name": "mitre-attack", "external_id": "T1682",
-                     "url": "https://attack.mitre.org/techniques/T1682",
-                     "description": "Query Public AI Services; cites this report"})
+        refs.append(
+            {
+                "source_name": "mitre-attack",
+                "external_id": "T1682",
+                "url": "https://attack.mitre.org/techniques/T1682",
+                "description": "Query Public AI Services; cites this report",
+            }
+        )
         extra["kill_chain_phases"] = [
             {"kill_chain_name": "mitre-attack", "phase_name": "reconnaissance"}
         ]
     return _sdo(
-        "attack-pattern", slug,
+        "attack-pattern",
+        slug,
         name=ttp["label"],
         description=ttp["definition"],
         external_references=refs + [_mapping_ref(m) for m in ttp["mapping"]],
         **extra,
-        extensions={EXTENSION_ID: {
-            "extension_type": "property-extension",
-            "abuse_category": [slug],
-            "misuse_domain": "cyber-operation",
-        }},
+        extensions={
+            EXTENSION_ID: {
+                "extension_type": "property-extension",
+                "abuse_category": [slug],
+                "misuse_domain": "cyber-operation",
+            }
+        },
     )
 
 
 def _intrusion_set(name: str, actor: dict[str, Any]) -> dict[str, Any]:
     refs = [MS_REF, OAI_REF] + [
-        {"source_name": "mitre-attack", "external_id": group["id"],
-         "url": f"https://attack.mitre.org/groups/{group['id']}",
-         "description": f"ATT&CK group {group['name']}, which Microsoft says "
-         f"overlaps with {name}"}
+        {
+            "source_name": "mitre-attack",
+            "external_id": group["id"],
+            "url": f"https://attack.mitre.org/groups/{group['id']}",
+            "description": f"ATT&CK group {group['name']}, which Microsoft says "
+            f"overlaps with {name}",
+        }
         for group in actor["attack_groups"]
     ]
-    return _sdo("intrusion-set", name, name=name, description=actor["description"],
-                aliases=actor["aliases"], resource_level="government",
-                external_references=refs)
+    return _sdo(
+        "intrusion-set",
+        name,
+        name=name,
+        description=actor["description"],
+        aliases=actor["aliases"],
+        resource_level="government",
+        external_references=refs,
+    )
 
 
 def build_pack() -> list[dict[str, Any]]:
@@ -145,41 +162,60 @@ def build_pack() -> list[dict[str, Any]]:
     actors: dict[str, dict[str, Any]] = data["actors"]
     sets = {name: _intrusion_set(name, actor) for name, actor in actors.items()}
     sponsors = {
-        name: _sdo("threat-actor", actor["sponsor"]["name"],
-                   name=actor["sponsor"]["name"],
-                   description=actor["sponsor"]["description"],
-                   threat_actor_types=["nation-state"], resource_level="government",
-                   external_references=[MS_REF])
-        for name, actor in actors.items() if "sponsor" in actor
+        name: _sdo(
+            "threat-actor",
+            actor["sponsor"]["name"],
+            name=actor["sponsor"]["name"],
+            description=actor["sponsor"]["description"],
+            threat_actor_types=["nation-state"],
+            resource_level="government",
+            external_references=[MS_REF],
+        )
+        for name, actor in actors.items()
+        if "sponsor" in actor
     }
     principles = data["principles"]
     coas = {
-        key: _sdo("course-of-action", key, name=p["name"],
-                  description=p["description"],
-                  external_references=[MS_REF, *map(_mapping_ref, p["mapping"])])
+        key: _sdo(
+            "course-of-action",
+            key,
+            name=p["name"],
+            description=p["description"],
+            external_references=[MS_REF, *map(_mapping_ref, p["mapping"])],
+        )
         for key, p in principles.items()
     }
     rels = [
-        _rel("attributed-to", sets[name]["id"], sponsor["id"],
-             description=actors[name]["sponsor"]["description"],
-             external_references=[MS_REF])
+        _rel(
+            "attributed-to",
+            sets[name]["id"],
+            sponsor["id"],
+            description=actors[name]["sponsor"]["description"],
+            external_references=[MS_REF],
+        )
         for name, sponsor in sponsors.items()
     ]
     rels += [
-        _rel("uses", sets[name]["id"], ttp[use["ttp"]]["id"],
-             description=use["observed"], external_references=[MS_REF])
+        _rel(
+            "uses",
+            sets[name]["id"],
+            ttp[use["ttp"]]["id"],
+            description=use["observed"],
+            external_references=[MS_REF],
+        )
         for name, actor in actors.items()
         for use in actor["uses"]
     ]
     rels += [
         _rel("mitigates", coas[key]["id"], pattern["id"])
-        for key, p in principles.items() if p["mitigates"]
+        for key, p in principles.items()
+        if p["mitigates"]
         for pattern in ttp.values()
     ]
-    content = [*sponsors.values(), *sets.values(), *ttp.values(), *coas.values(),
-               *rels]
+    content = [*sponsors.values(), *sets.values(), *ttp.values(), *coas.values(), *rels]
     report = _sdo(
-        "report", "msft-openai-2024-02-14",
+        "report",
+        "msft-openai-2024-02-14",
         name="Staying ahead of threat actors in the age of AI (Microsoft and "
         "OpenAI, 14 February 2024)",
         description="Microsoft and OpenAI disclosed five state-affiliated actors "
@@ -193,8 +229,7 @@ def build_pack() -> list[dict[str, Any]]:
         object_refs=[obj["id"] for obj in content],
         external_references=[MS_REF, OAI_REF],
     )
-    objects = [tlp2_marking("clear"), hub_identity(), extension_definition(),
-               *content, report]
+    objects = [tlp2_marking("clear"), hub_identity(), extension_definition(), *content, report]
     # Fresh dicts on every call: the objects share constants (MS_REF, the cached
     # data), and a caller that mutates one must not change the next build.
     return json.loads(json.dumps(objects))

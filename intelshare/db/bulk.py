@@ -37,8 +37,9 @@ def insert(model: type[Model], fields: Sequence[str], rows: Sequence[Row]) -> No
         _bulk_create(model, fields, rows)
 
 
-def insert_returning_pks(model: type[Model], fields: Sequence[str],
-                         rows: Sequence[Row]) -> list[int]:
+def insert_returning_pks(
+    model: type[Model], fields: Sequence[str], rows: Sequence[Row]
+) -> list[int]:
     """Insert ``rows`` into ``model``'s table; returns their primary keys, in order
     (on PostgreSQL drawn from the sequence first, as COPY returns nothing).
     """
@@ -47,13 +48,22 @@ def insert_returning_pks(model: type[Model], fields: Sequence[str],
     if connection.vendor != "postgresql":
         return [obj.pk for obj in _bulk_create(model, fields, rows)]
     pks = _reserve_pks(model, len(rows))
-    _copy(model, [model._meta.pk.attname, *fields],
-          [(pk, *row) for pk, row in zip(pks, rows, strict=True)])
+    _copy(
+        model,
+        [model._meta.pk.attname, *fields],
+        [(pk, *row) for pk, row in zip(pks, rows, strict=True)],
+    )
     return pks
 
 
-def select_by_keys(model: type[Model], *, where: dict[str, Any], key: str,
-                   values: Sequence[Any], columns: Sequence[str]) -> list[tuple[Any, ...]]:
+def select_by_keys(
+    model: type[Model],
+    *,
+    where: dict[str, Any],
+    key: str,
+    values: Sequence[Any],
+    columns: Sequence[str],
+) -> list[tuple[Any, ...]]:
     """``columns`` of the rows matching ``where`` (equality on each item) whose
     ``key`` is one of ``values`` (distinct); an index on the ``where`` columns
     then ``key`` serves it."""
@@ -62,9 +72,13 @@ def select_by_keys(model: type[Model], *, where: dict[str, Any], key: str,
     if connection.vendor == "postgresql":
         return _join_select(model, where, key, values, columns)
     manager = model._default_manager
-    return [row for start in range(0, len(values), _BATCH)
-            for row in manager.filter(**where, **{f"{key}__in": values[start:start + _BATCH]})
-            .values_list(*columns)]
+    return [
+        row
+        for start in range(0, len(values), _BATCH)
+        for row in manager.filter(
+            **where, **{f"{key}__in": values[start : start + _BATCH]}
+        ).values_list(*columns)
+    ]
 
 
 def _column(model: type[Model], name: str) -> tuple[Field[Any, Any], str]:
@@ -74,19 +88,27 @@ def _column(model: type[Model], name: str) -> tuple[Field[Any, Any], str]:
     return field, field.column
 
 
-def _join_select(model: type[Model], where: dict[str, Any], key: str,
-                 values: Sequence[Any], columns: Sequence[str]) -> list[tuple[Any, ...]]:
+def _join_select(
+    model: type[Model],
+    where: dict[str, Any],
+    key: str,
+    values: Sequence[Any],
+    columns: Sequence[str],
+) -> list[tuple[Any, ...]]:
     meta = model._meta
     quote = connection.ops.quote_name
     names = [*where, key]
     fields = [_column(model, name) for name in names]
     arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field, _ in fields)
     wanted = ", ".join(f"w{i}" for i in range(len(names)))
-    conditions = " AND ".join(f"t.{quote(column)} = wanted.w{i}"
-                              for i, (_, column) in enumerate(fields))
+    conditions = " AND ".join(
+        f"t.{quote(column)} = wanted.w{i}" for i, (_, column) in enumerate(fields)
+    )
     selected = ", ".join(f"t.{quote(_column(model, name)[1])}" for name in columns)
-    sql = (f"SELECT {selected} FROM unnest({arrays}) AS wanted({wanted})"
-           f" JOIN {quote(meta.db_table)} AS t ON {conditions}")
+    sql = (
+        f"SELECT {selected} FROM unnest({arrays}) AS wanted({wanted})"
+        f" JOIN {quote(meta.db_table)} AS t ON {conditions}"
+    )
     params = [array_literal([value] * len(values)) for value in where.values()]
     params.append(array_literal(values))
     with connection.cursor() as cursor:
@@ -108,7 +130,8 @@ def _reserve_pks(model: type[Model], count: int) -> list[int]:
         cursor.execute(
             "SELECT nextval((SELECT pg_get_serial_sequence(%s, %s))::regclass)"
             " FROM generate_series(1, %s)",
-            [connection.ops.quote_name(meta.db_table), meta.pk.column, count])
+            [connection.ops.quote_name(meta.db_table), meta.pk.column, count],
+        )
         return sorted(pk for (pk,) in cursor.fetchall())
 
 
@@ -119,7 +142,10 @@ def _copy(model: type[Model], fields: Sequence[str], rows: Sequence[Row]) -> Non
     sql = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
     # The raw psycopg cursor does the COPY; Django's error wrapper keeps the
     # exceptions callers see (IntegrityError, DataError…) the same as an INSERT's.
-    with (connection.cursor() as cursor, connection.wrap_database_errors,
-          cursor.cursor.copy(sql) as copy):
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(sql) as copy,
+    ):
         for row in rows:
             copy.write_row(row)

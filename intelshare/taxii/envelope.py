@@ -50,28 +50,38 @@ def _float(text: str) -> float:
 def parse(body: bytes, *, max_length: int) -> list[Any]:
     """The objects of an envelope; raises a ``TaxiiError`` for anything else."""
     if len(body) > max_length:
-        raise PayloadTooLarge(f"the body exceeds max_content_length ({max_length} octets)",
-                              error_code="too-large")
+        raise PayloadTooLarge(
+            f"the body exceeds max_content_length ({max_length} octets)", error_code="too-large"
+        )
     try:
         text = body.decode("utf-8")
-        document = json.loads(text, object_pairs_hook=_object, parse_int=_integer,
-                              parse_float=_float,
-                              parse_constant=_constant)
+        document = json.loads(
+            text,
+            object_pairs_hook=_object,
+            parse_int=_integer,
+            parse_float=_float,
+            parse_constant=_constant,
+        )
     except UnicodeDecodeError:
         raise TaxiiError("the body is not valid UTF-8", error_code="malformed-json") from None
     except RecursionError:
         raise TaxiiError("the body is nested too deeply", error_code="malformed-json") from None
     except _NotIJson as exc:
-        raise TaxiiError(f"the body is not I-JSON (RFC 7493): {exc}",
-                         error_code="malformed-json") from None
+        raise TaxiiError(
+            f"the body is not I-JSON (RFC 7493): {exc}", error_code="malformed-json"
+        ) from None
     except json.JSONDecodeError as exc:
-        raise TaxiiError(f"the body is not valid JSON: {exc}",
-                         error_code="malformed-json") from None
+        raise TaxiiError(
+            f"the body is not valid JSON: {exc}", error_code="malformed-json"
+        ) from None
     if not isinstance(document, dict):
-        raise Unprocessable("the body must be an envelope (a JSON object, §3.7)",
-                            error_code="not-an-envelope")
+        raise Unprocessable(
+            "the body must be an envelope (a JSON object, §3.7)", error_code="not-an-envelope"
+        )
     objects = document.get("objects")
     if not isinstance(objects, list) or not objects:
-        raise Unprocessable("the envelope's objects must be a non-empty list (§3.7, §2)",
-                            error_code="not-an-envelope")
+        raise Unprocessable(
+            "the envelope's objects must be a non-empty list (§3.7, §2)",
+            error_code="not-an-envelope",
+        )
     return objects

@@ -19,8 +19,11 @@ from intelshare.models import TAXII_21
 logger = logging.getLogger(__name__)
 
 # Connection failures of Redis (CACHE_URL) and of the Celery broker (kombu).
-_BACKEND_OUTAGES: tuple[type[Exception], ...] = (KombuOperationalError, RedisConnectionError,
-                                                 RedisTimeoutError)
+_BACKEND_OUTAGES: tuple[type[Exception], ...] = (
+    KombuOperationalError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
 
 
 class TaxiiError(Exception):
@@ -29,9 +32,14 @@ class TaxiiError(Exception):
     http_status = 400
     title = "Bad Request"
 
-    def __init__(self, description: str, *, error_code: str | None = None,
-                 details: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        description: str,
+        *,
+        error_code: str | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(description)
         self.description = description
         self.error_code = error_code
@@ -88,8 +96,9 @@ class ServiceUnavailable(TaxiiError):
     http_status, title = 503, "Service Unavailable"
 
 
-def taxii_response(body: bytes, *, status: int = 200,
-                   headers: dict[str, str] | None = None) -> HttpResponse:
+def taxii_response(
+    body: bytes, *, status: int = 200, headers: dict[str, str] | None = None
+) -> HttpResponse:
     """Every TAXII response, errors included, is ``application/taxii+json;version=2.1``."""
     response = HttpResponse(body, status=status, content_type=TAXII_21)
     for name, value in (headers or {}).items():
@@ -121,8 +130,9 @@ def as_taxii_error(exc: Exception, request: HttpRequest | None = None) -> TaxiiE
         return Forbidden(str(exc.detail))
     if isinstance(exc, drf.Throttled):
         wait = int(exc.wait or 1)
-        return TooManyRequests("request rate limit exceeded",
-                               headers={"Retry-After": str(max(wait, 1))})
+        return TooManyRequests(
+            "request rate limit exceeded", headers={"Retry-After": str(max(wait, 1))}
+        )
     if isinstance(exc, drf.MethodNotAllowed):
         return MethodNotAllowed(str(exc.detail))
     if isinstance(exc, Http404 | drf.NotFound):
@@ -131,14 +141,17 @@ def as_taxii_error(exc: Exception, request: HttpRequest | None = None) -> TaxiiE
         return BadRequest(str(exc.detail))
     if isinstance(exc, OperationalError | InterfaceError):
         logger.warning("database unavailable: %s", type(exc).__name__)
-        return ServiceUnavailable("the database is unavailable; try again shortly",
-                                  headers={"Retry-After": "5"})
+        return ServiceUnavailable(
+            "the database is unavailable; try again shortly", headers={"Retry-After": "5"}
+        )
     if isinstance(exc, _BACKEND_OUTAGES):
         # The cache (verified credentials, rate limits) or the broker is down:
         # a transient outage like the database's, not an internal error.
         logger.warning("cache or broker unavailable: %s", type(exc).__name__)
-        return ServiceUnavailable("a service the hub depends on is unavailable; "
-                                  "try again shortly", headers={"Retry-After": "5"})
+        return ServiceUnavailable(
+            "a service the hub depends on is unavailable; try again shortly",
+            headers={"Retry-After": "5"},
+        )
     error = InternalError("internal error; quote the error_id to the hub's operators")
     logger.error("internal error %s", error.error_id, exc_info=exc)
     return error

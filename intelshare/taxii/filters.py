@@ -47,8 +47,7 @@ class Query:
 
     @property
     def version_values(self) -> tuple[datetime, ...]:
-        return tuple(stix.parse_timestamp(v) for v in self.versions
-                     if v not in VERSION_KEYWORDS)
+        return tuple(stix.parse_timestamp(v) for v in self.versions if v not in VERSION_KEYWORDS)
 
     def next_token(self, last: Cursor) -> str:
         payload = [self.fingerprint, stix.format_timestamp(last.date_added), last.pk]
@@ -85,8 +84,10 @@ def _versions(params: QueryDict) -> tuple[str, ...]:
     if len(set(items)) != len(items):
         raise BadRequest(f"{M_VERSION} must not repeat a value (§3.4.1)", error_code="bad-filter")
     if "all" in items and len(items) > 1:
-        raise BadRequest(f"{M_VERSION}: 'all' cannot be combined with other values (§3.4.1)",
-                         error_code="bad-filter")
+        raise BadRequest(
+            f"{M_VERSION}: 'all' cannot be combined with other values (§3.4.1)",
+            error_code="bad-filter",
+        )
     for item in items:
         if item not in VERSION_KEYWORDS:
             try:
@@ -129,8 +130,9 @@ def _load_cursor(token: str, fingerprint: str) -> Cursor:
     try:
         payload = signing.loads(token, salt=_SALT, max_age=settings.INTELSHARE_NEXT_MAX_AGE)
     except signing.SignatureExpired:
-        raise BadRequest("next token has expired; restart from added_after",
-                         error_code="stale-next") from None
+        raise BadRequest(
+            "next token has expired; restart from added_after", error_code="stale-next"
+        ) from None
     except (signing.BadSignature, ValueError, UnicodeDecodeError):
         raise BadRequest("next token is not valid", error_code="bad-next") from None
     try:
@@ -139,6 +141,8 @@ def _load_cursor(token: str, fingerprint: str) -> Cursor:
     except (TypeError, ValueError):
         raise BadRequest("next token is not valid", error_code="bad-next") from None
     if token_fingerprint != fingerprint:
-        raise BadRequest("next token belongs to another query; send it with the "
-                         "original parameters (§3.4)", error_code="mismatched-next")
+        raise BadRequest(
+            "next token belongs to another query; send it with the original parameters (§3.4)",
+            error_code="mismatched-next",
+        )
     return cursor

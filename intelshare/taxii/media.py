@@ -49,7 +49,8 @@ def check_accept(header: str | None, *, stix_allowed: bool = False) -> None:
             return
     raise NotAcceptable(
         "this endpoint serves application/taxii+json;version=2.1 (§1.6.8)",
-        error_code="not-acceptable")
+        error_code="not-acceptable",
+    )
 
 
 def check_content_type(header: str | None) -> None:
@@ -58,9 +59,12 @@ def check_content_type(header: str | None) -> None:
     if len(ranges) == 1:
         media, params = ranges[0]
         charset_ok = params.get("charset", "utf-8").lower() in {"utf-8", "utf8"}
-        if charset_ok and (media == "application/json" or (
-                (media in TAXII_TYPES or media == STIX_TYPE) and _version_ok(params))):
+        if charset_ok and (
+            media == "application/json"
+            or ((media in TAXII_TYPES or media == STIX_TYPE) and _version_ok(params))
+        ):
             return
     raise UnsupportedMediaType(
         "send the envelope as application/taxii+json;version=2.1 (§5.5)",
-        error_code="unsupported-media-type")
+        error_code="unsupported-media-type",
+    )

@@ -30,8 +30,13 @@ class Selection:
     exact: tuple[datetime, ...]
 
 
-def select(view: View, query: Query, *, stix_id: str | None = None,
-           default_versions: tuple[str, ...] = ("last",)) -> Selection:
+def select(
+    view: View,
+    query: Query,
+    *,
+    stix_id: str | None = None,
+    default_versions: tuple[str, ...] = ("last",),
+) -> Selection:
     """Apply the TAXII filters of ``query`` to what ``view`` lets the caller see."""
     qs = view.versions
     if stix_id is not None:
@@ -57,15 +62,23 @@ class Page:
         """``X-TAXII-Date-Added-First/Last`` (§3.2); omitted on an empty page."""
         if not self.rows:
             return {}
-        return {"X-TAXII-Date-Added-First": stix.format_timestamp(self.rows[0][1]),
-                "X-TAXII-Date-Added-Last": stix.format_timestamp(self.rows[-1][1])}
+        return {
+            "X-TAXII-Date-Added-First": stix.format_timestamp(self.rows[0][1]),
+            "X-TAXII-Date-Added-Last": stix.format_timestamp(self.rows[-1][1]),
+        }
 
 
 def fetch(view: View, selection: Selection, query: Query, *fields: str) -> Page:
     """One page of ``selection`` in ``view``'s order; ``limit + 1`` rows tell ``more``."""
-    rows = view.window(selection.qs, added_after=query.added_after, after=query.cursor,
-                       limit=query.limit + 1, fields=fields, versions=selection.versions,
-                       exact=selection.exact)
+    rows = view.window(
+        selection.qs,
+        added_after=query.added_after,
+        after=query.cursor,
+        limit=query.limit + 1,
+        fields=fields,
+        versions=selection.versions,
+        exact=selection.exact,
+    )
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     token = query.next_token(Cursor(rows[-1][1], rows[-1][0])) if more else None
@@ -90,9 +103,15 @@ def manifest(page: Page) -> bytes:
     """A manifest (§5.3.1) of rows ``(pk, date_added, stix_id, version)``."""
     if not page.rows:
         return b"{}"
-    records = [{"id": sid, "date_added": stix.format_timestamp(added),
-                "version": stix.format_version(version), "media_type": STIX_21}
-               for _, added, sid, version in page.rows]
+    records = [
+        {
+            "id": sid,
+            "date_added": stix.format_timestamp(added),
+            "version": stix.format_version(version),
+            "media_type": STIX_21,
+        }
+        for _, added, sid, version in page.rows
+    ]
     return _head(page) + b'"objects":' + orjson.dumps(records) + b"}"
 
 

@@ -24,7 +24,8 @@ def partner_limit(partner_id: int) -> int:
     limit = cache.get(key)
     if limit is None:
         agreed = Agreement.objects.filter(partner_id=partner_id).aggregate(
-            lowest=Min("rate_limit"))["lowest"]
+            lowest=Min("rate_limit")
+        )["lowest"]
         limit = agreed if agreed is not None else settings.INTELSHARE_RATE_LIMIT
         cache.set(key, limit, 30)
     return int(limit)

@@ -10,14 +10,23 @@ urlpatterns = [
     path("<slug:root>/", views.ApiRootView.as_view(), name="api-root"),
     path("<slug:root>/status/<str:status_id>/", views.StatusView.as_view(), name="status"),
     path("<slug:root>/collections/", views.CollectionsView.as_view(), name="collections"),
-    path("<slug:root>/collections/<str:ident>/", views.CollectionView.as_view(),
-         name="collection"),
-    path("<slug:root>/collections/<str:ident>/manifest/", views.ManifestView.as_view(),
-         name="manifest"),
-    path("<slug:root>/collections/<str:ident>/objects/", views.ObjectsView.as_view(),
-         name="objects"),
-    path("<slug:root>/collections/<str:ident>/objects/<str:object_id>/",
-         views.ObjectView.as_view(), name="object"),
-    path("<slug:root>/collections/<str:ident>/objects/<str:object_id>/versions/",
-         views.VersionsView.as_view(), name="versions"),
+    path("<slug:root>/collections/<str:ident>/", views.CollectionView.as_view(), name="collection"),
+    path(
+        "<slug:root>/collections/<str:ident>/manifest/",
+        views.ManifestView.as_view(),
+        name="manifest",
+    ),
+    path(
+        "<slug:root>/collections/<str:ident>/objects/", views.ObjectsView.as_view(), name="objects"
+    ),
+    path(
+        "<slug:root>/collections/<str:ident>/objects/<str:object_id>/",
+        views.ObjectView.as_view(),
+        name="object",
+    ),
+    path(
+        "<slug:root>/collections/<str:ident>/objects/<str:object_id>/versions/",
+        views.VersionsView.as_view(),
+        name="versions",
+    ),
 ]

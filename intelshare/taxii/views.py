@@ -39,8 +39,9 @@ from intelshare.taxii.throttling import PartnerRateThrottle
 
 logger = logging.getLogger(__name__)
 F = filters
-OBJECTS_FILTERS = frozenset({F.ADDED_AFTER, F.LIMIT, F.NEXT, F.M_ID, F.M_TYPE, F.M_VERSION,
-                             F.M_SPEC})
+OBJECTS_FILTERS = frozenset(
+    {F.ADDED_AFTER, F.LIMIT, F.NEXT, F.M_ID, F.M_TYPE, F.M_VERSION, F.M_SPEC}
+)
 OBJECT_FILTERS = frozenset({F.ADDED_AFTER, F.LIMIT, F.NEXT, F.M_VERSION, F.M_SPEC})
 VERSIONS_FILTERS = frozenset({F.ADDED_AFTER, F.LIMIT, F.NEXT, F.M_SPEC})
 DELETE_FILTERS = frozenset({F.M_VERSION, F.M_SPEC})
@@ -86,8 +87,7 @@ class TaxiiView(APIView):
         except DatabaseError as exc:  # the database failed at BEGIN or COMMIT
             return render_error(as_taxii_error(exc))
 
-    def finalize_response(self, request: Request, response: Any, *args: Any,
-                          **kwargs: Any) -> Any:
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         """Every TAXII request leaves an audit event (who, what, which versions)."""
         response = super().finalize_response(request, response, *args, **kwargs)
         try:
@@ -105,13 +105,18 @@ class TaxiiView(APIView):
         user = getattr(request, "_user", None)
         audit.record(
             user=user if user is not None and user.is_authenticated else None,
-            token=getattr(request, "_auth", None) if isinstance(
-                getattr(request, "_auth", None), ApiToken) else None,
-            method=request.method or "", endpoint=type(self).__name__.removesuffix("View"),
-            collection=self.audit_collection, object_id=kwargs.get("object_id", ""),
+            token=getattr(request, "_auth", None)
+            if isinstance(getattr(request, "_auth", None), ApiToken)
+            else None,
+            method=request.method or "",
+            endpoint=type(self).__name__.removesuffix("View"),
+            collection=self.audit_collection,
+            object_id=kwargs.get("object_id", ""),
             params={**request.GET.dict(), **(self.audit_extra or {})},
-            status_code=response.status_code, versions=self.audit_versions,
-            count=self.audit_count)
+            status_code=response.status_code,
+            versions=self.audit_versions,
+            count=self.audit_count,
+        )
 
     def handle_exception(self, exc: Exception) -> HttpResponse:
         error = as_taxii_error(exc)
@@ -148,8 +153,11 @@ class ApiRootView(TaxiiView):
 
     def get(self, request: Request, root: str) -> HttpResponse:
         api_root = self.api_root(root)
-        body: dict[str, Any] = {"title": api_root.title, "versions": api_root.versions,
-                                "max_content_length": api_root.max_content_length}
+        body: dict[str, Any] = {
+            "title": api_root.title,
+            "versions": api_root.versions,
+            "max_content_length": api_root.max_content_length,
+        }
         if api_root.description:
             body["description"] = api_root.description
         return _json(body)
@@ -165,17 +173,22 @@ class StatusView(TaxiiView):
         except ValueError:
             raise NotFound("no such status") from None
         status = Status.objects.filter(pk=key, collection__api_root=api_root).first()
-        if status is None or not (self.caller.is_staff or (
-                self.caller.partner_id is not None
-                and status.partner_id == self.caller.partner_id)):
+        if status is None or not (
+            self.caller.is_staff
+            or (self.caller.partner_id is not None and status.partner_id == self.caller.partner_id)
+        ):
             raise NotFound("no such status")
         return _json(submissions.render(status))
 
 
 def _collection_resource(collection: Collection, access: policy.Access) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": str(collection.pk), "title": collection.title,
-                            "can_read": access.can_read, "can_write": access.can_write,
-                            "media_types": collection.media_types}
+    body: dict[str, Any] = {
+        "id": str(collection.pk),
+        "title": collection.title,
+        "can_read": access.can_read,
+        "can_write": access.can_write,
+        "media_types": collection.media_types,
+    }
     if collection.description:
         body["description"] = collection.description
     if collection.alias:
@@ -265,8 +278,7 @@ class ObjectsView(CollectionScopedView):
         collection = self.readable(root, ident)
         query = self.query(request, OBJECTS_FILTERS, collection.pk)
         view = self.view(collection)
-        page = pages.fetch(view, pages.select(view, query), query, "raw",
-                           *view.redaction_fields)
+        page = pages.fetch(view, pages.select(view, query), query, "raw", *view.redaction_fields)
         return taxii_response(pages.envelope(page), headers=self.served(page))
 
     def post(self, request: Request, root: str, ident: str) -> HttpResponse:
@@ -275,8 +287,9 @@ class ObjectsView(CollectionScopedView):
             raise Forbidden("you may not add objects to this collection")
         media.check_content_type(request.META.get("CONTENT_TYPE"))
         objects = _read_envelope(request, collection.api_root.max_content_length)
-        status = submissions.submit(collection=collection, objects=objects,
-                                    user=request.user, partner=request.user.partner)
+        status = submissions.submit(
+            collection=collection, objects=objects, user=request.user, partner=request.user.partner
+        )
         self.audit_collection, self.audit_count = collection, status.success_count
         self.audit_extra = {"status": str(status.pk)}
         return _json(submissions.render(status), status=202)
@@ -286,8 +299,9 @@ def _read_envelope(request: Request, max_length: int) -> list[Any]:
     """Parse a POST body into its objects, or raise; nothing is stored yet."""
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if not declared.isdigit() or int(declared) > max_length:
-        raise PayloadTooLarge(f"the body exceeds max_content_length ({max_length} octets)",
-                              error_code="too-large")
+        raise PayloadTooLarge(
+            f"the body exceeds max_content_length ({max_length} octets)", error_code="too-large"
+        )
     # Read from the stream (bounded by the declared length, at most max_length + 1),
     # not through HttpRequest.body, which applies DATA_UPLOAD_MAX_MEMORY_SIZE.
     return envelope.parse(request._request.read(max_length + 1), max_length=max_length)
@@ -302,8 +316,9 @@ class ObjectView(CollectionScopedView):
         if not view.exists(self.object_id(object_id)):
             raise NotFound("no such object")
         query = self.query(request, OBJECT_FILTERS, collection.pk, object_id)
-        page = pages.fetch(view, pages.select(view, query, stix_id=object_id), query, "raw",
-                           *view.redaction_fields)
+        page = pages.fetch(
+            view, pages.select(view, query, stix_id=object_id), query, "raw", *view.redaction_fields
+        )
         return taxii_response(pages.envelope(page), headers=self.served(page))
 
     def delete(self, request: Request, root: str, ident: str, object_id: str) -> HttpResponse:
@@ -317,8 +332,15 @@ class ObjectView(CollectionScopedView):
             raise NotFound("no such object")
         query = self.query(request, DELETE_FILTERS, collection.pk, object_id)
         doomed = pages.select(view, query, stix_id=object_id, default_versions=("all",))
-        rows = view.window(doomed.qs, added_after=None, after=None, limit=100_000, fields=(),
-                           versions=doomed.versions, exact=doomed.exact)
+        rows = view.window(
+            doomed.qs,
+            added_after=None,
+            after=None,
+            limit=100_000,
+            fields=(),
+            versions=doomed.versions,
+            exact=doomed.exact,
+        )
         self.audit_versions = [row[0] for row in rows]
         ingest.delete(collection=collection, stix_id=object_id, version_pks=self.audit_versions)
         return taxii_response(b"", status=200)

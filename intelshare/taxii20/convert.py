@@ -22,8 +22,15 @@ from intelshare import stixids as ids
 
 # STIX 2.0 CS01 §2.x common properties; ``modified``/``revoked``/``labels`` are
 # not common to marking definitions (§4.1).
-_COMMON = ("type", "id", "created_by_ref", "created", "external_references",
-           "object_marking_refs", "granular_markings")
+_COMMON = (
+    "type",
+    "id",
+    "created_by_ref",
+    "created",
+    "external_references",
+    "object_marking_refs",
+    "granular_markings",
+)
 _SDO_COMMON = (*_COMMON, "modified", "revoked", "labels")
 
 # Properties of each STIX 2.0 type beyond the common ones (STIX 2.0 Part 2 §2-§5);
@@ -33,52 +40,111 @@ _TYPE_PROPERTIES: dict[str, tuple[str, ...]] = {
     "campaign": ("name", "description", "aliases", "first_seen", "last_seen", "objective"),
     "course-of-action": ("name", "description"),
     "identity": ("name", "description", "identity_class", "sectors", "contact_information"),
-    "indicator": ("name", "description", "pattern", "valid_from", "valid_until",
-                  "kill_chain_phases"),
-    "intrusion-set": ("name", "description", "aliases", "first_seen", "last_seen", "goals",
-                      "resource_level", "primary_motivation", "secondary_motivations"),
+    "indicator": (
+        "name",
+        "description",
+        "pattern",
+        "valid_from",
+        "valid_until",
+        "kill_chain_phases",
+    ),
+    "intrusion-set": (
+        "name",
+        "description",
+        "aliases",
+        "first_seen",
+        "last_seen",
+        "goals",
+        "resource_level",
+        "primary_motivation",
+        "secondary_motivations",
+    ),
     "malware": ("name", "description", "kill_chain_phases"),
     "observed-data": ("first_observed", "last_observed", "number_observed", "objects"),
     "report": ("name", "description", "published", "object_refs"),
-    "threat-actor": ("name", "description", "aliases", "roles", "goals", "sophistication",
-                     "resource_level", "primary_motivation", "secondary_motivations",
-                     "personal_motivations"),
+    "threat-actor": (
+        "name",
+        "description",
+        "aliases",
+        "roles",
+        "goals",
+        "sophistication",
+        "resource_level",
+        "primary_motivation",
+        "secondary_motivations",
+        "personal_motivations",
+    ),
     "tool": ("name", "description", "kill_chain_phases", "tool_version"),
     "vulnerability": ("name", "description"),
     "relationship": ("relationship_type", "description", "source_ref", "target_ref"),
-    "sighting": ("first_seen", "last_seen", "count", "sighting_of_ref", "observed_data_refs",
-                 "where_sighted_refs", "summary"),
+    "sighting": (
+        "first_seen",
+        "last_seen",
+        "count",
+        "sighting_of_ref",
+        "observed_data_refs",
+        "where_sighted_refs",
+        "summary",
+    ),
 }
 PROPERTIES = {name: frozenset((*_SDO_COMMON, *extra)) for name, extra in _TYPE_PROPERTIES.items()}
 PROPERTIES["marking-definition"] = frozenset((*_COMMON, "definition_type", "definition"))
 
 # Required in STIX 2.0 beyond type/id/created (and modified on SDOs and SROs).
 REQUIRED: dict[str, tuple[str, ...]] = {
-    "attack-pattern": ("name",), "campaign": ("name",), "course-of-action": ("name",),
-    "identity": ("name", "identity_class"), "indicator": ("pattern", "valid_from", "labels"),
-    "intrusion-set": ("name",), "malware": ("name", "labels"),
+    "attack-pattern": ("name",),
+    "campaign": ("name",),
+    "course-of-action": ("name",),
+    "identity": ("name", "identity_class"),
+    "indicator": ("pattern", "valid_from", "labels"),
+    "intrusion-set": ("name",),
+    "malware": ("name", "labels"),
     "observed-data": ("first_observed", "last_observed", "number_observed", "objects"),
     "report": ("name", "published", "object_refs", "labels"),
-    "threat-actor": ("name", "labels"), "tool": ("name", "labels"), "vulnerability": ("name",),
+    "threat-actor": ("name", "labels"),
+    "tool": ("name", "labels"),
+    "vulnerability": ("name",),
     "relationship": ("relationship_type", "source_ref", "target_ref"),
-    "sighting": ("sighting_of_ref",), "marking-definition": ("definition_type", "definition"),
+    "sighting": ("sighting_of_ref",),
+    "marking-definition": ("definition_type", "definition"),
 }
 
 # Types STIX 2.1 defines that STIX 2.0 does not: never served over 2.0. Custom
 # types (``x-…`` or any other name 2.1 does not define) pass through.
-TYPES_21_ONLY = frozenset({"grouping", "incident", "infrastructure", "language-content",
-                           "location", "malware-analysis", "note", "opinion",
-                           "extension-definition"}) | stix.SCO_TYPES
+TYPES_21_ONLY = (
+    frozenset(
+        {
+            "grouping",
+            "incident",
+            "infrastructure",
+            "language-content",
+            "location",
+            "malware-analysis",
+            "note",
+            "opinion",
+            "extension-definition",
+        }
+    )
+    | stix.SCO_TYPES
+)
 
 # STIX 2.1 moved 2.0's required ``labels`` vocabulary to ``<type>_types``.
-_LABELS_FROM = {"indicator": "indicator_types", "malware": "malware_types",
-                "report": "report_types", "threat-actor": "threat_actor_types",
-                "tool": "tool_types"}
+_LABELS_FROM = {
+    "indicator": "indicator_types",
+    "malware": "malware_types",
+    "report": "report_types",
+    "threat-actor": "threat_actor_types",
+    "tool": "tool_types",
+}
 
 # TLP 2.0 → the TLP 1.0 marking STIX 2.0 predefines. AMBER+STRICT has none:
 # AMBER would widen it and RED would misstate it, so it is not expressible.
-TLP_DOWN = {ids.TLP2_CLEAR: ids.TLP1_WHITE, ids.TLP2_GREEN: ids.TLP1_GREEN,
-            ids.TLP2_AMBER: ids.TLP1_AMBER, ids.TLP2_RED: ids.TLP1_RED}
+TLP_DOWN = {
+    ids.TLP2_CLEAR: ids.TLP1_WHITE,
+    ids.TLP2_GREEN: ids.TLP1_GREEN,
+    ids.TLP2_AMBER: ids.TLP1_AMBER,
+    ids.TLP2_RED: ids.TLP1_RED,
+}
 _NOT_EXPRESSIBLE_MARKINGS = frozenset({ids.TLP2_AMBER_STRICT})
 TLP2_MARKING_IDS = frozenset(ids.TLP2_IDS.values())
 
@@ -97,8 +163,10 @@ class Tally:
     def headers(self) -> dict[str, str]:
         """Counts for the reader, as response headers (zeros included: the face
         always says whether it left something out)."""
-        return {"X-Intelshare-Stix20-Skipped": str(sum(self.skipped.values())),
-                "X-Intelshare-Stix20-Dropped-Properties": str(sum(self.dropped.values()))}
+        return {
+            "X-Intelshare-Stix20-Skipped": str(sum(self.skipped.values())),
+            "X-Intelshare-Stix20-Dropped-Properties": str(sum(self.dropped.values())),
+        }
 
     def summary(self) -> str:
         parts = [f"{k}={v}" for k, v in sorted(self.skipped.items())]
@@ -137,8 +205,9 @@ def _down(obj: dict[str, Any], dropped: Counter[str]) -> dict[str, Any]:
     stix_type = obj["type"]
     if stix_type in TYPES_21_ONLY:
         raise NotExpressible(f"type-{stix_type}")
-    if obj["id"] in TLP2_MARKING_IDS or (stix_type == "marking-definition"
-                                         and "definition_type" not in obj):
+    if obj["id"] in TLP2_MARKING_IDS or (
+        stix_type == "marking-definition" and "definition_type" not in obj
+    ):
         raise NotExpressible("marking-definition-2.1")
     if stix_type == "indicator" and obj.get("pattern_type", "stix") != "stix":
         raise NotExpressible("indicator-pattern-type")

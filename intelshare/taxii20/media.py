@@ -26,8 +26,12 @@ def _ranges(header: str) -> list[tuple[str, dict[str, str]]]:
         if not media:
             continue
         pairs = (param.partition("=") for param in params)
-        found.append((media.lower(), {name.strip().lower(): value.strip().strip('"')
-                                      for name, _, value in pairs}))
+        found.append(
+            (
+                media.lower(),
+                {name.strip().lower(): value.strip().strip('"') for name, _, value in pairs},
+            )
+        )
     return found
 
 
@@ -46,8 +50,10 @@ def check_accept(header: str | None, *, stix: bool) -> None:
             continue
         if media in _GENERIC or _is(media, params, wanted):
             return
-    raise NotAcceptable(f"this endpoint serves {STIX_20 if stix else TAXII_20} "
-                        "(TAXII 2.0 §1.4)", error_code="not-acceptable")
+    raise NotAcceptable(
+        f"this endpoint serves {STIX_20 if stix else TAXII_20} (TAXII 2.0 §1.4)",
+        error_code="not-acceptable",
+    )
 
 
 def check_content_type(header: str | None) -> None:
@@ -58,5 +64,6 @@ def check_content_type(header: str | None) -> None:
         charset_ok = params.get("charset", "utf-8").lower() in {"utf-8", "utf8"}
         if charset_ok and (media == "application/json" or _is(media, params, _STIX)):
             return
-    raise UnsupportedMediaType(f"send a STIX 2.0 bundle as {STIX_20} (TAXII 2.0 §5.4)",
-                               error_code="unsupported-media-type")
+    raise UnsupportedMediaType(
+        f"send a STIX 2.0 bundle as {STIX_20} (TAXII 2.0 §5.4)", error_code="unsupported-media-type"
+    )

@@ -54,12 +54,14 @@ def parse(header: str | None) -> Span:
         return Span(0, limit, explicit=False)
     match = _RANGE.fullmatch(header.strip())
     if match is None:
-        raise BadRequest("Range must be 'items a-b' with a <= b (TAXII 2.0 §3.4.3)",
-                         error_code="bad-range")
+        raise BadRequest(
+            "Range must be 'items a-b' with a <= b (TAXII 2.0 §3.4.3)", error_code="bad-range"
+        )
     first, last = int(match.group(1)), int(match.group(2))
     if last < first:
-        raise BadRequest("Range must be 'items a-b' with a <= b (TAXII 2.0 §3.4.3)",
-                         error_code="bad-range")
+        raise BadRequest(
+            "Range must be 'items a-b' with a <= b (TAXII 2.0 §3.4.3)", error_code="bad-range"
+        )
     return Span(first, min(last - first + 1, limit), explicit=True)
 
 
@@ -80,9 +82,11 @@ class Page:
         if not self.rows:
             return {"Content-Range": f"items */{total}"}
         first = self.span.first
-        return {"Content-Range": f"items {first}-{first + len(self.rows) - 1}/{total}",
-                "X-TAXII-Date-Added-First": stamp(self.rows[0][1]),
-                "X-TAXII-Date-Added-Last": stamp(self.rows[-1][1])}
+        return {
+            "Content-Range": f"items {first}-{first + len(self.rows) - 1}/{total}",
+            "X-TAXII-Date-Added-First": stamp(self.rows[0][1]),
+            "X-TAXII-Date-Added-Last": stamp(self.rows[-1][1]),
+        }
 
 
 # How long a page's end position is remembered for the next page's request.
@@ -96,34 +100,58 @@ def _remembered(key: str, first: int) -> Cursor | None:
     return Cursor(stix.parse_timestamp(found[0]), int(found[1]))
 
 
-def fetch(view: View, selection: Selection, added_after: datetime | None, span: Span,
-          fields: Sequence[str], *, key: str) -> Page:
+def fetch(
+    view: View,
+    selection: Selection,
+    added_after: datetime | None,
+    span: Span,
+    fields: Sequence[str],
+    *,
+    key: str,
+) -> Page:
     """The rows of ``span`` in ``view``'s order; 416 when it starts past the end.
     ``key`` names the caller's query (``filters.Query.fingerprint``)."""
     key = f"taxii20:{key}"
     after = _remembered(key, span.first) if span.first else None
     if span.first and after is None:
-        before = view.window(selection.qs, added_after=added_after, after=None,
-                             limit=span.first, fields=(), versions=selection.versions,
-                             exact=selection.exact)
+        before = view.window(
+            selection.qs,
+            added_after=added_after,
+            after=None,
+            limit=span.first,
+            fields=(),
+            versions=selection.versions,
+            exact=selection.exact,
+        )
         if len(before) < span.first:
             raise RangeNotSatisfiable(
                 f"the range starts past the last item ({len(before)} items)",
                 error_code="range-not-satisfiable",
-                headers={"Content-Range": f"items */{len(before)}"})
+                headers={"Content-Range": f"items */{len(before)}"},
+            )
         after = Cursor(before[-1][1], before[-1][0])
-    rows = view.window(selection.qs, added_after=added_after, after=after,
-                       limit=span.count + 1, fields=fields, versions=selection.versions,
-                       exact=selection.exact)
+    rows = view.window(
+        selection.qs,
+        added_after=added_after,
+        after=after,
+        limit=span.count + 1,
+        fields=fields,
+        versions=selection.versions,
+        exact=selection.exact,
+    )
     if not rows and span.first:
         raise RangeNotSatisfiable(
             f"the range starts past the last item ({span.first} items)",
             error_code="range-not-satisfiable",
-            headers={"Content-Range": f"items */{span.first}"})
+            headers={"Content-Range": f"items */{span.first}"},
+        )
     more = len(rows) > span.count
-    rows = rows[:span.count]
+    rows = rows[: span.count]
     if more:
         last = rows[-1]
-        cache.set(f"{key}:{span.first + len(rows)}",
-                  [stix.format_timestamp(last[1]), last[0]], POSITION_TTL)
+        cache.set(
+            f"{key}:{span.first + len(rows)}",
+            [stix.format_timestamp(last[1]), last[0]],
+            POSITION_TTL,
+        )
     return Page(rows, span, None if more else span.first + len(rows))

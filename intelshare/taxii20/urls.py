@@ -11,12 +11,22 @@ urlpatterns = [
     path("<slug:root>/", views.ApiRoot20View.as_view(), name="api-root"),
     path("<slug:root>/status/<str:status_id>/", views.Status20View.as_view(), name="status"),
     path("<slug:root>/collections/", views.Collections20View.as_view(), name="collections"),
-    path("<slug:root>/collections/<str:ident>/", views.Collection20View.as_view(),
-         name="collection"),
-    path("<slug:root>/collections/<str:ident>/manifest/", views.Manifest20View.as_view(),
-         name="manifest"),
-    path("<slug:root>/collections/<str:ident>/objects/", views.Objects20View.as_view(),
-         name="objects"),
-    path("<slug:root>/collections/<str:ident>/objects/<str:object_id>/",
-         views.Object20View.as_view(), name="object"),
+    path(
+        "<slug:root>/collections/<str:ident>/", views.Collection20View.as_view(), name="collection"
+    ),
+    path(
+        "<slug:root>/collections/<str:ident>/manifest/",
+        views.Manifest20View.as_view(),
+        name="manifest",
+    ),
+    path(
+        "<slug:root>/collections/<str:ident>/objects/",
+        views.Objects20View.as_view(),
+        name="objects",
+    ),
+    path(
+        "<slug:root>/collections/<str:ident>/objects/<str:object_id>/",
+        views.Object20View.as_view(),
+        name="object",
+    ),
 ]

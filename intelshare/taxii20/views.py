@@ -67,7 +67,7 @@ class Discovery20View(Taxii20Mixin, TaxiiView):
         body: dict[str, Any] = {
             "title": "intelshare",
             "description": "TAXII 2.0 face of a hub for intelligence on misuse of large "
-                           "language models (STIX 2.1 served as STIX 2.0 where expressible)",
+            "language models (STIX 2.1 served as STIX 2.0 where expressible)",
         }
         urls = {r.slug: request.build_absolute_uri(f"/taxii20/{r.slug}/") for r in roots}
         default = next((r for r in roots if r.is_default), None)
@@ -83,8 +83,11 @@ class ApiRoot20View(Taxii20Mixin, TaxiiView):
 
     def get(self, request: Request, root: str) -> HttpResponse:
         api_root = self.api_root(root)
-        body: dict[str, Any] = {"title": api_root.title, "versions": ["taxii-2.0"],
-                                "max_content_length": api_root.max_content_length}
+        body: dict[str, Any] = {
+            "title": api_root.title,
+            "versions": ["taxii-2.0"],
+            "max_content_length": api_root.max_content_length,
+        }
         if api_root.description:
             body["description"] = api_root.description
         return _json(body)
@@ -98,8 +101,9 @@ def render_status(status: Status) -> dict[str, Any]:
         if name in body:
             body[name] = [detail["id"] for detail in body[name]]
     if "failures" in body:
-        body["failures"] = [{"id": d["id"], "message": d.get("message", "")}
-                            for d in body["failures"]]
+        body["failures"] = [
+            {"id": d["id"], "message": d.get("message", "")} for d in body["failures"]
+        ]
     return body
 
 
@@ -113,17 +117,22 @@ class Status20View(Taxii20Mixin, TaxiiView):
         except ValueError:
             raise NotFound("no such status") from None
         status = Status.objects.filter(pk=key, collection__api_root=api_root).first()
-        if status is None or not (self.caller.is_staff or (
-                self.caller.partner_id is not None
-                and status.partner_id == self.caller.partner_id)):
+        if status is None or not (
+            self.caller.is_staff
+            or (self.caller.partner_id is not None and status.partner_id == self.caller.partner_id)
+        ):
             raise NotFound("no such status")
         return _json(render_status(status))
 
 
 def _collection_resource(collection: Collection, access: policy.Access) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": str(collection.pk), "title": collection.title,
-                            "can_read": access.can_read, "can_write": access.can_write,
-                            "media_types": [STIX_20]}
+    body: dict[str, Any] = {
+        "id": str(collection.pk),
+        "title": collection.title,
+        "can_read": access.can_read,
+        "can_write": access.can_write,
+        "media_types": [STIX_20],
+    }
     if collection.description:
         body["description"] = collection.description
     return body
@@ -142,17 +151,20 @@ class Collections20View(Taxii20Mixin, TaxiiView):
 class Scoped20View(Taxii20Mixin, CollectionScopedView):
     """A 2.0 view under ``collections/{id}/``."""
 
-    def selection(self, view: policy.View, query: filters.Query,
-                  stix_id: str | None = None) -> pages.Selection:
+    def selection(
+        self, view: policy.View, query: filters.Query, stix_id: str | None = None
+    ) -> pages.Selection:
         """The 2.1 face's selection without what STIX 2.0 cannot express by type, so
         Range positions count only items a 2.0 reader can receive."""
         chosen = pages.select(view, query, stix_id=stix_id)
         qs = chosen.qs.exclude(type__in=sorted(convert.TYPES_21_ONLY)).exclude(
-            stix_id__in=sorted(convert.TLP2_MARKING_IDS))
+            stix_id__in=sorted(convert.TLP2_MARKING_IDS)
+        )
         return pages.Selection(qs, chosen.versions, chosen.exact)
 
-    def converted(self, view: policy.View, page: ranges.Page
-                  ) -> tuple[list[tuple[tuple[Any, ...], dict[str, Any]]], convert.Tally]:
+    def converted(
+        self, view: policy.View, page: ranges.Page
+    ) -> tuple[list[tuple[tuple[Any, ...], dict[str, Any]]], convert.Tally]:
         """The page's rows ``(pk, date, raw, …)`` paired with their 2.0 objects; the
         audit event lists the versions served, not those skipped."""
         tally = convert.Tally()
@@ -163,21 +175,38 @@ class Scoped20View(Taxii20Mixin, CollectionScopedView):
                 served.append((row, obj))
         self.audit_versions = [row[0] for row, _ in served]
         if tally.skipped or tally.dropped:
-            logger.info("TAXII 2.0 %s of collection %s: %d served, %d skipped, "
-                        "%d properties dropped (%s)", type(self).__name__,
-                        self.audit_collection.pk if self.audit_collection else "-", len(served),
-                        sum(tally.skipped.values()), sum(tally.dropped.values()),
-                        tally.summary())
+            logger.info(
+                "TAXII 2.0 %s of collection %s: %d served, %d skipped, %d properties dropped (%s)",
+                type(self).__name__,
+                self.audit_collection.pk if self.audit_collection else "-",
+                len(served),
+                sum(tally.skipped.values()),
+                sum(tally.dropped.values()),
+                tally.summary(),
+            )
         return served, tally
 
-    def page(self, request: Request, view: policy.View, selection: pages.Selection,
-             query: filters.Query, *extra: str) -> ranges.Page:
+    def page(
+        self,
+        request: Request,
+        view: policy.View,
+        selection: pages.Selection,
+        query: filters.Query,
+        *extra: str,
+    ) -> ranges.Page:
         span = ranges.parse(request.META.get("HTTP_RANGE"))
-        return ranges.fetch(view, selection, query.added_after, span,
-                            ("raw", *view.redaction_fields, *extra), key=query.fingerprint)
+        return ranges.fetch(
+            view,
+            selection,
+            query.added_after,
+            span,
+            ("raw", *view.redaction_fields, *extra),
+            key=query.fingerprint,
+        )
 
-    def respond(self, body: bytes, page: ranges.Page, tally: convert.Tally,
-                content_type: str) -> HttpResponse:
+    def respond(
+        self, body: bytes, page: ranges.Page, tally: convert.Tally, content_type: str
+    ) -> HttpResponse:
         response = HttpResponse(body, status=page.status, content_type=content_type)
         for name, value in {**page.headers(stix.format_timestamp), **tally.headers()}.items():
             response[name] = value
@@ -194,8 +223,11 @@ class Collection20View(Scoped20View):
 
 def _bundle(objects: Sequence[dict[str, Any]]) -> bytes:
     """A STIX 2.0 bundle (STIX 2.0 Part 1 §5); ``objects`` omitted when empty."""
-    body: dict[str, Any] = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}",
-                            "spec_version": "2.0"}
+    body: dict[str, Any] = {
+        "type": "bundle",
+        "id": f"bundle--{uuid.uuid4()}",
+        "spec_version": "2.0",
+    }
     if objects:
         body["objects"] = list(objects)
     return orjson.dumps(body)
@@ -224,11 +256,13 @@ class Objects20View(Scoped20View):
         if not access.can_write:
             raise Forbidden("you may not add objects to this collection")
         media.check_content_type(request.META.get("CONTENT_TYPE"))
-        objects = [convert.up(obj) for obj in _read_bundle(
-            request, collection.api_root.max_content_length)]
+        objects = [
+            convert.up(obj) for obj in _read_bundle(request, collection.api_root.max_content_length)
+        ]
         user = cast(User, request.user)  # authenticated: TaxiiView's permission
-        status = submissions.submit(collection=collection, objects=objects,
-                                    user=user, partner=user.partner)
+        status = submissions.submit(
+            collection=collection, objects=objects, user=user, partner=user.partner
+        )
         self.audit_collection, self.audit_count = collection, status.success_count
         self.audit_extra = {"status": str(status.pk)}
         return _json(render_status(status), status=202)
@@ -238,14 +272,16 @@ def _read_bundle(request: Request, max_length: int) -> list[Any]:
     """The objects of a POSTed STIX 2.0 bundle, or raise; nothing is stored yet."""
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if not declared.isdigit() or int(declared) > max_length:
-        raise PayloadTooLarge(f"the body exceeds max_content_length ({max_length} octets)",
-                              error_code="too-large")
+        raise PayloadTooLarge(
+            f"the body exceeds max_content_length ({max_length} octets)", error_code="too-large"
+        )
     body = request._request.read(max_length + 1)
     objects = envelope.parse(body, max_length=max_length)  # I-JSON, bounded, non-empty
     # envelope.parse returns the objects only; a second (C) parse reads the bundle's type.
     if orjson.loads(body).get("type") != "bundle":
-        raise Unprocessable("the body must be a STIX 2.0 bundle (TAXII 2.0 §5.4)",
-                            error_code="not-a-bundle")
+        raise Unprocessable(
+            "the body must be a STIX 2.0 bundle (TAXII 2.0 §5.4)", error_code="not-a-bundle"
+        )
     return objects
 
 
@@ -258,8 +294,11 @@ class Object20View(Scoped20View):
         collection = self.readable(root, ident)
         view = self.view(collection)
         object_id = self.object_id(object_id)
-        if (object_id.partition("--")[0] in convert.TYPES_21_ONLY
-                or object_id in convert.TLP2_MARKING_IDS or not view.exists(object_id)):
+        if (
+            object_id.partition("--")[0] in convert.TYPES_21_ONLY
+            or object_id in convert.TLP2_MARKING_IDS
+            or not view.exists(object_id)
+        ):
             raise NotFound("no such object")
         query = self.query(request, OBJECT_FILTERS, collection.pk, object_id)
         page = self.page(request, view, self.selection(view, query, object_id), query)
@@ -279,9 +318,15 @@ class Manifest20View(Scoped20View):
         served, tally = self.converted(view, page)
         entries: dict[str, dict[str, Any]] = {}
         for row, obj in served:
-            entry = entries.setdefault(obj["id"], {
-                "id": obj["id"], "date_added": stix.format_timestamp(row[1]), "versions": [],
-                "media_types": [STIX_20]})
+            entry = entries.setdefault(
+                obj["id"],
+                {
+                    "id": obj["id"],
+                    "date_added": stix.format_timestamp(row[1]),
+                    "versions": [],
+                    "media_types": [STIX_20],
+                },
+            )
             entry["versions"].append(stix.format_version(row[-1]))
         body = {"objects": list(entries.values())} if entries else {}
         return self.respond(orjson.dumps(body), page, tally, TAXII_20)

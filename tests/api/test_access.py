@@ -15,31 +15,54 @@ from tests.factories import World
 
 # (method, path template); {partner}, {agreement}, {collection}, {token}, {user} filled in.
 ENDPOINTS = [
-    ("GET", "partners/"), ("POST", "partners/"), ("GET", "partners/{partner}/"),
-    ("PATCH", "partners/{partner}/"), ("DELETE", "partners/{partner}/"),
-    ("GET", "users/"), ("POST", "users/"), ("GET", "users/{user}/"),
+    ("GET", "partners/"),
+    ("POST", "partners/"),
+    ("GET", "partners/{partner}/"),
+    ("PATCH", "partners/{partner}/"),
+    ("DELETE", "partners/{partner}/"),
+    ("GET", "users/"),
+    ("POST", "users/"),
+    ("GET", "users/{user}/"),
     ("DELETE", "users/{user}/"),
-    ("GET", "tokens/"), ("POST", "tokens/"), ("GET", "tokens/{token}/"),
+    ("GET", "tokens/"),
+    ("POST", "tokens/"),
+    ("GET", "tokens/{token}/"),
     ("POST", "tokens/{token}/revoke/"),
-    ("GET", "api-roots/"), ("POST", "api-roots/"), ("GET", "api-roots/intel/"),
-    ("GET", "collections/"), ("POST", "collections/"), ("GET", "collections/{collection}/"),
+    ("GET", "api-roots/"),
+    ("POST", "api-roots/"),
+    ("GET", "api-roots/intel/"),
+    ("GET", "collections/"),
+    ("POST", "collections/"),
+    ("GET", "collections/{collection}/"),
     ("PATCH", "collections/{collection}/"),
-    ("GET", "agreements/"), ("POST", "agreements/"), ("GET", "agreements/{agreement}/"),
-    ("PUT", "agreements/{agreement}/"), ("POST", "agreements/{agreement}/revoke/"),
+    ("GET", "agreements/"),
+    ("POST", "agreements/"),
+    ("GET", "agreements/{agreement}/"),
+    ("PUT", "agreements/{agreement}/"),
+    ("POST", "agreements/{agreement}/revoke/"),
     ("DELETE", "agreements/{agreement}/"),
     ("GET", "audit-events/"),
     ("GET", "explain/?partner=acme&stix_id=indicator--x"),
     ("GET", "preview/?partner=acme&collection={collection}"),
-    ("GET", "feeds/"), ("POST", "feeds/"), ("GET", "sync-runs/"), ("GET", "quarantine/"),
-    ("GET", "schema/"), ("GET", "docs/"), ("GET", "redoc/"),
+    ("GET", "feeds/"),
+    ("POST", "feeds/"),
+    ("GET", "sync-runs/"),
+    ("GET", "quarantine/"),
+    ("GET", "schema/"),
+    ("GET", "docs/"),
+    ("GET", "redoc/"),
 ]
 
 
 def _fill(path: str, world: World) -> str:
     acme = world.personas["acme"].user
-    return path.format(partner="globex", user=acme.pk, collection=world.collection.pk,
-                       token=ApiToken.objects.filter(user=acme).first().pk,
-                       agreement=Agreement.objects.get(partner__slug="globex").pk)
+    return path.format(
+        partner="globex",
+        user=acme.pk,
+        collection=world.collection.pk,
+        token=ApiToken.objects.filter(user=acme).first().pk,
+        agreement=Agreement.objects.get(partner__slug="globex").pk,
+    )
 
 
 def _call(client: Any, method: str, path: str) -> Any:
@@ -47,10 +70,12 @@ def _call(client: Any, method: str, path: str) -> Any:
 
 
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
-@pytest.mark.parametrize(("persona", "bearer"), [("acme", False), ("acme", True),
-                                                 ("globex", False), ("mallory", True)])
-def test_partner_users_are_forbidden_everywhere(api: Any, world: World, method: str, path: str,
-                                                persona: str, bearer: bool) -> None:
+@pytest.mark.parametrize(
+    ("persona", "bearer"), [("acme", False), ("acme", True), ("globex", False), ("mallory", True)]
+)
+def test_partner_users_are_forbidden_everywhere(
+    api: Any, world: World, method: str, path: str, persona: str, bearer: bool
+) -> None:
     response = _call(api(persona, bearer=bearer), method, _fill(path, world))
     assert response.status_code == 403, response.content
 
@@ -89,8 +114,14 @@ def test_session_of_an_admin_user_works(world: World) -> None:
     client.force_login(world.personas["staff"].user)
     assert client.get("/api/v1/partners/").status_code == 200
     agreement = Agreement.objects.get(partner__slug="globex").pk
-    for path in ("partners/", f"agreements/{agreement}/", "agreements/", "feeds/", "tokens/",
-                 f"preview/?partner=acme&collection={world.collection.pk}"):
+    for path in (
+        "partners/",
+        f"agreements/{agreement}/",
+        "agreements/",
+        "feeds/",
+        "tokens/",
+        f"preview/?partner=acme&collection={world.collection.pk}",
+    ):
         page = client.get(f"/api/v1/{path}", HTTP_ACCEPT="text/html")  # the browsable API
         assert page.status_code == 200, path
         assert page["Content-Type"].startswith("text/html")

@@ -52,8 +52,9 @@ def test_user_of_a_partner_without_password_uses_tokens(api: Any, world: World) 
 
 
 def test_user_with_password_can_use_basic(api: Any, world: World) -> None:
-    response = api().post("users/", {"username": "globex-2", "partner": "globex",
-                                     "password": "s3cret-enough"})
+    response = api().post(
+        "users/", {"username": "globex-2", "partner": "globex", "password": "s3cret-enough"}
+    )
     assert response.status_code == 201
     client = TaxiiClient("Basic " + base64.b64encode(b"globex-2:s3cret-enough").decode())
     assert client.get("/taxii2/").status_code == 200
@@ -120,8 +121,9 @@ def test_token_is_shown_once_and_works_on_taxii(api: Any, world: World) -> None:
 
 def test_token_expiry(api: Any, world: World) -> None:
     acme = world.personas["acme"].user
-    past = api().post("tokens/", {"user": acme.pk, "name": "old",
-                                  "expires_at": "2001-01-01T00:00:00Z"})
+    past = api().post(
+        "tokens/", {"user": acme.pk, "name": "old", "expires_at": "2001-01-01T00:00:00Z"}
+    )
     assert past.status_code == 400 and "expires_at" in past.json()
     soon = timezone.now() + timedelta(days=30)
     ok = api().post("tokens/", {"user": acme.pk, "name": "30d", "expires_at": soon.isoformat()})

@@ -16,10 +16,17 @@ REMOTE = "7b2e4f10-1c2d-4e3f-8a9b-0c1d2e3f0001"
 
 
 def _feed(world: World, **extra: Any) -> dict[str, Any]:
-    body = {"name": "acme-pull", "partner": "acme", "collection": str(world.collection.pk),
-            "api_root_url": "https://taxii.acme.example/api1/",
-            "remote_collection_id": REMOTE, "auth_type": "bearer", "secret": "tok-123-secret",
-            "interval": 600, "default_tlp": "green"}
+    body = {
+        "name": "acme-pull",
+        "partner": "acme",
+        "collection": str(world.collection.pk),
+        "api_root_url": "https://taxii.acme.example/api1/",
+        "remote_collection_id": REMOTE,
+        "auth_type": "bearer",
+        "secret": "tok-123-secret",
+        "interval": 600,
+        "default_tlp": "green",
+    }
     body.update(extra)
     return body
 
@@ -59,8 +66,7 @@ def test_feed_validation(api: Any, world: World) -> None:
     assert staff.post("feeds/", _feed(world, name="x", interval=0)).status_code == 400
 
 
-def test_feed_operations(api: Any, world: World,
-                         django_capture_on_commit_callbacks: Any) -> None:
+def test_feed_operations(api: Any, world: World, django_capture_on_commit_callbacks: Any) -> None:
     staff = api()
     feed_id = staff.post("feeds/", _feed(world)).json()["id"]
     assert staff.post(f"feeds/{feed_id}/pause/").json()["enabled"] is False
@@ -71,8 +77,9 @@ def test_feed_operations(api: Any, world: World,
     assert ran.status_code == 202 and len(enqueued) == 1
     Feed.objects.filter(pk=feed_id).update(checkpoint=timezone.now())
     assert staff.post(f"feeds/{feed_id}/reset/").json()["checkpoint"] is None
-    Feed.objects.filter(pk=feed_id).update(lease_until=timezone.now() + timezone.timedelta(
-        minutes=5))
+    Feed.objects.filter(pk=feed_id).update(
+        lease_until=timezone.now() + timezone.timedelta(minutes=5)
+    )
     assert staff.post(f"feeds/{feed_id}/reset/").status_code == 409  # a run holds it
     assert staff.get("feeds/", {"partner": "acme", "failing": "false"}).json()["count"] == 1
     assert staff.delete(f"feeds/{feed_id}/").status_code == 204
@@ -81,16 +88,32 @@ def test_feed_operations(api: Any, world: World,
 def _with_history(world: World) -> tuple[Feed, SyncRun]:
     from sync import services
 
-    feed = services.feed_create(name="acme-pull", partner=world.personas["acme"].user.partner,
-                                api_root_url="https://taxii.acme.example/api1/",
-                                remote_collection_id=REMOTE, collection=world.collection)
-    run = SyncRun.objects.create(feed=feed, direction=feed.direction, started=timezone.now(),
-                                 outcome=SyncRun.PARTIAL, fetched=3, quarantined=2)
+    feed = services.feed_create(
+        name="acme-pull",
+        partner=world.personas["acme"].user.partner,
+        api_root_url="https://taxii.acme.example/api1/",
+        remote_collection_id=REMOTE,
+        collection=world.collection,
+    )
+    run = SyncRun.objects.create(
+        feed=feed,
+        direction=feed.direction,
+        started=timezone.now(),
+        outcome=SyncRun.PARTIAL,
+        fetched=3,
+        quarantined=2,
+    )
     good = indicator(9)
     bad = {k: v for k, v in indicator(8).items() if k not in ("type", "created")}
     for n, obj in enumerate([good, bad]):
-        Quarantine.objects.create(feed=feed, run=run, stix_id=obj["id"], raw=orjson.dumps(
-            obj).decode(), digest=f"{n:064d}", reason="test")
+        Quarantine.objects.create(
+            feed=feed,
+            run=run,
+            stix_id=obj["id"],
+            raw=orjson.dumps(obj).decode(),
+            digest=f"{n:064d}",
+            reason="test",
+        )
     return feed, run
 
 

@@ -22,50 +22,71 @@ from tests.factories import World, indicator, malware
 
 
 def _relationship(source: str, target: str) -> dict[str, Any]:
-    return {"type": "relationship", "spec_version": "2.1",
-            "id": f"relationship--{uuid.UUID(int=77, version=4)}",
-            "created": "2024-02-14T12:00:00.000Z", "modified": "2024-02-14T12:00:00.000Z",
-            "relationship_type": "indicates", "source_ref": source, "target_ref": target}
+    return {
+        "type": "relationship",
+        "spec_version": "2.1",
+        "id": f"relationship--{uuid.UUID(int=77, version=4)}",
+        "created": "2024-02-14T12:00:00.000Z",
+        "modified": "2024-02-14T12:00:00.000Z",
+        "relationship_type": "indicates",
+        "source_ref": source,
+        "target_ref": target,
+    }
 
 
 @pytest.fixture
 def scenario(world: World) -> World:
     """globex reads at AMBER without malware; one version per withholding rule."""
     globex = Agreement.objects.get(partner__slug="globex")
-    services.agreement_update(agreement=globex, tlp_ceiling=stix.TLP_AMBER,
-                              denied_types=["malware"])
+    services.agreement_update(
+        agreement=globex, tlp_ceiling=stix.TLP_AMBER, denied_types=["malware"]
+    )
     green_malware = {**malware(1), "object_marking_refs": [ids.TLP2_GREEN]}
-    ingest.store(collection=world.collection, objects=[
-        indicator(1),                                   # unmarked = AMBER: shared
-        indicator(2, markings=[ids.TLP2_GREEN]),        # shared
-        indicator(2, version=1, markings=[ids.TLP2_GREEN]),  # its second version: shared
-        indicator(3, markings=[ids.TLP2_RED]),          # tlp-ceiling
-        green_malware,                                  # types
-        _relationship(indicator(2)["id"], indicator(3)["id"]),  # references
-    ])
+    ingest.store(
+        collection=world.collection,
+        objects=[
+            indicator(1),  # unmarked = AMBER: shared
+            indicator(2, markings=[ids.TLP2_GREEN]),  # shared
+            indicator(2, version=1, markings=[ids.TLP2_GREEN]),  # its second version: shared
+            indicator(3, markings=[ids.TLP2_RED]),  # tlp-ceiling
+            green_malware,  # types
+            _relationship(indicator(2)["id"], indicator(3)["id"]),  # references
+        ],
+    )
     mallory = Partner.objects.get(slug="mallory")
-    ingest.store(collection=world.collection, source_partner=mallory,
-                 objects=[indicator(4, markings=[ids.TLP2_AMBER])])  # originator-control
+    ingest.store(
+        collection=world.collection,
+        source_partner=mallory,
+        objects=[indicator(4, markings=[ids.TLP2_AMBER])],
+    )  # originator-control
     return world
 
 
 def _taxii_versions(world: World, persona: str) -> set[tuple[str, str]]:
     client = TaxiiClient(world.personas[persona].basic)
-    body = orjson.loads(client.get(f"/taxii2/intel/collections/{world.collection.pk}/objects/",
-                                   {"match[version]": "all", "limit": "1000"}).content)
+    body = orjson.loads(
+        client.get(
+            f"/taxii2/intel/collections/{world.collection.pk}/objects/",
+            {"match[version]": "all", "limit": "1000"},
+        ).content
+    )
     return {(o["id"], o["modified"]) for o in body.get("objects", [])}
 
 
 def test_preview_is_what_the_partner_pulls(api: Any, scenario: World) -> None:
-    response = api().get("preview/", {"partner": "globex",
-                                      "collection": str(scenario.collection.pk)})
+    response = api().get(
+        "preview/", {"partner": "globex", "collection": str(scenario.collection.pk)}
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     previewed = {(v["stix_id"], v["version"]) for v in body["versions"]}
     assert previewed == _taxii_versions(scenario, "globex")
     assert len(previewed) == 3 and body["next"] is None
-    assert body["summary"] == {"total": 7, "shared": 3, "withheld": {
-        "tlp-ceiling": 1, "originator-control": 1, "types": 1, "references": 1}}
+    assert body["summary"] == {
+        "total": 7,
+        "shared": 3,
+        "withheld": {"tlp-ceiling": 1, "originator-control": 1, "types": 1, "references": 1},
+    }
 
 
 def test_preview_pages_follow_the_cursor(api: Any, scenario: World) -> None:
@@ -88,8 +109,11 @@ def test_preview_pages_follow_the_cursor(api: Any, scenario: World) -> None:
 def test_preview_dates_are_the_partners(api: Any, scenario: World) -> None:
     globex = Agreement.objects.get(partner__slug="globex")
     services.agreement_update(agreement=globex, embargo=timedelta(0))
-    body = api().get("preview/", {"partner": "globex",
-                                  "collection": str(scenario.collection.pk)}).json()
+    body = (
+        api()
+        .get("preview/", {"partner": "globex", "collection": str(scenario.collection.pk)})
+        .json()
+    )
     dates = [v["date_added"] for v in body["versions"]]
     assert dates == sorted(dates)
 
@@ -97,12 +121,18 @@ def test_preview_dates_are_the_partners(api: Any, scenario: World) -> None:
 def test_preview_embargo_and_no_grant(api: Any, scenario: World) -> None:
     globex = Agreement.objects.get(partner__slug="globex")
     services.agreement_update(agreement=globex, embargo=timedelta(days=1))
-    body = api().get("preview/", {"partner": "globex",
-                                  "collection": str(scenario.collection.pk)}).json()
+    body = (
+        api()
+        .get("preview/", {"partner": "globex", "collection": str(scenario.collection.pk)})
+        .json()
+    )
     # Embargo is decided before references: the relationship counts there too.
     assert body["versions"] == [] and body["summary"]["withheld"]["embargo"] == 4
-    none = api().get("preview/", {"partner": "mallory",
-                                  "collection": str(scenario.collection.pk)}).json()
+    none = (
+        api()
+        .get("preview/", {"partner": "mallory", "collection": str(scenario.collection.pk)})
+        .json()
+    )
     assert none["versions"] == [] and none["summary"]["withheld"] == {"grant": 7}
 
 
@@ -112,11 +142,14 @@ def test_preview_validation(api: Any, scenario: World) -> None:
     bad = api().get("preview/", {"partner": "globex", "collection": coll, "cursor": "forged"})
     assert bad.status_code == 400 and "cursor" in bad.json()
     acme_page = api().get("preview/", {"partner": "acme", "collection": coll, "limit": 1}).json()
-    stolen = api().get("preview/", {"partner": "globex", "collection": coll,
-                                    "cursor": acme_page["next"]})
+    stolen = api().get(
+        "preview/", {"partner": "globex", "collection": coll, "cursor": acme_page["next"]}
+    )
     assert stolen.status_code == 400
-    assert api().get("preview/", {"partner": "globex", "collection": coll,
-                                  "limit": 0}).status_code == 400
+    assert (
+        api().get("preview/", {"partner": "globex", "collection": coll, "limit": 0}).status_code
+        == 400
+    )
 
 
 def test_explain_names_the_rule_and_what_was_received(api: Any, scenario: World) -> None:

@@ -80,8 +80,13 @@ def test_api_honours_the_committed_schema(operation: Any, world: World) -> None:
 
     headers = {"Authorization": world.personas["staff"].basic}
 
-    @settings(max_examples=12, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=12,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=operation.as_strategy())
     def exercise(case: Any) -> None:
         response = case.call(app=application, headers=headers)

@@ -28,8 +28,10 @@ def test_api_root_crud(api: Any) -> None:
 
 def test_collection_crud(api: Any, world: World) -> None:
     staff = api()
-    created = staff.post("collections/", {"api_root": "intel", "title": "Jailbreaks",
-                                          "alias": "jailbreaks", "default_tlp": "green"})
+    created = staff.post(
+        "collections/",
+        {"api_root": "intel", "title": "Jailbreaks", "alias": "jailbreaks", "default_tlp": "green"},
+    )
     assert created.status_code == 201, created.content
     body = created.json()
     assert body["default_tlp"] == "green"
@@ -62,26 +64,39 @@ def test_lowering_default_tlp_is_a_recorded_widening(api: Any, world: World) -> 
 
 
 def _agreement(partner: str = "mallory", **extra: Any) -> dict[str, Any]:
-    body = {"partner": partner, "name": "mallory 2026", "tlp_ceiling": "amber",
-            "allowed_types": ["indicator", "malware"], "denied_types": ["malware"],
-            "embargo": 3600, "granular_mode": "redact", "rate_limit": 60,
-            "valid_until": "2099-01-01T00:00:00Z"}
+    body = {
+        "partner": partner,
+        "name": "mallory 2026",
+        "tlp_ceiling": "amber",
+        "allowed_types": ["indicator", "malware"],
+        "denied_types": ["malware"],
+        "embargo": 3600,
+        "granular_mode": "redact",
+        "rate_limit": 60,
+        "valid_until": "2099-01-01T00:00:00Z",
+    }
     body.update(extra)
     return body
 
 
 def test_agreement_with_every_rule(api: Any, world: World) -> None:
     staff = api()
-    created = staff.post("agreements/", _agreement(
-        consents=["globex"], grants=[{"collection": str(world.collection.pk), "can_write": True}]))
+    created = staff.post(
+        "agreements/",
+        _agreement(
+            consents=["globex"],
+            grants=[{"collection": str(world.collection.pk), "can_write": True}],
+        ),
+    )
     assert created.status_code == 201, created.content
     body = created.json()
     assert body["tlp_ceiling"] == "amber" and body["embargo"] == 3600
     assert body["allowed_types"] == ["indicator", "malware"]
     assert body["denied_types"] == ["malware"] and body["granular_mode"] == "redact"
     assert body["consents"] == ["globex"] and body["rate_limit"] == 60
-    assert body["grants"] == [{"collection": str(world.collection.pk), "can_read": True,
-                               "can_write": True}]
+    assert body["grants"] == [
+        {"collection": str(world.collection.pk), "can_read": True, "can_write": True}
+    ]
     agreement = Agreement.objects.get(pk=body["id"])
     assert agreement.embargo.total_seconds() == 3600
     assert Grant.objects.get(agreement=agreement).partner.slug == "mallory"
@@ -96,8 +111,9 @@ def test_agreement_validation(api: Any, world: World) -> None:
     staff = api()
     coll = str(world.collection.pk)
     cases = {
-        "valid_until": _agreement(valid_from="2030-01-01T00:00:00Z",
-                                  valid_until="2029-01-01T00:00:00Z"),
+        "valid_until": _agreement(
+            valid_from="2030-01-01T00:00:00Z", valid_until="2029-01-01T00:00:00Z"
+        ),
         "tlp_ceiling": _agreement(tlp_ceiling="ultraviolet"),
         "allowed_types": _agreement(allowed_types=["Not A Type"]),
         "embargo": _agreement(embargo=-1),
@@ -117,14 +133,14 @@ def test_agreement_validation(api: Any, world: World) -> None:
 
 
 def test_widening_through_the_api_is_recorded(api: Any, world: World) -> None:
-    ingest.store(collection=world.collection,
-                 objects=[indicator(1, markings=[TLP2_RED]), malware(1)])
+    ingest.store(
+        collection=world.collection, objects=[indicator(1, markings=[TLP2_RED]), malware(1)]
+    )
     globex = Agreement.objects.get(partner__slug="globex")
     staff = api()
     staff.patch(f"agreements/{globex.pk}/", {"tlp_ceiling": "green", "denied_types": ["malware"]})
     assert not Reveal.objects.exists()  # narrowing records nothing
-    response = staff.patch(f"agreements/{globex.pk}/", {"tlp_ceiling": "red",
-                                                        "denied_types": []})
+    response = staff.patch(f"agreements/{globex.pk}/", {"tlp_ceiling": "red", "denied_types": []})
     assert response.status_code == 200
     revealed = Reveal.objects.filter(grant__partner__slug="globex")
     assert revealed.count() == 2
@@ -133,17 +149,19 @@ def test_widening_through_the_api_is_recorded(api: Any, world: World) -> None:
 def test_grants_are_replaced(api: Any, world: World) -> None:
     globex = Agreement.objects.get(partner__slug="globex")
     staff = api()
-    both = [{"collection": str(world.collection.pk)},
-            {"collection": str(world.other.pk), "can_write": True}]
+    both = [
+        {"collection": str(world.collection.pk)},
+        {"collection": str(world.other.pk), "can_write": True},
+    ]
     assert staff.patch(f"agreements/{globex.pk}/", {"grants": both}).status_code == 200
     assert Grant.objects.filter(agreement=globex).count() == 2
     only_other = [{"collection": str(world.other.pk), "can_read": False, "can_write": True}]
     body = staff.patch(f"agreements/{globex.pk}/", {"grants": only_other}).json()
-    assert body["grants"] == [{"collection": str(world.other.pk), "can_read": False,
-                               "can_write": True}]
+    assert body["grants"] == [
+        {"collection": str(world.other.pk), "can_read": False, "can_write": True}
+    ]
     globex_client = TaxiiClient(world.personas["globex"].basic)
-    assert globex_client.get(f"/taxii2/intel/collections/{world.collection.pk}/"
-                             ).status_code == 404
+    assert globex_client.get(f"/taxii2/intel/collections/{world.collection.pk}/").status_code == 404
     assert staff.patch(f"agreements/{globex.pk}/", {"partner": "acme"}).status_code == 400
 
 

@@ -54,8 +54,9 @@ def browser_type(playwright: Playwright, browser_name: str) -> BrowserType:
 
 
 @pytest.fixture(scope="module")
-def browser(browser_type: BrowserType, browser_type_launch_args: dict[str, Any]
-            ) -> Iterator[Browser]:
+def browser(
+    browser_type: BrowserType, browser_type_launch_args: dict[str, Any]
+) -> Iterator[Browser]:
     launched = browser_type.launch(**browser_type_launch_args)
     yield launched
     launched.close()
@@ -65,14 +66,16 @@ def browser(browser_type: BrowserType, browser_type_launch_args: dict[str, Any]
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    return {**browser_type_launch_args, "executable_path": CHROMIUM,
-            "args": ["--no-sandbox", "--disable-dev-shm-usage"]}
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": ["--no-sandbox", "--disable-dev-shm-usage"],
+    }
 
 
 @pytest.fixture(scope="session")
 def browser_context_args() -> dict[str, Any]:
-    return {"viewport": {"width": WIDTH, "height": 900}, "locale": "en-GB",
-            "timezone_id": "UTC"}
+    return {"viewport": {"width": WIDTH, "height": 900}, "locale": "en-GB", "timezone_id": "UTC"}
 
 
 @pytest.fixture

@@ -49,31 +49,44 @@ def _stage(url: str) -> Stage:
     services.agreement_update(agreement=globex, tlp_ceiling=stix.TLP_GREEN)
     objects = f"/taxii2/intel/collections/{world.collection.pk}/objects/"
     for name in ("acme", "globex", "globex"):
-        Client().get(objects, HTTP_ACCEPT=TAXII_21,
-                     HTTP_AUTHORIZATION=world.personas[name].basic)
-    Client().get(objects, HTTP_ACCEPT=TAXII_21,
-                 HTTP_AUTHORIZATION=world.personas["mallory"].basic)
+        Client().get(objects, HTTP_ACCEPT=TAXII_21, HTTP_AUTHORIZATION=world.personas[name].basic)
+    Client().get(objects, HTTP_ACCEPT=TAXII_21, HTTP_AUTHORIZATION=world.personas["mallory"].basic)
     acme = world.personas["acme"].user.partner
     now = timezone.now()
     never = sync_services.feed_create(
-        name="acme-new", partner=acme, api_root_url=f"{url}/taxii2/intel/",
-        remote_collection_id=str(world.collection.pk), auth_type=Feed.AUTH_BASIC,
-        username="acme-analyst", secret=PASSWORD, collection=world.other)
+        name="acme-new",
+        partner=acme,
+        api_root_url=f"{url}/taxii2/intel/",
+        remote_collection_id=str(world.collection.pk),
+        auth_type=Feed.AUTH_BASIC,
+        username="acme-analyst",
+        secret=PASSWORD,
+        collection=world.other,
+    )
     failing = sync_services.feed_create(
-        name="globex-dead-port", partner=globex.partner,
-        api_root_url="http://127.0.0.1:9/taxii2/api/", remote_collection_id="c",
-        collection=world.other)
+        name="globex-dead-port",
+        partner=globex.partner,
+        api_root_url="http://127.0.0.1:9/taxii2/api/",
+        remote_collection_id="c",
+        collection=world.other,
+    )
     Feed.objects.filter(pk=failing.pk).update(
-        consecutive_failures=3, last_error="connection refused", last_error_at=now)
-    run = SyncRun.objects.create(feed=failing, direction=Feed.PULL, started=now,
-                                 outcome=SyncRun.FAILED, finished=now)
-    Quarantine.objects.create(feed=failing, run=run, raw="{}", digest="0" * 64,
-                              reason="no id")
+        consecutive_failures=3, last_error="connection refused", last_error_at=now
+    )
+    run = SyncRun.objects.create(
+        feed=failing, direction=Feed.PULL, started=now, outcome=SyncRun.FAILED, finished=now
+    )
+    Quarantine.objects.create(feed=failing, run=run, raw="{}", digest="0" * 64, reason="no id")
     healthy = sync_services.feed_create(
-        name="acme-quiet", partner=acme, api_root_url="https://taxii.acme.example/api1/",
-        remote_collection_id="c2", collection=world.other)
-    Feed.objects.filter(pk=healthy.pk).update(last_success=now - timedelta(minutes=2),
-                                              remote_added_last=now - timedelta(days=9))
+        name="acme-quiet",
+        partner=acme,
+        api_root_url="https://taxii.acme.example/api1/",
+        remote_collection_id="c2",
+        collection=world.other,
+    )
+    Feed.objects.filter(pk=healthy.pk).update(
+        last_success=now - timedelta(minutes=2), remote_added_last=now - timedelta(days=9)
+    )
     forest = ObjectVersion.objects.get(type="intrusion-set", raw__contains="Forest Blizzard")
     return Stage(url, world, red["id"], forest.stix_id, never)
 
@@ -165,7 +178,8 @@ def test_onboard_pull_reload_search_and_explain(live_server: Any, page: Any) -> 
 
 
 def test_every_console_page_fits_1280_px_and_loads_nothing_from_outside(
-        live_server: Any, page: Any) -> None:
+    live_server: Any, page: Any
+) -> None:
     stage = _stage(live_server.url)
     world = stage.world
     globex = Partner.objects.get(slug="globex")

@@ -80,7 +80,8 @@ def test_unknown_paths_under_taxii2_keep_the_taxii_error_message(world: World) -
 def test_api_paths_answer_json_to_api_clients_and_pages_to_browsers(staff: Client) -> None:
     as_api = staff.get("/api/v1/nope/", HTTP_ACCEPT="application/json")
     assert as_api.status_code == 404 and orjson.loads(as_api.content) == {
-        "detail": "no such resource"}
+        "detail": "no such resource"
+    }
     assert staff.get("/api/v1/nope/", **HTML)["Content-Type"].startswith("text/html")
     index = staff.get("/api/v1/")
     assert index.status_code == 302 and index["Location"] == "/api/v1/docs/"
@@ -112,7 +113,8 @@ def test_server_errors_are_a_page_or_a_taxii_message() -> None:
 
 
 def test_api_docs_send_browsers_without_a_session_to_the_login_page(
-        world: World, staff: Client) -> None:
+    world: World, staff: Client
+) -> None:
     for path in ("/api/v1/docs/", "/api/v1/redoc/"):
         response = Client().get(path, **HTML)
         assert response.status_code == 302
@@ -134,13 +136,19 @@ def test_admin_header_is_branded_and_view_site_is_the_dashboard(staff: Client) -
 
 
 def _onboard(client: Client, world: World, **extra: Any) -> Any:
-    data = {"name": "Initech CERT", "tlp_ceiling": str(stix.TLP_GREEN),
-            "read": [str(world.collection.pk)], "token_name": "taxii", **extra}
+    data = {
+        "name": "Initech CERT",
+        "tlp_ceiling": str(stix.TLP_GREEN),
+        "read": [str(world.collection.pk)],
+        "token_name": "taxii",
+        **extra,
+    }
     return client.post("/console/onboard/", data)
 
 
 def test_onboarding_creates_everything_and_shows_the_token_once(
-        world: World, staff: Client) -> None:
+    world: World, staff: Client
+) -> None:
     response = _onboard(staff, world)
     assert response.status_code == 302
     issued = response["Location"]
@@ -148,31 +156,32 @@ def test_onboarding_creates_everything_and_shows_the_token_once(
     agreement = Agreement.objects.get(partner=partner)
     assert agreement.tlp_ceiling == stix.TLP_GREEN
     grant = agreement.grants.get()
-    assert (grant.collection, grant.can_read, grant.can_write) == (world.collection, True,
-                                                                   False)
+    assert (grant.collection, grant.can_read, grant.can_write) == (world.collection, True, False)
     user = User.objects.get(partner=partner)
     assert user.username == "initech-cert-taxii" and not user.has_usable_password()
     assert not user.is_staff
     first = staff.get(issued)
     assert first["Cache-Control"] == "no-store"
-    plaintext = re.search(r'<code id="token" class="secret">([^<]+)</code>',
-                          first.content.decode()).group(1)
+    plaintext = re.search(
+        r'<code id="token" class="secret">([^<]+)</code>', first.content.decode()
+    ).group(1)
     assert ApiToken.find_active(plaintext).user == user
     again = staff.get(issued)
     assert plaintext not in again.content.decode() and b'id="no-secret"' in again.content
     assert ApiToken.objects.filter(user=user).count() == 1
     # The new token reads TAXII at once (§5.1: the granted collection is listed).
     ingest.store(collection=world.collection, objects=[indicator(1)])
-    answer = Client().get("/taxii2/intel/collections/", HTTP_ACCEPT=TAXII_21,
-                          HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    answer = Client().get(
+        "/taxii2/intel/collections/", HTTP_ACCEPT=TAXII_21, HTTP_AUTHORIZATION=f"Bearer {plaintext}"
+    )
     listed = orjson.loads(answer.content)["collections"]
     assert [c["id"] for c in listed] == [str(world.collection.pk)]
 
 
-def test_onboarding_refuses_a_duplicate_and_an_empty_grant(world: World,
-                                                          staff: Client) -> None:
-    response = staff.post("/console/onboard/", {"name": "Acme", "tlp_ceiling": "1",
-                                                "token_name": "t"})
+def test_onboarding_refuses_a_duplicate_and_an_empty_grant(world: World, staff: Client) -> None:
+    response = staff.post(
+        "/console/onboard/", {"name": "Acme", "tlp_ceiling": "1", "token_name": "t"}
+    )
     assert response.status_code == 200
     body = response.content.decode()
     assert "A partner with the slug" in body and "Grant at least one collection" in body
@@ -180,10 +189,10 @@ def test_onboarding_refuses_a_duplicate_and_an_empty_grant(world: World,
 
 
 def test_admin_token_issue_redirects_and_a_reload_issues_nothing(
-        world: World, staff: Client) -> None:
+    world: World, staff: Client
+) -> None:
     user = world.personas["globex"].user
-    response = staff.post("/admin/intelshare/apitoken/add/", {"user": user.pk,
-                                                              "name": "second"})
+    response = staff.post("/admin/intelshare/apitoken/add/", {"user": user.pk, "name": "second"})
     assert response.status_code == 302
     shown = staff.get(response["Location"])
     assert b'id="token"' in shown.content
@@ -199,19 +208,31 @@ def _traffic(world: World, n: int) -> None:
     acme = world.personas["acme"].user
     now = timezone.now()
     AuditEvent.objects.bulk_create(
-        AuditEvent(at=now - timedelta(hours=i), partner_id=acme.partner_id, user=acme,
-                   method="GET", endpoint="objects", collection=world.collection,
-                   status_code=200 if i % 5 else 403, count=3, versions=[])
-        for i in range(n))
+        AuditEvent(
+            at=now - timedelta(hours=i),
+            partner_id=acme.partner_id,
+            user=acme,
+            method="GET",
+            endpoint="objects",
+            collection=world.collection,
+            status_code=200 if i % 5 else 403,
+            count=3,
+            versions=[],
+        )
+        for i in range(n)
+    )
     ingest.store(collection=world.collection, objects=[indicator(i) for i in range(n)])
 
 
 def test_dashboard_draws_traffic_ingest_and_feeds(world: World, staff: Client) -> None:
     _traffic(world, 20)
     feed = sync_services.feed_create(
-        name="quiet", partner=world.personas["acme"].user.partner,
-        api_root_url="http://127.0.0.1:9/api/", remote_collection_id="c",
-        collection=world.collection)
+        name="quiet",
+        partner=world.personas["acme"].user.partner,
+        api_root_url="http://127.0.0.1:9/api/",
+        remote_collection_id="c",
+        collection=world.collection,
+    )
     body = staff.get("/console/?days=30").content.decode()
     assert body.count("<svg") >= 3
     assert "Acme: 20</title>" in body  # requests
@@ -223,7 +244,8 @@ def test_dashboard_draws_traffic_ingest_and_feeds(world: World, staff: Client) -
 
 @pytest.mark.parametrize("path", ["/console/", "/console/matrix/"])
 def test_dashboard_and_matrix_queries_do_not_grow_with_the_data(
-        world: World, staff: Client, django_assert_max_num_queries: Any, path: str) -> None:
+    world: World, staff: Client, django_assert_max_num_queries: Any, path: str
+) -> None:
     staff.get(path)  # session and content types warmed up
     _traffic(world, 5)
     with django_assert_max_num_queries(14) as small:
@@ -235,12 +257,15 @@ def test_dashboard_and_matrix_queries_do_not_grow_with_the_data(
         assert staff.get(path).status_code == 200
 
 
-def test_matrix_cells_show_the_grant_rules_and_expired_agreements(world: World,
-                                                                 staff: Client) -> None:
+def test_matrix_cells_show_the_grant_rules_and_expired_agreements(
+    world: World, staff: Client
+) -> None:
     globex = Agreement.objects.get(partner__slug="globex")
-    services.agreement_update(agreement=globex, valid_until=timezone.now()
-                              - timedelta(seconds=1), valid_from=timezone.now()
-                              - timedelta(days=1))
+    services.agreement_update(
+        agreement=globex,
+        valid_until=timezone.now() - timedelta(seconds=1),
+        valid_from=timezone.now() - timedelta(days=1),
+    )
     body = staff.get("/console/matrix/").content.decode()
     assert body.count('class="cell expired"') == 1 and body.count('class="cell"') == 1
     assert "TLP:RED" in body
@@ -257,7 +282,8 @@ def pack(world: World) -> World:
 
 
 def test_search_finds_an_actor_by_name_and_a_technique_by_external_id(
-        pack: World, staff: Client) -> None:
+    pack: World, staff: Client
+) -> None:
     body = staff.get("/console/objects/", {"q": "Forest Blizzard"}).content.decode()
     assert ">Forest Blizzard</a>" in body
     forest = ObjectVersion.objects.filter(type="intrusion-set", raw__contains="Forest Blizzard")
@@ -270,31 +296,31 @@ def test_search_finds_an_actor_by_name_and_a_technique_by_external_id(
 
 
 def test_object_page_links_refs_relationships_and_reports(pack: World, staff: Client) -> None:
-    stix_id = ObjectVersion.objects.get(type="intrusion-set",
-                                        raw__contains="Forest Blizzard").stix_id
+    stix_id = ObjectVersion.objects.get(
+        type="intrusion-set", raw__contains="Forest Blizzard"
+    ).stix_id
     body = staff.get(f"/console/objects/{stix_id}/").content.decode()
     assert "TLP:CLEAR" in body
     assert 'id="incoming"' in body and ">uses</a>" in body
     assert "created_by_ref" in body and "/console/objects/identity--" in body
-    assert "<pre class=\"json\">" in body
+    assert '<pre class="json">' in body
 
 
-def test_explain_names_the_rule_that_withholds_from_a_partner(world: World,
-                                                              staff: Client) -> None:
+def test_explain_names_the_rule_that_withholds_from_a_partner(world: World, staff: Client) -> None:
     red = indicator(5, markings=[TLP2_RED])
     ingest.store(collection=world.collection, objects=[red])
     globex = Agreement.objects.get(partner__slug="globex")
     services.agreement_update(agreement=globex, tlp_ceiling=stix.TLP_GREEN)
-    body = staff.get(f"/console/objects/{red['id']}/",
-                     {"partner": globex.partner_id}).content.decode()
+    body = staff.get(
+        f"/console/objects/{red['id']}/", {"partner": globex.partner_id}
+    ).content.decode()
     assert "verdict-withheld" in body and "<code>tlp-ceiling</code>" in body
     acme = Partner.objects.get(slug="acme")
     shared = staff.get(f"/console/objects/{red['id']}/", {"partner": acme.pk})
     assert b"verdict-shared" in shared.content
 
 
-def test_who_received_it_comes_from_the_audit(world: World, staff: Client,
-                                              taxii: Any) -> None:
+def test_who_received_it_comes_from_the_audit(world: World, staff: Client, taxii: Any) -> None:
     ingest.store(collection=world.collection, objects=[indicator(3)])
     taxii("globex").get(f"/taxii2/intel/collections/{world.collection.pk}/objects/")
     body = staff.get(f"/console/objects/{indicator(3)['id']}/").content.decode()
@@ -302,21 +328,25 @@ def test_who_received_it_comes_from_the_audit(world: World, staff: Client,
 
 
 def test_preview_names_received_and_withheld_versions_with_their_rule(
-        world: World, staff: Client) -> None:
-    ingest.store(collection=world.collection, objects=[
-        indicator(1), indicator(2, markings=[TLP2_RED])])
+    world: World, staff: Client
+) -> None:
+    ingest.store(
+        collection=world.collection, objects=[indicator(1), indicator(2, markings=[TLP2_RED])]
+    )
     globex = Agreement.objects.get(partner__slug="globex")
     services.agreement_update(agreement=globex, tlp_ceiling=stix.TLP_AMBER)
-    body = staff.get(f"/console/preview/{globex.partner_id}/{world.collection.pk}/"
-                     ).content.decode()
+    body = staff.get(
+        f"/console/preview/{globex.partner_id}/{world.collection.pk}/"
+    ).content.decode()
     received = body.split('id="received"')[1].split("</table>")[0]
     withheld = body.split('id="withheld"')[1].split("</table>")[0]
     assert indicator(1)["id"] in received and indicator(2)["id"] not in received
     assert indicator(2)["id"] in withheld and "TLP:RED" in withheld
     assert "<code>tlp-ceiling</code>" in withheld
     assert 'id="summary"' not in body  # counting reads the whole collection: on demand
-    counted = staff.get(f"/console/preview/{globex.partner_id}/{world.collection.pk}/",
-                        {"count": "1"}).content.decode()
+    counted = staff.get(
+        f"/console/preview/{globex.partner_id}/{world.collection.pk}/", {"count": "1"}
+    ).content.decode()
     assert "1 of 2 versions received; withheld: 1 (TLP above" in counted
 
 
@@ -328,11 +358,13 @@ def test_withheld_rows_are_read_newest_first_within_a_bound(world: World) -> Non
     globex = Agreement.objects.get(partner__slug="globex")
     services.agreement_update(agreement=globex, tlp_ceiling=stix.TLP_AMBER)
     now = timezone.now()
-    found, scanned = preview.withheld(partner=globex.partner, collection=world.collection,
-                                      now=now, scan=2)
+    found, scanned = preview.withheld(
+        partner=globex.partner, collection=world.collection, now=now, scan=2
+    )
     assert (found, scanned) == ([], 2)  # the red one is the oldest: not among the 2 newest
-    found, scanned = preview.withheld(partner=globex.partner, collection=world.collection,
-                                      now=now, scan=3)
+    found, scanned = preview.withheld(
+        partner=globex.partner, collection=world.collection, now=now, scan=3
+    )
     assert [(w.stix_id, w.rule) for w in found] == [(indicator(1)["id"], "tlp-ceiling")]
 
 
@@ -340,15 +372,20 @@ def test_withheld_rows_are_read_newest_first_within_a_bound(world: World) -> Non
 
 
 def test_a_feed_that_never_ran_is_not_healthy_and_lag_counts_from_the_last_success(
-        world: World) -> None:
+    world: World,
+) -> None:
     feed = sync_services.feed_create(
-        name="dead-port", partner=world.personas["acme"].user.partner,
-        api_root_url="http://127.0.0.1:9/api/", remote_collection_id="c",
-        collection=world.collection)
+        name="dead-port",
+        partner=world.personas["acme"].user.partner,
+        api_root_url="http://127.0.0.1:9/api/",
+        remote_collection_id="c",
+        collection=world.collection,
+    )
     assert feed.health == "never run" and not feed.healthy and feed.lag() is None
     now = timezone.now()
-    Feed.objects.filter(pk=feed.pk).update(last_success=now - timedelta(seconds=30),
-                                           remote_added_last=now - timedelta(days=3))
+    Feed.objects.filter(pk=feed.pk).update(
+        last_success=now - timedelta(seconds=30), remote_added_last=now - timedelta(days=3)
+    )
     feed.refresh_from_db()
     assert feed.health == "healthy"
     assert timedelta(seconds=29) < feed.lag(now) < timedelta(seconds=31)  # not 3 days
@@ -356,13 +393,15 @@ def test_a_feed_that_never_ran_is_not_healthy_and_lag_counts_from_the_last_succe
 
 def test_feed_test_page_reports_a_dead_port(world: World, staff: Client) -> None:
     feed = sync_services.feed_create(
-        name="dead-port", partner=world.personas["acme"].user.partner,
-        api_root_url="http://127.0.0.1:9/api/", remote_collection_id="c",
-        collection=world.collection)
+        name="dead-port",
+        partner=world.personas["acme"].user.partner,
+        api_root_url="http://127.0.0.1:9/api/",
+        remote_collection_id="c",
+        collection=world.collection,
+    )
     body = staff.get(f"/console/feeds/{feed.pk}/test/").content.decode()
     assert 'id="probe-failed"' in body
     assert "never run" in staff.get("/console/feeds/").content.decode()
-
 
 
 def test_demo_processes_share_one_emptied_prometheus_directory(tmp_path: Any) -> None:
@@ -383,12 +422,20 @@ def test_upload_a_bundle_shows_each_objects_outcome(world: World, staff: Client)
 
     ingest.store(collection=world.collection, objects=[indicator(1)])
     bad = {**indicator(3), "id": "indicator--not-a-uuid"}
-    bundle = {"type": "bundle", "id": "bundle--6b7c3c0e-1a7b-4b55-9a7e-0c8a5b3d9f01",
-              "objects": [indicator(1), indicator(2), bad]}
+    bundle = {
+        "type": "bundle",
+        "id": "bundle--6b7c3c0e-1a7b-4b55-9a7e-0c8a5b3d9f01",
+        "objects": [indicator(1), indicator(2), bad],
+    }
     upload = SimpleUploadedFile("b.json", orjson.dumps(bundle), "application/json")
-    body = staff.post("/console/objects/upload/", {
-        "bundle": upload, "collection": str(world.collection.pk),
-        "source_partner": str(world.personas["acme"].user.partner_id)}).content.decode()
+    body = staff.post(
+        "/console/objects/upload/",
+        {
+            "bundle": upload,
+            "collection": str(world.collection.pk),
+            "source_partner": str(world.personas["acme"].user.partner_id),
+        },
+    ).content.decode()
     assert "1 stored, 1 already present, 1 refused" in body
     stored = ObjectVersion.objects.get(stix_id=indicator(2)["id"])
     assert stored.origin == "console:hub-admin"
@@ -396,15 +443,18 @@ def test_upload_a_bundle_shows_each_objects_outcome(world: World, staff: Client)
 
 
 def test_download_a_search_or_a_collection_as_a_bundle(world: World, staff: Client) -> None:
-    ingest.store(collection=world.collection, objects=[indicator(1), indicator(2),
-                                                       indicator(1, version=5)])
+    ingest.store(
+        collection=world.collection, objects=[indicator(1), indicator(2), indicator(1, version=5)]
+    )
     response = staff.get("/console/objects/bundle/", {"collection": str(world.collection.pk)})
     assert response["Content-Type"] == "application/stix+json;version=2.1"
     bundle = orjson.loads(response.content)
     assert bundle["type"] == "bundle" and bundle["id"].startswith("bundle--")
-    assert sorted((o["id"], o["modified"]) for o in bundle["objects"]) == sorted([
-        (indicator(1)["id"], indicator(1, version=5)["modified"]),
-        (indicator(2)["id"], indicator(2)["modified"])])
-    one = orjson.loads(staff.get("/console/objects/bundle/",
-                                 {"q": indicator(2)["id"]}).content)
+    assert sorted((o["id"], o["modified"]) for o in bundle["objects"]) == sorted(
+        [
+            (indicator(1)["id"], indicator(1, version=5)["modified"]),
+            (indicator(2)["id"], indicator(2)["modified"]),
+        ]
+    )
+    one = orjson.loads(staff.get("/console/objects/bundle/", {"q": indicator(2)["id"]}).content)
     assert [o["id"] for o in one["objects"]] == [indicator(2)["id"]]

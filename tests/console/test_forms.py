@@ -24,22 +24,38 @@ def root(world: World) -> Client:
 
 
 def _agreement_data(agreement: Agreement, **extra: Any) -> dict[str, Any]:
-    return {"name": agreement.name, "tlp_ceiling": agreement.tlp_ceiling, "embargo": "0",
-            "granular_mode": "withhold", "valid_from_0": "2020-01-01",
-            "valid_from_1": "00:00:00", "valid_until_0": "", "valid_until_1": "",
-            "grants-TOTAL_FORMS": "0", "grants-INITIAL_FORMS": "0", **extra}
+    return {
+        "name": agreement.name,
+        "tlp_ceiling": agreement.tlp_ceiling,
+        "embargo": "0",
+        "granular_mode": "withhold",
+        "valid_from_0": "2020-01-01",
+        "valid_from_1": "00:00:00",
+        "valid_until_0": "",
+        "valid_until_1": "",
+        "grants-TOTAL_FORMS": "0",
+        "grants-INITIAL_FORMS": "0",
+        **extra,
+    }
 
 
-def test_types_are_picked_from_known_types_and_custom_ones_typed(world: World,
-                                                                 root: Client) -> None:
+def test_types_are_picked_from_known_types_and_custom_ones_typed(
+    world: World, root: Client
+) -> None:
     agreement = Agreement.objects.get(partner__slug="globex")
     url = reverse("admin:intelshare_agreement_change", args=[agreement.pk])
     page = root.get(url).content.decode()
     assert '<select multiple name="allowed_types"' in page
     assert '<option value="intrusion-set">' in page and 'name="denied_types_other"' in page
-    response = root.post(url, _agreement_data(
-        agreement, allowed_types=["intrusion-set", "attack-pattern"],
-        allowed_types_other="x-llm-prompt", denied_types=["malware"]))
+    response = root.post(
+        url,
+        _agreement_data(
+            agreement,
+            allowed_types=["intrusion-set", "attack-pattern"],
+            allowed_types_other="x-llm-prompt",
+            denied_types=["malware"],
+        ),
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     agreement.refresh_from_db()
     assert agreement.allowed_types == ["intrusion-set", "attack-pattern", "x-llm-prompt"]
@@ -63,13 +79,18 @@ def test_media_types_are_edited_as_lines(world: World, root: Client) -> None:
     url = reverse("admin:intelshare_collection_change", args=[world.collection.pk])
     page = root.get(url).content.decode()
     assert "application/stix+json;version=2.1</textarea>" in page
-    data = {"api_root": world.api_root.pk, "title": "LLM misuse", "alias": "llm-misuse",
-            "default_tlp": world.collection.default_tlp,
-            "media_types": "application/stix+json;version=2.1\r\napplication/stix+json;"
-                           "version=2.0\r\n"}
+    data = {
+        "api_root": world.api_root.pk,
+        "title": "LLM misuse",
+        "alias": "llm-misuse",
+        "default_tlp": world.collection.default_tlp,
+        "media_types": "application/stix+json;version=2.1\r\napplication/stix+json;version=2.0\r\n",
+    }
     assert root.post(url, data).status_code == 302
     assert Collection.objects.get(pk=world.collection.pk).media_types == [
-        "application/stix+json;version=2.1", "application/stix+json;version=2.0"]
+        "application/stix+json;version=2.1",
+        "application/stix+json;version=2.0",
+    ]
     refused = root.post(url, {**data, "media_types": "not a media type"})
     assert "Not media types" in refused.content.decode()
 
@@ -81,6 +102,7 @@ def test_partner_users_get_no_staff_or_permission_widgets(world: World, root: Cl
     assert 'name="partner"' in body and 'name="is_active"' in body
     for widget in ("groups", "user_permissions", "is_superuser", "is_staff"):
         assert f'name="{widget}"' not in body
-    staff = root.get(reverse("admin:intelshare_user_change",
-                             args=[world.personas["staff"].user.pk])).content.decode()
+    staff = root.get(
+        reverse("admin:intelshare_user_change", args=[world.personas["staff"].user.pk])
+    ).content.decode()
     assert 'name="is_superuser"' in staff

@@ -53,8 +53,7 @@ def test_load_llm_pack_command(world: World) -> None:
 
 
 @pytest.mark.django_db
-def test_ingest_rejects_a_bad_extension_block(world: World, extension_checked: None
-                                              ) -> None:
+def test_ingest_rejects_a_bad_extension_block(world: World, extension_checked: None) -> None:
     """The extension check makes a bad block a per-object failure."""
     good, bad = [o for o in build_pack() if o["type"] == "attack-pattern"][:2]
     bad["extensions"][EXTENSION_ID]["abuse_category"] = ["Not A Slug"]
@@ -64,16 +63,20 @@ def test_ingest_rejects_a_bad_extension_block(world: World, extension_checked: N
 
 
 @pytest.mark.django_db
-def test_generated_feed_stores_cleanly_per_contributor(world: World,
-                                                       extension_checked: None) -> None:
+def test_generated_feed_stores_cleanly_per_contributor(
+    world: World, extension_checked: None
+) -> None:
     partners = {p.slug: p for p in Partner.objects.filter(slug__in=["acme", "globex"])}
     by_source: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
     for obj, source in generate_with_sources(1500, 5, list(partners)):
         by_source[source].append(obj)
     stored = 0
     for source, objects in by_source.items():
-        result = ingest.store(collection=world.collection, objects=objects,
-                              source_partner=partners.get(source) if source else None)
+        result = ingest.store(
+            collection=world.collection,
+            objects=objects,
+            source_partner=partners.get(source) if source else None,
+        )
         assert result.failed == 0, [o.message for o in result.outcomes if not o.ok][:3]
         stored += result.new
     assert stored == 1500
@@ -85,8 +88,7 @@ def test_import_atlas_command(world: World) -> None:
     assert "fix [modified-before-created] attack-pattern--c9f8f4b0" in out
     assert "155 fixes" in out
     assert "stored 538, duplicate 0, failed 0" in out
-    again = run("import_atlas", str(ATLAS), "--collection", "llm-misuse",
-                "--api-root", "intel")
+    again = run("import_atlas", str(ATLAS), "--collection", "llm-misuse", "--api-root", "intel")
     assert "stored 0, duplicate 538, failed 0" in again
 
 

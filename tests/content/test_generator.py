@@ -40,16 +40,18 @@ def refs_of(obj: dict[str, Any]) -> list[str]:
 def test_feed_validates(seed: int) -> None:
     """STIX 2.1 per stix2-validator: patterns (§9), markings (§7.2), ids (§2.9)."""
     objects = list(generate(200, seed))
-    bundle = {"type": "bundle", "id": "bundle--6a0b7e1c-2f4e-4d4a-9a3e-1d2c3b4a5f6e",
-              "objects": objects}
+    bundle = {
+        "type": "bundle",
+        "id": "bundle--6a0b7e1c-2f4e-4d4a-9a3e-1d2c3b4a5f6e",
+        "objects": objects,
+    }
     result = validate_instance(bundle, ValidationOptions())
     assert result.is_valid, [str(e) for e in result.errors][:10]
     for obj in objects:
         assert stix2.parse(obj, allow_custom=True).id == obj["id"]
 
 
-def test_every_object_passes_the_hub_checks(feed: list[tuple[dict[str, Any], Any]]
-                                            ) -> None:
+def test_every_object_passes_the_hub_checks(feed: list[tuple[dict[str, Any], Any]]) -> None:
     for obj, _ in feed:
         stix.inspect(obj)
         assert validate_extensions(obj) == [], obj["id"]
@@ -92,7 +94,8 @@ def test_contributors_match_created_by_ref(feed: list[tuple[dict[str, Any], Any]
 
 
 def test_versions_come_later_from_the_same_contributor(
-        feed: list[tuple[dict[str, Any], Any]]) -> None:
+    feed: list[tuple[dict[str, Any], Any]],
+) -> None:
     """STIX 2.1 §3.6: a new version keeps id, created and creator; modified grows."""
     history: dict[str, list[tuple[dict[str, Any], Any]]] = defaultdict(list)
     for obj, source in feed:
@@ -107,22 +110,37 @@ def test_versions_come_later_from_the_same_contributor(
         assert not any(o.get("revoked") for o, _ in versions[:-1])
 
 
-def test_feed_has_the_variety_policy_tests_need(feed: list[tuple[dict[str, Any], Any]]
-                                                ) -> None:
+def test_feed_has_the_variety_policy_tests_need(feed: list[tuple[dict[str, Any], Any]]) -> None:
     objects = [obj for obj, _ in feed]
     types = Counter(o["type"] for o in objects)
-    for stix_type in ("indicator", "relationship", "sighting", "campaign",
-                      "intrusion-set", "malware", "report", "marking-definition"):
+    for stix_type in (
+        "indicator",
+        "relationship",
+        "sighting",
+        "campaign",
+        "intrusion-set",
+        "malware",
+        "report",
+        "marking-definition",
+    ):
         assert types[stix_type] > 0, stix_type
     assert {o["pattern_type"] for o in objects if o["type"] == "indicator"} == {
-        "stix", "pcre", "yara", "sigma"}
+        "stix",
+        "pcre",
+        "yara",
+        "sigma",
+    }
     markings = Counter(ref for o in objects for ref in o.get("object_marking_refs", []))
     assert set(TLP2_IDS.values()) | set(TLP1_IDS.values()) <= set(markings)
-    assert any("object_marking_refs" not in o for o in objects
-               if o["type"] not in ("marking-definition",))
+    assert any(
+        "object_marking_refs" not in o for o in objects if o["type"] not in ("marking-definition",)
+    )
     granular = [o for o in objects if "granular_markings" in o]
     assert granular
-    assert any(f"extensions.{EXTENSION_ID}.prompt_text" in g["selectors"]
-               for o in granular for g in o["granular_markings"])
+    assert any(
+        f"extensions.{EXTENSION_ID}.prompt_text" in g["selectors"]
+        for o in granular
+        for g in o["granular_markings"]
+    )
     text = json.dumps(objects)
     assert ".example" in text and "org-SYNTHETIC" in text

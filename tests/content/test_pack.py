@@ -18,15 +18,29 @@ from intelshare.stixids import HUB_IDENTITY_ID, TLP2_CLEAR
 # of data/report-2024-02-14.json so a slip in either shows up here.
 REPORT_USES = {
     "Forest Blizzard": {"llm-informed-reconnaissance", "llm-enhanced-scripting"},
-    "Emerald Sleet": {"llm-assisted-vulnerability-research", "llm-enhanced-scripting",
-                      "llm-supported-social-engineering", "llm-informed-reconnaissance"},
-    "Crimson Sandstorm": {"llm-supported-social-engineering", "llm-enhanced-scripting",
-                          "llm-enhanced-detection-evasion"},
-    "Charcoal Typhoon": {"llm-informed-reconnaissance", "llm-enhanced-scripting",
-                         "llm-supported-social-engineering",
-                         "llm-refined-operational-commands"},
-    "Salmon Typhoon": {"llm-informed-reconnaissance", "llm-enhanced-scripting",
-                       "llm-refined-operational-commands", "llm-aided-translation"},
+    "Emerald Sleet": {
+        "llm-assisted-vulnerability-research",
+        "llm-enhanced-scripting",
+        "llm-supported-social-engineering",
+        "llm-informed-reconnaissance",
+    },
+    "Crimson Sandstorm": {
+        "llm-supported-social-engineering",
+        "llm-enhanced-scripting",
+        "llm-enhanced-detection-evasion",
+    },
+    "Charcoal Typhoon": {
+        "llm-informed-reconnaissance",
+        "llm-enhanced-scripting",
+        "llm-supported-social-engineering",
+        "llm-refined-operational-commands",
+    },
+    "Salmon Typhoon": {
+        "llm-informed-reconnaissance",
+        "llm-enhanced-scripting",
+        "llm-refined-operational-commands",
+        "llm-aided-translation",
+    },
 }
 
 
@@ -46,8 +60,11 @@ def of_type(pack: list[dict[str, Any]], stix_type: str) -> list[dict[str, Any]]:
 
 def test_pack_validates(pack: list[dict[str, Any]]) -> None:
     """STIX 2.1 as a whole, per stix2-validator (no errors; warnings allowed)."""
-    bundle = {"type": "bundle", "id": "bundle--6a0b7e1c-2f4e-4d4a-9a3e-1d2c3b4a5f6e",
-              "objects": pack}
+    bundle = {
+        "type": "bundle",
+        "id": "bundle--6a0b7e1c-2f4e-4d4a-9a3e-1d2c3b4a5f6e",
+        "objects": pack,
+    }
     result = validate_instance(bundle, ValidationOptions())
     assert result.is_valid, [str(e) for e in result.errors]
 
@@ -80,7 +97,8 @@ def test_every_object_is_tlp_clear(pack: list[dict[str, Any]]) -> None:
 
 
 def test_hub_identity_and_extension_definition_included(
-        pack: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) -> None:
+    pack: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]
+) -> None:
     """STIX 2.1 §7.3.1: the definition ships with the objects that use it."""
     assert by_id[HUB_IDENTITY_ID]["type"] == "identity"
     assert by_id[EXTENSION_ID]["type"] == "extension-definition"
@@ -101,7 +119,8 @@ def test_the_five_intrusion_sets_with_aliases(pack: list[dict[str, Any]]) -> Non
 
 
 def test_uses_exactly_as_the_report_states(
-        pack: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) -> None:
+    pack: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]
+) -> None:
     """STIX 2.1 §4.9.2: intrusion-set uses attack-pattern."""
     found: dict[str, set[str]] = {}
     for rel in of_type(pack, "relationship"):
@@ -116,13 +135,18 @@ def test_uses_exactly_as_the_report_states(
 
 
 def test_sponsors_are_threat_actors_where_named(
-        pack: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) -> None:
+    pack: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]
+) -> None:
     """STIX 2.1 §4.9.2 and §4.17: intrusion-set attributed-to threat-actor."""
-    links = {(by_id[r["source_ref"]]["name"], by_id[r["target_ref"]]["name"])
-             for r in of_type(pack, "relationship")
-             if r["relationship_type"] == "attributed-to"}
-    assert links == {("Forest Blizzard", "GRU Unit 26165"),
-                     ("Crimson Sandstorm", "Islamic Revolutionary Guard Corps (IRGC)")}
+    links = {
+        (by_id[r["source_ref"]]["name"], by_id[r["target_ref"]]["name"])
+        for r in of_type(pack, "relationship")
+        if r["relationship_type"] == "attributed-to"
+    }
+    assert links == {
+        ("Forest Blizzard", "GRU Unit 26165"),
+        ("Crimson Sandstorm", "Islamic Revolutionary Guard Corps (IRGC)"),
+    }
     for actor in of_type(pack, "threat-actor"):
         assert actor["threat_actor_types"] == ["nation-state"]
 
@@ -131,11 +155,19 @@ def test_mitre_ids_are_labelled_by_who_published_them(pack: list[dict[str, Any]]
     """STIX 2.1 §2.5 external references: MITRE's own link vs the hub's mapping."""
     patterns = of_type(pack, "attack-pattern")
     assert len(patterns) == 11
-    mitre = [(p["name"], r["external_id"]) for p in patterns
-             for r in p["external_references"] if r["source_name"].startswith("mitre")]
+    mitre = [
+        (p["name"], r["external_id"])
+        for p in patterns
+        for r in p["external_references"]
+        if r["source_name"].startswith("mitre")
+    ]
     assert mitre == [("LLM-informed reconnaissance", "T1682")]
-    mapped = [r for p in pattern_and_coas(pack) for r in p["external_references"]
-              if r["source_name"] == "intelshare-mapping"]
+    mapped = [
+        r
+        for p in pattern_and_coas(pack)
+        for r in p["external_references"]
+        if r["source_name"] == "intelshare-mapping"
+    ]
     assert len(mapped) > 10
     for ref in mapped:
         assert ref["description"].startswith("intelshare's suggested mapping")
@@ -147,23 +179,32 @@ def pattern_and_coas(pack: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_courses_of_action_mitigate_the_ttps(
-        pack: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) -> None:
+    pack: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]
+) -> None:
     """STIX 2.1 §4.3: course-of-action mitigates attack-pattern."""
     assert len(of_type(pack, "course-of-action")) == 4
-    mitigates = Counter(by_id[r["source_ref"]]["name"] for r in of_type(pack, "relationship")
-                        if r["relationship_type"] == "mitigates")
-    assert mitigates == {"Identify and act on malicious use of AI services": 11,
-                         "Notify other AI service providers": 11}
+    mitigates = Counter(
+        by_id[r["source_ref"]]["name"]
+        for r in of_type(pack, "relationship")
+        if r["relationship_type"] == "mitigates"
+    )
+    assert mitigates == {
+        "Identify and act on malicious use of AI services": 11,
+        "Notify other AI service providers": 11,
+    }
 
 
 def test_report_ties_everything_together(
-        pack: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) -> None:
+    pack: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]
+) -> None:
     """STIX 2.1 §4.16: report with published and object_refs that resolve."""
     (report,) = of_type(pack, "report")
     assert report["published"] == "2024-02-14T00:00:00.000Z"
-    content = {o["id"] for o in pack
-               if o["type"] not in ("marking-definition", "identity",
-                                    "extension-definition", "report")}
+    content = {
+        o["id"]
+        for o in pack
+        if o["type"] not in ("marking-definition", "identity", "extension-definition", "report")
+    }
     assert set(report["object_refs"]) == content
     for obj in pack:
         for key, value in obj.items():

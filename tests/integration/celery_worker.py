@@ -31,14 +31,34 @@ def test_database_url() -> str:
 
 @contextmanager
 def celery_worker(log_path: Path, *extra_env: tuple[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "DATABASE_URL": test_database_url(),
-           "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-           "INTELSHARE_VAR_DIR": str(settings.INTELSHARE_VAR_DIR), **dict(extra_env)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "INTELSHARE_VAR_DIR": str(settings.INTELSHARE_VAR_DIR),
+        **dict(extra_env),
+    }
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
-             "--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "INFO"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool=solo",
+                "--without-mingle",
+                "--without-gossip",
+                "--without-heartbeat",
+                "-l",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             yield proc
         finally:

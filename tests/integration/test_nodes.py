@@ -44,13 +44,21 @@ INLINE_MAX = 50
 ENVELOPES, ENVELOPE_SIZE = 8, 300
 
 pytestmark = [
-    pytest.mark.postgres, pytest.mark.live, pytest.mark.worker,
+    pytest.mark.postgres,
+    pytest.mark.live,
+    pytest.mark.worker,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-                       reason="several nodes share PostgreSQL"),
-    pytest.mark.skipif(not (os.environ.get("CELERY_BROKER_URL", "").startswith("redis")
-                            and os.environ.get("CACHE_URL", "").startswith("redis")),
-                       reason="several nodes share a Redis broker and cache"),
+    pytest.mark.skipif(
+        not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+        reason="several nodes share PostgreSQL",
+    ),
+    pytest.mark.skipif(
+        not (
+            os.environ.get("CELERY_BROKER_URL", "").startswith("redis")
+            and os.environ.get("CACHE_URL", "").startswith("redis")
+        ),
+        reason="several nodes share a Redis broker and cache",
+    ),
 ]
 
 
@@ -67,10 +75,20 @@ def _gunicorn(name: str, env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     log_path = tmp_path / f"{name}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind",
-             f"127.0.0.1:{port}", "--workers", "2", "--no-control-socket"],
-            cwd=ROOT, env={**env, "INTELSHARE_VAR_DIR": str(tmp_path / name)},
-            stdout=log, stderr=subprocess.STDOUT)
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "config.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--no-control-socket",
+            ],
+            cwd=ROOT,
+            env={**env, "INTELSHARE_VAR_DIR": str(tmp_path / name)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             yield f"http://127.0.0.1:{port}"
         finally:
@@ -103,30 +121,46 @@ def _load(world: World) -> set[tuple[str, str]]:
     return expected
 
 
-def test_nodes_share_keys_next_tokens_workers_and_credentials(world: World, tmp_path: Path,
-                                                              settings: Any) -> None:
-    keys = {"SECRET_KEY": secrets.token_urlsafe(50),
-            "INTELSHARE_SYNC_KEYS": Fernet.generate_key().decode()}
-    env = {**os.environ, **keys, "DJANGO_SETTINGS_MODULE": "config.settings",
-           "DATABASE_URL": database_url(), "CACHE_URL": settings.CACHE_URL,
-           "CELERY_BROKER_URL": settings.CELERY_BROKER_URL, "DEBUG": "false",
-           "INTELSHARE_INLINE_MAX_OBJECTS": str(INLINE_MAX),
-           "INTELSHARE_MAX_PAGE_SIZE": str(PAGE)}
+def test_nodes_share_keys_next_tokens_workers_and_credentials(
+    world: World, tmp_path: Path, settings: Any
+) -> None:
+    keys = {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "INTELSHARE_SYNC_KEYS": Fernet.generate_key().decode(),
+    }
+    env = {
+        **os.environ,
+        **keys,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": database_url(),
+        "CACHE_URL": settings.CACHE_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "DEBUG": "false",
+        "INTELSHARE_INLINE_MAX_OBJECTS": str(INLINE_MAX),
+        "INTELSHARE_MAX_PAGE_SIZE": str(PAGE),
+    }
     # Bearer tokens: the test run's password hasher is not the nodes'.
     headers = {"Accept": TAXII_21, "Authorization": world.personas["acme"].bearer}
     with ExitStack() as stack:
         nodes = [stack.enter_context(_gunicorn(name, env, tmp_path)) for name in ("a", "b")]
         workers = [tmp_path / f"worker-{name}.log" for name in ("a", "b")]
         for log in workers:
-            stack.enter_context(celery_worker(
-                log, *[(k, env[k]) for k in (*keys, "CACHE_URL", "DJANGO_SETTINGS_MODULE")],
-                ("INTELSHARE_VAR_DIR", str(tmp_path / log.stem))))
+            stack.enter_context(
+                celery_worker(
+                    log,
+                    *[(k, env[k]) for k in (*keys, "CACHE_URL", "DJANGO_SETTINGS_MODULE")],
+                    ("INTELSHARE_VAR_DIR", str(tmp_path / log.stem)),
+                )
+            )
         expected = _load(world)  # while the nodes start
         for base in nodes:
             _ready(base)
         for log in workers:
-            wait_for(lambda log=log: " ready." in log.read_text(errors="replace"), 90,
-                     f"{log.stem} to start")
+            wait_for(
+                lambda log=log: " ready." in log.read_text(errors="replace"),
+                90,
+                f"{log.stem} to start",
+            )
 
         # A walk through next, on node a, b, a, b…: every version once.
         collection = f"/taxii2/intel/collections/{world.collection.pk}/objects/"
@@ -134,8 +168,9 @@ def test_nodes_share_keys_next_tokens_workers_and_credentials(world: World, tmp_
         params: dict[str, Any] = {"match[version]": "all", "limit": PAGE}
         page = 0
         while True:
-            response = requests.get(nodes[page % 2] + collection, params=params,
-                                    headers=headers, timeout=60)
+            response = requests.get(
+                nodes[page % 2] + collection, params=params, headers=headers, timeout=60
+            )
             assert response.status_code == 200, (page, response.text[:300])
             envelope = response.json()
             seen += [(o["id"], o["modified"]) for o in envelope.get("objects", [])]
@@ -151,12 +186,13 @@ def test_nodes_share_keys_next_tokens_workers_and_credentials(world: World, tmp_
         # share them and every status completes once, with exact counts.
         status_ids = []
         for n in range(ENVELOPES):
-            objects = [indicator(100_000 + n * ENVELOPE_SIZE + i)
-                       for i in range(ENVELOPE_SIZE)]
-            response = requests.post(nodes[n % 2] + collection,
-                                     data=orjson.dumps({"objects": objects}),
-                                     headers={**headers, "Content-Type": TAXII_21},
-                                     timeout=60)
+            objects = [indicator(100_000 + n * ENVELOPE_SIZE + i) for i in range(ENVELOPE_SIZE)]
+            response = requests.post(
+                nodes[n % 2] + collection,
+                data=orjson.dumps({"objects": objects}),
+                headers={**headers, "Content-Type": TAXII_21},
+                timeout=60,
+            )
             assert response.status_code == 202, response.text[:300]
             status_ids.append(response.json()["id"])
         statuses: dict[str, Any] = {}
@@ -164,8 +200,11 @@ def test_nodes_share_keys_next_tokens_workers_and_credentials(world: World, tmp_
         def all_complete() -> bool:
             for i, status_id in enumerate(status_ids):
                 if status_id not in statuses:
-                    body = requests.get(f"{nodes[i % 2]}/taxii2/intel/status/{status_id}/",
-                                        headers=headers, timeout=30).json()
+                    body = requests.get(
+                        f"{nodes[i % 2]}/taxii2/intel/status/{status_id}/",
+                        headers=headers,
+                        timeout=30,
+                    ).json()
                     if body["status"] == "complete":
                         statuses[status_id] = body
             return len(statuses) == len(status_ids)
@@ -173,22 +212,39 @@ def test_nodes_share_keys_next_tokens_workers_and_credentials(world: World, tmp_
         wait_for(all_complete, 120, "the workers to complete every status")
         for body in statuses.values():
             assert (body["success_count"], body["failure_count"], body["pending_count"]) == (
-                ENVELOPE_SIZE, 0, 0)
-        completions = [Counter(re.findall(r"status (\S+) complete:",
-                                          log.read_text(errors="replace"))) for log in workers]
+                ENVELOPE_SIZE,
+                0,
+                0,
+            )
+        completions = [
+            Counter(re.findall(r"status (\S+) complete:", log.read_text(errors="replace")))
+            for log in workers
+        ]
         assert sum(completions, Counter()) == Counter(status_ids)
         assert all(completions), "one worker did all the work"
-        assert ObjectVersion.objects.filter(
-            collection=world.collection).count() == VERSIONS + ENVELOPES * ENVELOPE_SIZE
+        assert (
+            ObjectVersion.objects.filter(collection=world.collection).count()
+            == VERSIONS + ENVELOPES * ENVELOPE_SIZE
+        )
 
         # A feed credential encrypted by node a is decrypted here, with the shared keys.
         staff = {"Authorization": world.personas["staff"].bearer}
         feed_secret = "feed-secret-" + secrets.token_urlsafe(16)
-        created = requests.post(f"{nodes[0]}/api/v1/feeds/", json={
-            "name": "shared-key-feed", "partner": "acme", "direction": "pull",
-            "collection": str(world.collection.pk), "api_root_url": "https://p.invalid/api1/",
-            "remote_collection_id": "c1", "auth_type": "bearer", "secret": feed_secret},
-            headers=staff, timeout=30)
+        created = requests.post(
+            f"{nodes[0]}/api/v1/feeds/",
+            json={
+                "name": "shared-key-feed",
+                "partner": "acme",
+                "direction": "pull",
+                "collection": str(world.collection.pk),
+                "api_root_url": "https://p.invalid/api1/",
+                "remote_collection_id": "c1",
+                "auth_type": "bearer",
+                "secret": feed_secret,
+            },
+            headers=staff,
+            timeout=30,
+        )
         assert created.status_code == 201, created.text[:300]
     settings.INTELSHARE_SYNC_KEYS = [keys["INTELSHARE_SYNC_KEYS"]]
     assert Feed.objects.get(name="shared-key-feed").secret == feed_secret

@@ -38,15 +38,22 @@ from tests.support.nginx import NginxServer, free_port, nginx_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 TAXII = "application/taxii+json;version=2.1"
-TITLES = {400: "Bad Request", 413: "Payload Too Large", 414: "URI Too Long",
-          431: "Request Header Fields Too Large", 502: "Bad Gateway",
-          503: "Service Unavailable", 504: "Gateway Timeout"}
+TITLES = {
+    400: "Bad Request",
+    413: "Payload Too Large",
+    414: "URI Too Long",
+    431: "Request Header Fields Too Large",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 pytestmark = [
     pytest.mark.live,
-    pytest.mark.skipif(nginx_binary() is None,
-                       reason="Debian's nginx is not installed (apt-get install nginx; "
-                              ".ci/run installs it)"),
+    pytest.mark.skipif(
+        nginx_binary() is None,
+        reason="Debian's nginx is not installed (apt-get install nginx; .ci/run installs it)",
+    ),
 ]
 
 
@@ -100,8 +107,9 @@ def assert_taxii_error_body(content_type: str, content: bytes, status: int) -> N
     assert body["description"] and len(body["error_id"]) == 32
 
 
-def test_limits_are_taxii_errors_before_the_hub(front_door: Callable[..., NginxServer],
-                                                 cert: LocalCertificate) -> None:
+def test_limits_are_taxii_errors_before_the_hub(
+    front_door: Callable[..., NginxServer], cert: LocalCertificate
+) -> None:
     """10 KB URL → 414, 10 KB Authorization → 431 (nginx's internal 494), on port 80
     too; a request that is not HTTP → 400; a body over an API root's default
     max_content_length → 413 (§5.5). No hub runs: none of these reaches it."""
@@ -112,13 +120,16 @@ def test_limits_are_taxii_errors_before_the_hub(front_door: Callable[..., NginxS
         long_url = f"{base}/taxii2/intel/collections/{'a' * 10240}/objects/"
         assert_taxii_error(requests.get(long_url, headers=headers, verify=ca, timeout=10), 414)
         big_auth = {**headers, "Authorization": "Basic " + "A" * 10240}
-        assert_taxii_error(requests.get(f"{base}/taxii2/", headers=big_auth, verify=ca,
-                                        timeout=10), 431)
+        assert_taxii_error(
+            requests.get(f"{base}/taxii2/", headers=big_auth, verify=ca, timeout=10), 431
+        )
 
     # Not HTTP: an HTTP/1.1 request without Host.
     context = ssl.create_default_context(cafile=ca)
-    with socket.create_connection(("127.0.0.1", proxy.https_port), timeout=10) as raw, \
-            context.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        socket.create_connection(("127.0.0.1", proxy.https_port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         tls.sendall(b"GET /taxii2/ HTTP/1.1\r\nAccept: " + TAXII.encode() + b"\r\n\r\n")
         head, _, body = tls.makefile("rb").read().partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 ")
@@ -126,8 +137,7 @@ def test_limits_are_taxii_errors_before_the_hub(front_door: Callable[..., NginxS
     assert_taxii_error_body(TAXII, body, 400)
 
     # Refused from the Content-Length, before any of the body is read.
-    conn = http.client.HTTPSConnection("127.0.0.1", proxy.https_port, timeout=10,
-                                       context=context)
+    conn = http.client.HTTPSConnection("127.0.0.1", proxy.https_port, timeout=10, context=context)
     conn.putrequest("POST", "/taxii2/intel/collections/llm-misuse/objects/")
     conn.putheader("Content-Type", TAXII)
     limit = ApiRoot._meta.get_field("max_content_length").default
@@ -147,21 +157,28 @@ def test_plain_http_is_redirected_to_https(front_door: Callable[..., NginxServer
     path = "/taxii2/intel/collections/llm-misuse/objects/?match[type]=indicator"
     plain_to_tls = f"http://127.0.0.1:{proxy.https_port}"
     for base, method in ((proxy.http, "GET"), (proxy.http, "POST"), (plain_to_tls, "GET")):
-        response = requests.request(method, base + path, allow_redirects=False,
-                                    headers={"Host": "intel.example.org"}, timeout=10)
+        response = requests.request(
+            method,
+            base + path,
+            allow_redirects=False,
+            headers={"Host": "intel.example.org"},
+            timeout=10,
+        )
         assert response.status_code == 308, base
         sent = response.request.path_url  # as encoded by requests
         assert response.headers["Location"] == "https://intel.example.org" + sent
 
 
-def test_hub_down_or_slow_is_a_taxii_error(front_door: Callable[..., NginxServer],
-                                           cert: LocalCertificate) -> None:
+def test_hub_down_or_slow_is_a_taxii_error(
+    front_door: Callable[..., NginxServer], cert: LocalCertificate
+) -> None:
     """Nothing listening upstream → 502; an upstream that never answers → 504; both
     TAXII error messages with Retry-After, as the hub's own 503."""
     ca = str(cert.ca)
     down = front_door(_closed_port())
-    response = requests.get(f"{down.https}/taxii2/", headers={"Accept": TAXII}, verify=ca,
-                            timeout=10)
+    response = requests.get(
+        f"{down.https}/taxii2/", headers={"Accept": TAXII}, verify=ca, timeout=10
+    )
     assert_taxii_error(response, 502)
     assert response.headers["Retry-After"] == "5"
 
@@ -170,30 +187,36 @@ def test_hub_down_or_slow_is_a_taxii_error(front_door: Callable[..., NginxServer
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         slow = front_door(f"127.0.0.1:{silent.getsockname()[1]}", read_timeout="1s")
-        response = requests.get(f"{slow.https}/taxii2/", headers={"Accept": TAXII},
-                                verify=ca, timeout=10)
+        response = requests.get(
+            f"{slow.https}/taxii2/", headers={"Accept": TAXII}, verify=ca, timeout=10
+        )
     assert_taxii_error(response, 504)
     assert response.headers["Retry-After"] == "5"
 
 
 def test_static_files_come_from_the_collected_directory(
-        front_door: Callable[..., NginxServer], cert: LocalCertificate) -> None:
+    front_door: Callable[..., NginxServer], cert: LocalCertificate
+) -> None:
     """The proxy serves STATIC_ROOT's layout itself: answered while the hub is down."""
     proxy = front_door(_closed_port())
     source = Path(finders.find("admin/css/base.css"))  # type: ignore[arg-type]
     target = proxy.static_root / "admin" / "css" / "base.css"
     target.parent.mkdir(parents=True)
     shutil.copyfile(source, target)
-    response = requests.get(f"{proxy.https}/{settings.STATIC_URL.strip('/')}/admin/css/base.css",
-                            verify=str(cert.ca), timeout=10)
+    response = requests.get(
+        f"{proxy.https}/{settings.STATIC_URL.strip('/')}/admin/css/base.css",
+        verify=str(cert.ca),
+        timeout=10,
+    )
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/css"
     assert response.content == source.read_bytes()
     assert response.headers["Cache-Control"] == "max-age=60"
 
 
-def test_tls_versions_and_suites(front_door: Callable[..., NginxServer],
-                                 cert: LocalCertificate) -> None:
+def test_tls_versions_and_suites(
+    front_door: Callable[..., NginxServer], cert: LocalCertificate
+) -> None:
     """§8.2.2: TLS 1.3 and 1.2 accepted; a TLS 1.2 suite on the RFC 7540 Appendix A
     blacklist (CBC) refused, while the same client with an AEAD suite connects."""
     proxy = front_door(_closed_port())
@@ -205,13 +228,16 @@ def test_tls_versions_and_suites(front_door: Callable[..., NginxServer],
             context.set_ciphers(ciphers)
             # Offered by this client: a refusal is then the server's.
             assert ciphers in {c["name"] for c in context.get_ciphers()}
-        with socket.create_connection(("127.0.0.1", proxy.https_port), timeout=10) as raw, \
-                context.wrap_socket(raw, server_hostname="localhost") as tls:
+        with (
+            socket.create_connection(("127.0.0.1", proxy.https_port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
             return f"{tls.version()} {tls.cipher()[0]}"  # type: ignore[index]
 
     assert handshake(ssl.TLSVersion.TLSv1_3).startswith("TLSv1.3 ")
     assert handshake(ssl.TLSVersion.TLSv1_2, "ECDHE-ECDSA-AES128-GCM-SHA256") == (
-        "TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256")
+        "TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256"
+    )
     with pytest.raises(ssl.SSLError):
         handshake(ssl.TLSVersion.TLSv1_2, "ECDHE-ECDSA-AES128-SHA")
 
@@ -230,13 +256,19 @@ def _web_command(port: int) -> list[str]:
     # In compose the proxy is another container, an address gunicorn does not trust
     # for X-Forwarded-Proto; on loopback it would, and set the scheme itself. Trust
     # nobody here, so only INTELSHARE_BEHIND_TLS_PROXY makes the hub see https.
-    return [str(gunicorn), *command[1:], "--forwarded-allow-ips", "192.0.2.1",
-            *gunicorn_extra(gunicorn)]
+    return [
+        str(gunicorn),
+        *command[1:],
+        "--forwarded-allow-ips",
+        "192.0.2.1",
+        *gunicorn_extra(gunicorn),
+    ]
 
 
 @pytest.fixture(scope="module")
-def hub_process(django_db_setup: None, django_db_blocker: Any,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def hub_process(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """One gunicorn on the test database for the module; each test makes its world."""
     with django_db_blocker.unblock():
         database_url = celery_worker.test_database_url()
@@ -248,7 +280,7 @@ def hub_process(django_db_setup: None, django_db_blocker: Any,
         "INTELSHARE_VAR_DIR": str(tmp / "var"),
         "SECRET_KEY": settings.SECRET_KEY,
         "INTELSHARE_SYNC_KEYS": ",".join(settings.INTELSHARE_SYNC_KEYS)
-                                or Fernet.generate_key().decode(),
+        or Fernet.generate_key().decode(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CACHE_URL": settings.CACHE_URL,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -261,8 +293,14 @@ def hub_process(django_db_setup: None, django_db_blocker: Any,
     env.pop("DEBUG", None)
     log_path = tmp / "gunicorn.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(_web_command(port), cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            _web_command(port),
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -297,40 +335,58 @@ def hub(hub_process: str, transactional_db: None) -> tuple[str, World]:
 
 
 def test_taxii_through_tls_and_the_hub_sees_https(
-        hub: tuple[str, World], front_door: Callable[..., NginxServer],
-        cert: LocalCertificate) -> None:
+    hub: tuple[str, World], front_door: Callable[..., NginxServer], cert: LocalCertificate
+) -> None:
     """taxii2-client with verify= the test CA: add objects (§5.5) and pull them back in
     pages (§3.5, §5.4) through the proxy. The hub, told to redirect plain HTTP, does not
     redirect these and adds HSTS: it sees https from X-Forwarded-Proto."""
     upstream, world = hub
     proxy = front_door(upstream)
     ca = str(cert.ca)
-    server = Server(f"{proxy.https}/taxii2/", user=world.personas["acme"].user.username,
-                    password=PASSWORD, verify=ca)
+    server = Server(
+        f"{proxy.https}/taxii2/",
+        user=world.personas["acme"].user.username,
+        password=PASSWORD,
+        verify=ca,
+    )
     collection = next(c for c in server.default.collections if c.alias == "llm-misuse")
     objects = [indicator(n) for n in range(25)]
-    status = collection.add_objects({"objects": objects}, wait_for_completion=True,
-                                    poll_interval=0.1, timeout=30)
+    status = collection.add_objects(
+        {"objects": objects}, wait_for_completion=True, poll_interval=0.1, timeout=30
+    )
     assert (status.status, status.success_count) == ("complete", 25)
-    pulled = [o["id"] for page in as_pages(collection.get_objects, per_request=10)
-              for o in page.get("objects", [])]
+    pulled = [
+        o["id"]
+        for page in as_pages(collection.get_objects, per_request=10)
+        for o in page.get("objects", [])
+    ]
     assert sorted(pulled) == sorted(o["id"] for o in objects)
 
     auth = (world.personas["acme"].user.username, PASSWORD)
-    through = requests.get(f"{proxy.https}/taxii2/", auth=auth, verify=ca, timeout=10,
-                           headers={"Accept": TAXII, "X-Forwarded-Proto": "http"})
+    through = requests.get(
+        f"{proxy.https}/taxii2/",
+        auth=auth,
+        verify=ca,
+        timeout=10,
+        headers={"Accept": TAXII, "X-Forwarded-Proto": "http"},
+    )
     assert through.status_code == 200
     assert through.headers["Strict-Transport-Security"] == "max-age=3600"
-    direct = requests.get(f"http://{upstream}/taxii2/", auth=auth, allow_redirects=False,
-                          headers={"Accept": TAXII}, timeout=10)
+    direct = requests.get(
+        f"http://{upstream}/taxii2/",
+        auth=auth,
+        allow_redirects=False,
+        headers={"Accept": TAXII},
+        timeout=10,
+    )
     assert direct.status_code == 301
     assert direct.headers["Location"] == f"https://{upstream}/taxii2/"
     assert "Strict-Transport-Security" not in direct.headers
 
 
 def test_what_the_proxy_passes_the_hub_accepts(
-        hub: tuple[str, World], front_door: Callable[..., NginxServer],
-        cert: LocalCertificate) -> None:
+    hub: tuple[str, World], front_door: Callable[..., NginxServer], cert: LocalCertificate
+) -> None:
     """At the limits: the longest request line and header field the proxy lets
     through are answered by the hub (TAXII, 200); one byte more is the proxy's TAXII
     414/431. 150 header fields (gunicorn's default allows 100) reach the hub too. No
@@ -350,8 +406,9 @@ def test_what_the_proxy_passes_the_hub_accepts(
         assert response.status_code == status, length
     for length, status in ((8189, 200), (8190, 200), (8191, 431), (8192, 431)):
         pad = {"X-Pad": "b" * (length - len("X-Pad: "))}
-        response = session.get(f"{proxy.https}/taxii2/", headers={**headers, **pad},
-                               allow_redirects=False, timeout=10)
+        response = session.get(
+            f"{proxy.https}/taxii2/", headers={**headers, **pad}, allow_redirects=False, timeout=10
+        )
         assert response.headers["Content-Type"] == TAXII, (length, response.text[:200])
         assert response.status_code == status, length
     many = {f"X-Field-{n}": str(n) for n in range(150)}

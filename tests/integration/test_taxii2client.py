@@ -32,8 +32,9 @@ def test_taxii2client_round_trip(live: tuple[str, Any]) -> None:
     assert collection.can_read and collection.can_write
 
     objects = [indicator(n) for n in range(25)] + [indicator(0, version=30)]
-    status = collection.add_objects({"objects": objects}, wait_for_completion=True,
-                                    poll_interval=0.1, timeout=30)
+    status = collection.add_objects(
+        {"objects": objects}, wait_for_completion=True, poll_interval=0.1, timeout=30
+    )
     assert status.status == "complete"
     assert (status.success_count, status.failure_count) == (26, 0)
 
@@ -55,7 +56,8 @@ def test_taxii2client_round_trip(live: tuple[str, Any]) -> None:
     remaining = collection.get_object(oid)["objects"]
     assert [o["modified"] for o in remaining] == [indicator(0)["modified"]]
 
-    reader = Collection(collection.url, user=world.personas["globex"].user.username,
-                        password=PASSWORD)
+    reader = Collection(
+        collection.url, user=world.personas["globex"].user.username, password=PASSWORD
+    )
     assert reader.can_read and not reader.can_write
     assert len(reader.get_objects(limit=100)["objects"]) == 25

@@ -15,8 +15,9 @@ from tests.integration.celery_worker import celery_worker, wait_for
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def test_large_envelope_completes_in_a_real_worker(taxii: Any, world: Any, settings: Any,
-                                                   tmp_path: Path) -> None:
+def test_large_envelope_completes_in_a_real_worker(
+    taxii: Any, world: Any, settings: Any, tmp_path: Path
+) -> None:
     """The 202 comes first with a pending status; a worker on the real broker stores
     every object and the status ends complete with exact counts."""
     settings.INTELSHARE_INLINE_MAX_OBJECTS = 10
@@ -27,9 +28,15 @@ def test_large_envelope_completes_in_a_real_worker(taxii: Any, world: Any, setti
     status_id = orjson.loads(response.content)["id"]
     assert Status.objects.get(pk=status_id).status == Status.PENDING
     with celery_worker(tmp_path / "worker.log"):
-        wait_for(lambda: Status.objects.get(pk=status_id).status == Status.COMPLETE,
-                 timeout=90, what="the worker to complete the status")
+        wait_for(
+            lambda: Status.objects.get(pk=status_id).status == Status.COMPLETE,
+            timeout=90,
+            what="the worker to complete the status",
+        )
     status = orjson.loads(taxii("acme").get(f"/taxii2/intel/status/{status_id}/").content)
     assert (status["success_count"], status["failure_count"], status["pending_count"]) == (
-        1200, 0, 0)
+        1200,
+        0,
+        0,
+    )
     assert ObjectVersion.objects.filter(collection=world.collection).count() == 1200

@@ -26,20 +26,31 @@ GREEN, AMBER, STRICT, RED = ids.TLP2_GREEN, ids.TLP2_AMBER, ids.TLP2_AMBER_STRIC
 
 
 def _rel(n: int, source: str, target: str, **extra: Any) -> dict[str, Any]:
-    obj = {"type": "relationship", "spec_version": "2.1",
-           "id": f"relationship--{uuid.UUID(int=50_000 + n, version=4)}",
-           "created": "2024-02-14T12:00:00.000Z", "modified": "2024-02-14T12:00:00.000Z",
-           "relationship_type": "indicates", "source_ref": source, "target_ref": target}
+    obj = {
+        "type": "relationship",
+        "spec_version": "2.1",
+        "id": f"relationship--{uuid.UUID(int=50_000 + n, version=4)}",
+        "created": "2024-02-14T12:00:00.000Z",
+        "modified": "2024-02-14T12:00:00.000Z",
+        "relationship_type": "indicates",
+        "source_ref": source,
+        "target_ref": target,
+    }
     obj.update(extra)
     return obj
 
 
 def _report(n: int, refs: list[str], **extra: Any) -> dict[str, Any]:
-    obj = {"type": "report", "spec_version": "2.1",
-           "id": f"report--{uuid.UUID(int=60_000 + n, version=4)}",
-           "created": "2024-02-14T12:00:00.000Z", "modified": "2024-02-14T12:00:00.000Z",
-           "name": f"SYNTHETIC report {n}", "published": "2024-02-14T12:00:00.000Z",
-           "object_refs": refs}
+    obj = {
+        "type": "report",
+        "spec_version": "2.1",
+        "id": f"report--{uuid.UUID(int=60_000 + n, version=4)}",
+        "created": "2024-02-14T12:00:00.000Z",
+        "modified": "2024-02-14T12:00:00.000Z",
+        "name": f"SYNTHETIC report {n}",
+        "published": "2024-02-14T12:00:00.000Z",
+        "object_refs": refs,
+    }
     obj.update(extra)
     return obj
 
@@ -47,42 +58,66 @@ def _report(n: int, refs: list[str], **extra: Any) -> dict[str, Any]:
 class Hub:
     def __init__(self) -> None:
         root = ApiRoot.objects.create(slug="intel", title="intel")
-        self.coll = Collection.objects.create(api_root=root, title="llm", alias="llm",
-                                              default_tlp=stix.TLP_AMBER)
-        self.partners = {n: Partner.objects.create(name=n, slug=n) for n in
-                         ("acme", "globex", "initech", "wayne", "umbrella", "hooli")}
-        self.clients = {n: TaxiiClient(make_user(f"{n}-user", partner=p).basic)
-                        for n, p in self.partners.items()}
+        self.coll = Collection.objects.create(
+            api_root=root, title="llm", alias="llm", default_tlp=stix.TLP_AMBER
+        )
+        self.partners = {
+            n: Partner.objects.create(name=n, slug=n)
+            for n in ("acme", "globex", "initech", "wayne", "umbrella", "hooli")
+        }
+        self.clients = {
+            n: TaxiiClient(make_user(f"{n}-user", partner=p).basic)
+            for n, p in self.partners.items()
+        }
         p = self.partners
         self.agreements = {
-            "acme": services.agreement_create(partner=p["acme"], name="a", can_write=True,
-                                              collections=[self.coll], tlp_ceiling=stix.TLP_AMBER,
-                                              consents=[p["globex"]]),
-            "globex": services.agreement_create(partner=p["globex"], name="g",
-                                                collections=[self.coll],
-                                                tlp_ceiling=stix.TLP_AMBER),
-            "initech": services.agreement_create(partner=p["initech"], name="i",
-                                                 collections=[self.coll],
-                                                 tlp_ceiling=stix.TLP_GREEN,
-                                                 allowed_types=["indicator", "relationship"]),
-            "wayne": services.agreement_create(partner=p["wayne"], name="w",
-                                               collections=[self.coll], tlp_ceiling=stix.TLP_RED,
-                                               denied_types=["malware"]),
-            "umbrella": services.agreement_create(partner=p["umbrella"], name="u",
-                                                  collections=[self.coll],
-                                                  tlp_ceiling=stix.TLP_RED,
-                                                  embargo=timedelta(days=1)),
+            "acme": services.agreement_create(
+                partner=p["acme"],
+                name="a",
+                can_write=True,
+                collections=[self.coll],
+                tlp_ceiling=stix.TLP_AMBER,
+                consents=[p["globex"]],
+            ),
+            "globex": services.agreement_create(
+                partner=p["globex"], name="g", collections=[self.coll], tlp_ceiling=stix.TLP_AMBER
+            ),
+            "initech": services.agreement_create(
+                partner=p["initech"],
+                name="i",
+                collections=[self.coll],
+                tlp_ceiling=stix.TLP_GREEN,
+                allowed_types=["indicator", "relationship"],
+            ),
+            "wayne": services.agreement_create(
+                partner=p["wayne"],
+                name="w",
+                collections=[self.coll],
+                tlp_ceiling=stix.TLP_RED,
+                denied_types=["malware"],
+            ),
+            "umbrella": services.agreement_create(
+                partner=p["umbrella"],
+                name="u",
+                collections=[self.coll],
+                tlp_ceiling=stix.TLP_RED,
+                embargo=timedelta(days=1),
+            ),
         }
-        hooli = services.agreement_create(partner=p["hooli"], name="h", collections=[self.coll],
-                                          tlp_ceiling=stix.TLP_RED)
+        hooli = services.agreement_create(
+            partner=p["hooli"], name="h", collections=[self.coll], tlp_ceiling=stix.TLP_RED
+        )
         Agreement.objects.filter(pk=hooli.pk).update(valid_until=hooli.valid_from)
 
     def path(self, suffix: str = "objects/") -> str:
         return f"/taxii2/intel/collections/{self.coll.pk}/{suffix}"
 
     def store(self, objects: list[dict[str, Any]], source: str | None = None) -> None:
-        result = ingest.store(collection=self.coll, objects=objects,
-                              source_partner=self.partners[source] if source else None)
+        result = ingest.store(
+            collection=self.coll,
+            objects=objects,
+            source_partner=self.partners[source] if source else None,
+        )
         assert result.failed == 0, [o.message for o in result.outcomes]
 
     def pull(self, partner: str, **params: str) -> list[dict[str, Any]]:
@@ -109,9 +144,15 @@ def hub(db: None, clock: Clock) -> Hub:
 
 def test_tlp_ceiling_and_default_for_unmarked(hub: Hub) -> None:
     """TLP ceiling: most restrictive marking decides; unmarked = collection default."""
-    hub.store([indicator(1, markings=[GREEN]), indicator(2, markings=[AMBER]),
-               indicator(3, markings=[RED]), indicator(4),
-               indicator(5, markings=[GREEN, RED])])
+    hub.store(
+        [
+            indicator(1, markings=[GREEN]),
+            indicator(2, markings=[AMBER]),
+            indicator(3, markings=[RED]),
+            indicator(4),
+            indicator(5, markings=[GREEN, RED]),
+        ]
+    )
     i = [indicator(n)["id"] for n in range(6)]
     assert hub.ids("globex") == {i[1], i[2], i[4]}
     assert hub.ids("initech") == {i[1]}
@@ -120,8 +161,13 @@ def test_tlp_ceiling_and_default_for_unmarked(hub: Hub) -> None:
 
 def test_tlp1_markings_map_onto_tlp2(hub: Hub) -> None:
     """TLP 1.0 WHITE counts as CLEAR and AMBER as AMBER (STIX 2.1 §7.2.1.4)."""
-    hub.store([indicator(1, markings=[ids.TLP1_WHITE]), indicator(2, markings=[ids.TLP1_AMBER]),
-               indicator(3, markings=[ids.TLP1_RED])])
+    hub.store(
+        [
+            indicator(1, markings=[ids.TLP1_WHITE]),
+            indicator(2, markings=[ids.TLP1_AMBER]),
+            indicator(3, markings=[ids.TLP1_RED]),
+        ]
+    )
     assert hub.ids("initech") == {indicator(1)["id"]}
     assert hub.ids("globex") == {indicator(1)["id"], indicator(2)["id"]}
 
@@ -129,9 +175,16 @@ def test_tlp1_markings_map_onto_tlp2(hub: Hub) -> None:
 def test_originator_control(hub: Hub) -> None:
     """acme's GREEN flows to all; its AMBER only to globex (consent); its
     AMBER+STRICT and RED to nobody else; acme always sees its own."""
-    hub.store([indicator(1, markings=[GREEN]), indicator(2, markings=[AMBER]),
-               indicator(3, markings=[STRICT]), indicator(4, markings=[RED]), indicator(5)],
-              source="acme")
+    hub.store(
+        [
+            indicator(1, markings=[GREEN]),
+            indicator(2, markings=[AMBER]),
+            indicator(3, markings=[STRICT]),
+            indicator(4, markings=[RED]),
+            indicator(5),
+        ],
+        source="acme",
+    )
     i = [indicator(n)["id"] for n in range(6)]
     assert hub.ids("acme") == {i[1], i[2], i[3], i[4], i[5]}
     assert hub.ids("globex") == {i[1], i[2], i[5]}  # unmarked = AMBER, consented
@@ -166,8 +219,9 @@ def test_embargo_delays_and_shifts_date_added(hub: Hub, clock: Clock) -> None:
     clock.advance(hours=2)
     response = hub.clients["umbrella"].get(hub.path("manifest/"))
     record = orjson.loads(response.content)["objects"][0]
-    staff_record = orjson.loads(TaxiiClient(make_user("s", is_staff=True).basic).get(
-        hub.path("manifest/")).content)["objects"][0]
+    staff_record = orjson.loads(
+        TaxiiClient(make_user("s", is_staff=True).basic).get(hub.path("manifest/")).content
+    )["objects"][0]
     shifted = stix.parse_timestamp(staff_record["date_added"]) + timedelta(days=1)
     assert stix.parse_timestamp(record["date_added"]) == shifted
     assert response["X-TAXII-Date-Added-Last"] == record["date_added"]
@@ -186,8 +240,9 @@ def test_widening_reveals_as_added_now(hub: Hub, clock: Clock) -> None:
     checkpoint = response["X-TAXII-Date-Added-Last"]
     assert {o["id"] for o in orjson.loads(response.content)["objects"]} == {indicator(1)["id"]}
     clock.advance(minutes=5)
-    revealed = services.agreement_update(agreement=hub.agreements["globex"],
-                                         tlp_ceiling=stix.TLP_RED)
+    revealed = services.agreement_update(
+        agreement=hub.agreements["globex"], tlp_ceiling=stix.TLP_RED
+    )
     assert revealed == 1
     assert hub.ids("globex", added_after=checkpoint) == {indicator(2)["id"]}
     services.agreement_update(agreement=hub.agreements["globex"], tlp_ceiling=stix.TLP_GREEN)
@@ -199,8 +254,9 @@ def test_new_consent_reveals_amber_contributions(hub: Hub, clock: Clock) -> None
     response = hub.clients["wayne"].get(hub.path())
     assert orjson.loads(response.content) == {}
     clock.advance(minutes=1)
-    services.agreement_update(agreement=hub.agreements["acme"],
-                              consents=[hub.partners["globex"], hub.partners["wayne"]])
+    services.agreement_update(
+        agreement=hub.agreements["acme"], consents=[hub.partners["globex"], hub.partners["wayne"]]
+    )
     assert hub.ids("wayne", added_after="2026-03-01T12:00:30.000000Z") == {indicator(1)["id"]}
 
 
@@ -218,11 +274,19 @@ def test_relationship_with_hidden_endpoint_is_withheld(hub: Hub) -> None:
     an endpoint the hub does not store does not."""
     green, red = indicator(1, markings=[GREEN]), indicator(2, markings=[RED])
     elsewhere = f"malware--{uuid.UUID(int=99, version=4)}"
-    hub.store([green, red, _rel(1, green["id"], red["id"], object_marking_refs=[GREEN]),
-               _rel(2, green["id"], elsewhere, object_marking_refs=[GREEN])])
+    hub.store(
+        [
+            green,
+            red,
+            _rel(1, green["id"], red["id"], object_marking_refs=[GREEN]),
+            _rel(2, green["id"], elsewhere, object_marking_refs=[GREEN]),
+        ]
+    )
     assert hub.ids("globex", **{"match[type]": "relationship"}) == {_rel(2, "", "")["id"]}
     assert hub.ids("wayne", **{"match[type]": "relationship"}) == {
-        _rel(1, "", "")["id"], _rel(2, "", "")["id"]}
+        _rel(1, "", "")["id"],
+        _rel(2, "", "")["id"],
+    }
 
 
 def test_report_loses_hidden_members_or_is_withheld(hub: Hub) -> None:
@@ -236,20 +300,26 @@ def test_report_loses_hidden_members_or_is_withheld(hub: Hub) -> None:
     assert [(o["id"], o["object_refs"]) for o in served] == [(mixed["id"], [green["id"]])]
     full = hub.pull("wayne", **{"match[type]": "report"})
     assert {o["id"]: o["object_refs"] for o in full} == {
-        mixed["id"]: mixed["object_refs"], only_red["id"]: only_red["object_refs"]}
+        mixed["id"]: mixed["object_refs"],
+        only_red["id"]: only_red["object_refs"],
+    }
 
 
 def test_granular_markings_withhold_or_redact(hub: Hub) -> None:
     """A property marked above the ceiling withholds the version, or in redact mode
     removes the property; a marked required property withholds it anyway."""
-    marked = indicator(1, markings=[GREEN], description="SYNTHETIC analyst notes",
-                       granular_markings=[{"marking_ref": RED, "selectors": ["description"]}])
-    required = indicator(2, markings=[GREEN],
-                         granular_markings=[{"marking_ref": RED, "selectors": ["pattern"]}])
+    marked = indicator(
+        1,
+        markings=[GREEN],
+        description="SYNTHETIC analyst notes",
+        granular_markings=[{"marking_ref": RED, "selectors": ["description"]}],
+    )
+    required = indicator(
+        2, markings=[GREEN], granular_markings=[{"marking_ref": RED, "selectors": ["pattern"]}]
+    )
     hub.store([marked, required])
     assert hub.ids("globex") == set()
-    services.agreement_update(agreement=hub.agreements["globex"],
-                              granular_mode=Agreement.REDACT)
+    services.agreement_update(agreement=hub.agreements["globex"], granular_mode=Agreement.REDACT)
     served = hub.pull("globex")
     assert [o["id"] for o in served] == [marked["id"]]
     assert "description" not in served[0] and "granular_markings" not in served[0]
@@ -261,8 +331,7 @@ def test_granular_markings_withhold_or_redact(hub: Hub) -> None:
 def test_latest_means_newest_visible_version(hub: Hub) -> None:
     """match[version]=last is the newest version this partner may see; versions and
     manifest list only visible versions (§3.4.1, §5.3, §5.8)."""
-    hub.store([indicator(1, version=0, markings=[GREEN]),
-               indicator(1, version=9, markings=[RED])])
+    hub.store([indicator(1, version=0, markings=[GREEN]), indicator(1, version=9, markings=[RED])])
     oid = indicator(1)["id"]
     served = hub.pull("globex")
     assert [(o["id"], o["modified"]) for o in served] == [(oid, indicator(1)["modified"])]
@@ -297,13 +366,18 @@ def test_tlp_marking_definitions_are_served_to_readers(hub: Hub) -> None:
 
 def test_explain_names_the_deciding_rule(hub: Hub) -> None:
     hub.store([indicator(1, markings=[RED]), indicator(2, markings=[AMBER])], source="acme")
-    assert [e.decision.rule for e in policy.explain(
-        partner=hub.partners["globex"], stix_id=indicator(1)["id"])] == ["tlp-ceiling"]
-    assert [e.decision.rule for e in policy.explain(
-        partner=hub.partners["wayne"], stix_id=indicator(2)["id"])] == ["originator-control"]
-    assert [e.decision for e in policy.explain(
-        partner=hub.partners["globex"], stix_id=indicator(2)["id"])] == [
-        policy.Decision(True, "shared")]
+    assert [
+        e.decision.rule
+        for e in policy.explain(partner=hub.partners["globex"], stix_id=indicator(1)["id"])
+    ] == ["tlp-ceiling"]
+    assert [
+        e.decision.rule
+        for e in policy.explain(partner=hub.partners["wayne"], stix_id=indicator(2)["id"])
+    ] == ["originator-control"]
+    assert [
+        e.decision
+        for e in policy.explain(partner=hub.partners["globex"], stix_id=indicator(2)["id"])
+    ] == [policy.Decision(True, "shared")]
 
 
 def test_explain_command(hub: Hub) -> None:
@@ -333,9 +407,15 @@ CONTAINER_PROPERTIES: dict[str, dict[str, Any]] = {
 
 
 def _container(kind: str, refs: list[str], **extra: Any) -> dict[str, Any]:
-    obj = {"type": kind, "spec_version": "2.1", "id": f"{kind}--{uuid.UUID(int=70_000, version=4)}",
-           "created": "2024-02-14T12:00:00.000Z", "modified": "2024-02-14T12:00:00.000Z",
-           "object_refs": refs, **CONTAINER_PROPERTIES[kind]}
+    obj = {
+        "type": kind,
+        "spec_version": "2.1",
+        "id": f"{kind}--{uuid.UUID(int=70_000, version=4)}",
+        "created": "2024-02-14T12:00:00.000Z",
+        "modified": "2024-02-14T12:00:00.000Z",
+        "object_refs": refs,
+        **CONTAINER_PROPERTIES[kind],
+    }
     obj.update(extra)
     return obj
 
@@ -349,8 +429,9 @@ def _bravo(hub: Hub, **fields: Any) -> Agreement:
     return services.agreement_create(partner=partner, name="b", collections=[hub.coll], **fields)
 
 
-def _resume(hub: Hub, partner: str, checkpoint: str, limit: str = "1"
-            ) -> tuple[list[dict[str, Any]], str]:
+def _resume(
+    hub: Hub, partner: str, checkpoint: str, limit: str = "1"
+) -> tuple[list[dict[str, Any]], str]:
     """An incremental pull from ``checkpoint`` with pages of ``limit`` (§3.4.2, §3.5):
     the objects in order and the new X-TAXII-Date-Added-Last."""
     served: list[dict[str, Any]] = []
@@ -372,20 +453,25 @@ def _first_pull(hub: Hub, partner: str) -> tuple[list[dict[str, Any]], str]:
 
 @pytest.mark.parametrize("kind", sorted(CONTAINER_PROPERTIES))
 def test_widening_resends_a_container_whose_visible_members_grew(
-        hub: Hub, clock: Clock, kind: str) -> None:
+    hub: Hub, clock: Clock, kind: str
+) -> None:
     """bravo (GREEN) holds a CLEAR container of [1 CLEAR, 3 AMBER, 4 RED] served as [1];
     raising its ceiling to AMBER re-sends the container, now [1, 3], once, beside
     indicator 3, to a puller resuming from its X-TAXII-Date-Added-Last (§3.4.2)."""
     bravo = _bravo(hub)
-    one, three, four = (indicator(1, markings=[CLEAR]), indicator(3, markings=[AMBER]),
-                        indicator(4, markings=[RED]))
-    container = _container(kind, [one["id"], three["id"], four["id"]],
-                           object_marking_refs=[CLEAR])
+    one, three, four = (
+        indicator(1, markings=[CLEAR]),
+        indicator(3, markings=[AMBER]),
+        indicator(4, markings=[RED]),
+    )
+    container = _container(kind, [one["id"], three["id"], four["id"]], object_marking_refs=[CLEAR])
     hub.store([one, three, four, container])
     clock.advance(minutes=5)
     served, checkpoint = _first_pull(hub, "bravo")
     assert {o["id"]: o.get("object_refs") for o in served} == {
-        one["id"]: None, container["id"]: [one["id"]]}
+        one["id"]: None,
+        container["id"]: [one["id"]],
+    }
     clock.advance(minutes=5)
     services.agreement_update(agreement=bravo, tlp_ceiling=stix.TLP_AMBER)
     resumed, checkpoint = _resume(hub, "bravo", checkpoint)
@@ -397,16 +483,22 @@ def test_widening_resends_a_container_whose_visible_members_grew(
 
 
 def test_widening_reveals_relationships_and_sightings_of_revealed_endpoints(
-        hub: Hub, clock: Clock) -> None:
+    hub: Hub, clock: Clock
+) -> None:
     """A relationship or sighting withheld for a hidden endpoint is revealed when the
     endpoint becomes visible."""
     bravo = _bravo(hub)
     green, amber = indicator(1, markings=[GREEN]), indicator(2, markings=[AMBER])
     rel = _rel(1, green["id"], amber["id"], object_marking_refs=[GREEN])
-    sighting = {"type": "sighting", "spec_version": "2.1",
-                "id": f"sighting--{uuid.UUID(int=80_000, version=4)}",
-                "created": "2024-02-14T12:00:00.000Z", "modified": "2024-02-14T12:00:00.000Z",
-                "sighting_of_ref": amber["id"], "object_marking_refs": [GREEN]}
+    sighting = {
+        "type": "sighting",
+        "spec_version": "2.1",
+        "id": f"sighting--{uuid.UUID(int=80_000, version=4)}",
+        "created": "2024-02-14T12:00:00.000Z",
+        "modified": "2024-02-14T12:00:00.000Z",
+        "sighting_of_ref": amber["id"],
+        "object_marking_refs": [GREEN],
+    }
     hub.store([green, amber, rel, sighting])
     clock.advance(minutes=5)
     served, checkpoint = _first_pull(hub, "bravo")
@@ -421,9 +513,15 @@ def test_widening_resends_versions_whose_redaction_shrank(hub: Hub, clock: Clock
     """In redact mode a higher ceiling removes fewer properties: the version is served
     again in its larger form; a change that removes the same markings re-sends nothing."""
     bravo = _bravo(hub, granular_mode=Agreement.REDACT)
-    marked = indicator(1, markings=[GREEN], description="SYNTHETIC analyst notes",
-                       granular_markings=[{"marking_ref": AMBER, "selectors": ["description"]},
-                                          {"marking_ref": RED, "selectors": ["name"]}])
+    marked = indicator(
+        1,
+        markings=[GREEN],
+        description="SYNTHETIC analyst notes",
+        granular_markings=[
+            {"marking_ref": AMBER, "selectors": ["description"]},
+            {"marking_ref": RED, "selectors": ["name"]},
+        ],
+    )
     hub.store([marked])
     clock.advance(minutes=5)
     served, checkpoint = _first_pull(hub, "bravo")
@@ -454,9 +552,11 @@ def test_narrowing_then_widening_keeps_the_puller_current(hub: Hub, clock: Clock
     clock.advance(minutes=5)
     served, checkpoint = _first_pull(hub, "bravo")
     assert len(served) == 3
-    for ceiling, refs, also in ((stix.TLP_GREEN, [one["id"]], []),
-                                (stix.TLP_AMBER, [one["id"], three["id"]], [three["id"]]),
-                                (stix.TLP_GREEN, [one["id"]], [])):
+    for ceiling, refs, also in (
+        (stix.TLP_GREEN, [one["id"]], []),
+        (stix.TLP_AMBER, [one["id"], three["id"]], [three["id"]]),
+        (stix.TLP_GREEN, [one["id"]], []),
+    ):
         clock.advance(minutes=5)
         services.agreement_update(agreement=bravo, tlp_ceiling=ceiling)
         resumed, checkpoint = _resume(hub, "bravo", checkpoint)

@@ -18,8 +18,9 @@ from tests.factories import TLP2_GREEN, TLP2_RED, World, indicator
 def test_versions_and_latest_flag(world: World) -> None:
     """One row per version; exactly the newest version carries is_latest."""
     ingest.store(collection=world.collection, objects=[indicator(1, version=5)])
-    ingest.store(collection=world.collection, objects=[indicator(1, version=1),
-                                                       indicator(1, version=9)])
+    ingest.store(
+        collection=world.collection, objects=[indicator(1, version=1), indicator(1, version=9)]
+    )
     rows = ObjectVersion.objects.order_by("version").values_list("is_latest", flat=True)
     assert list(rows) == [False, False, True]
 
@@ -32,8 +33,9 @@ def test_out_of_order_older_version_keeps_latest(world: World) -> None:
 
 
 def test_duplicates_in_one_envelope_and_across_calls(world: World) -> None:
-    result = ingest.store(collection=world.collection,
-                          objects=[indicator(1), indicator(1), indicator(2)])
+    result = ingest.store(
+        collection=world.collection, objects=[indicator(1), indicator(1), indicator(2)]
+    )
     assert (result.new, result.duplicate, result.failed) == (2, 1, 0)
     again = ingest.store(collection=world.collection, objects=[indicator(2)])
     assert (again.new, again.duplicate) == (0, 1)
@@ -47,19 +49,30 @@ def test_same_object_in_two_collections_is_two_rows(world: World) -> None:
 
 def test_tlp_rank_is_most_restrictive_marking(world: World) -> None:
     """DESIGN.md "TLP ceiling": effective level = most restrictive object marking."""
-    ingest.store(collection=world.collection, objects=[
-        indicator(1, markings=[TLP2_GREEN, TLP2_RED]), indicator(2, markings=[TLP2_GREEN]),
-        indicator(3)])
+    ingest.store(
+        collection=world.collection,
+        objects=[
+            indicator(1, markings=[TLP2_GREEN, TLP2_RED]),
+            indicator(2, markings=[TLP2_GREEN]),
+            indicator(3),
+        ],
+    )
     ranks = dict(ObjectVersion.objects.values_list("stix_id", "tlp_rank"))
-    assert ranks == {indicator(1)["id"]: stix.TLP_RED, indicator(2)["id"]: stix.TLP_GREEN,
-                     indicator(3)["id"]: None}
+    assert ranks == {
+        indicator(1)["id"]: stix.TLP_RED,
+        indicator(2)["id"]: stix.TLP_GREEN,
+        indicator(3)["id"]: None,
+    }
 
 
 def test_unversioned_sco_identical_resend_is_duplicate(world: World) -> None:
     """An SCO without created/modified: identical re-send is a duplicate, new content
     a new version (its version is the hub's date_added, TAXII §3.4.1)."""
-    sco = {"type": "domain-name", "id": f"domain-name--{uuid.uuid4()}",
-           "value": "secure-login-verify.example"}
+    sco = {
+        "type": "domain-name",
+        "id": f"domain-name--{uuid.uuid4()}",
+        "value": "secure-login-verify.example",
+    }
     assert ingest.store(collection=world.collection, objects=[sco]).new == 1
     assert ingest.store(collection=world.collection, objects=[dict(sco)]).duplicate == 1
     changed = {**sco, "resolves_to_refs": [f"ipv4-addr--{uuid.uuid4()}"]}
@@ -80,8 +93,9 @@ def test_date_added_strictly_increasing_within_collection(world: World) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_writers_incremental_reader_sees_every_version_once(taxii: Any,
-                                                                       world: World) -> None:
+def test_concurrent_writers_incremental_reader_sees_every_version_once(
+    taxii: Any, world: World
+) -> None:
     """DESIGN.md "Storage": date_added grows in commit order, so a reader resuming
     from X-TAXII-Date-Added-Last (TAXII §3.5) gets every version exactly once
     while several writers commit concurrently."""
@@ -128,9 +142,13 @@ def test_concurrent_writers_incremental_reader_sees_every_version_once(taxii: An
 def test_default_tlp_applies_to_unmarked_versions_only(world: World) -> None:
     """A feed's default TLP sets the policy level of unmarked versions; marked ones keep
     their own; the stored JSON is not rewritten."""
-    ingest.store(collection=world.collection, default_tlp=stix.TLP_RED,
-                 objects=[indicator(1), indicator(2, markings=[TLP2_GREEN])])
+    ingest.store(
+        collection=world.collection,
+        default_tlp=stix.TLP_RED,
+        objects=[indicator(1), indicator(2, markings=[TLP2_GREEN])],
+    )
     ranks = dict(ObjectVersion.objects.values_list("stix_id", "tlp_rank"))
     assert ranks == {indicator(1)["id"]: stix.TLP_RED, indicator(2)["id"]: stix.TLP_GREEN}
     assert "object_marking_refs" not in orjson.loads(
-        ObjectVersion.objects.get(stix_id=indicator(1)["id"]).raw)
+        ObjectVersion.objects.get(stix_id=indicator(1)["id"]).raw
+    )

@@ -25,9 +25,10 @@ def test_writes_a_ca_and_a_server_certificate_it_signed(tmp_path: Path) -> None:
     leaf, *intermediates = x509.load_pem_x509_certificates((out / "fullchain.pem").read_bytes())
     assert intermediates == [ca]
     store = Store([ca])
-    for name in (x509.DNSName("intel.example.org"),
-                 x509.IPAddress(ipaddress.ip_address("127.0.0.1"))):
-        verifier = (PolicyBuilder().store(store).time(datetime.now(UTC))
-                    .build_server_verifier(name))
+    for name in (
+        x509.DNSName("intel.example.org"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ):
+        verifier = PolicyBuilder().store(store).time(datetime.now(UTC)).build_server_verifier(name)
         assert verifier.verify(leaf, [])[-1] == ca
     assert (leaf.not_valid_after_utc - leaf.not_valid_before_utc).days == 90

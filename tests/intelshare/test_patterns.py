@@ -71,8 +71,9 @@ def test_valid_patterns_including_custom_object_types_pass(pattern: str) -> None
     stix.inspect(indicator(1, pattern=pattern))
 
 
-@pytest.mark.parametrize("pattern_type", ["sigma", "yara", "snort", "suricata", "pcre",
-                                          "spl", "x-vendor"])
+@pytest.mark.parametrize(
+    "pattern_type", ["sigma", "yara", "snort", "suricata", "pcre", "spl", "x-vendor"]
+)
 def test_other_pattern_languages_are_not_parsed_as_stix(pattern_type: str) -> None:
     stix.inspect(indicator(1, pattern="not a pattern", pattern_type=pattern_type))
 
@@ -80,30 +81,46 @@ def test_other_pattern_languages_are_not_parsed_as_stix(pattern_type: str) -> No
 def test_patterns_the_hub_writes_are_valid_and_take_the_fast_path() -> None:
     """The generator, the starter pack and the test factories write valid patterns, and
     (hash-free as they are) the regex accepts each without the parser."""
-    objects = [*generate(3000, seed=3), *pack.build_pack(), indicator(1),
-               *make_indicators(3, label="x")]
-    patterns = {o["pattern"] for o in objects
-                if o["type"] == "indicator" and o["pattern_type"] == "stix"}
+    objects = [
+        *generate(3000, seed=3),
+        *pack.build_pack(),
+        indicator(1),
+        *make_indicators(3, label="x"),
+    ]
+    patterns = {
+        o["pattern"] for o in objects if o["type"] == "indicator" and o["pattern_type"] == "stix"
+    }
     assert len(patterns) > 200
     assert [p for p in patterns if run_validator(p, stix_version="2.1")] == []
     assert [p for p in patterns if not stix._SIMPLE_PATTERN.fullmatch(p)] == []
 
 
 _names = st.from_regex(r"[a-z_][a-z0-9_]{0,7}", fullmatch=True).filter(
-    lambda name: not name.startswith("hashes"))
+    lambda name: not name.startswith("hashes")
+)
 _paths = st.builds(
     lambda kind, first, rest: f"{kind}:{first}" + "".join(f".{n}" for n in rest),
-    st.from_regex(r"[a-z][a-z0-9]{0,6}(-[a-z0-9]{1,6}){0,3}", fullmatch=True), _names,
-    st.lists(_names, max_size=3))
-_strings = st.lists(st.characters(exclude_characters="'\\") | st.sampled_from(["\\'", "\\\\"]),
-                    max_size=12).map(lambda parts: "'" + "".join(parts) + "'")
-_tests = st.builds(lambda path, op, value: path + op + value, _paths,
-                   st.sampled_from(["=", " = ", "  !=", "!= ", " MATCHES ", " LIKE  "]), _strings)
+    st.from_regex(r"[a-z][a-z0-9]{0,6}(-[a-z0-9]{1,6}){0,3}", fullmatch=True),
+    _names,
+    st.lists(_names, max_size=3),
+)
+_strings = st.lists(
+    st.characters(exclude_characters="'\\") | st.sampled_from(["\\'", "\\\\"]), max_size=12
+).map(lambda parts: "'" + "".join(parts) + "'")
+_tests = st.builds(
+    lambda path, op, value: path + op + value,
+    _paths,
+    st.sampled_from(["=", " = ", "  !=", "!= ", " MATCHES ", " LIKE  "]),
+    _strings,
+)
 _simple = st.builds(
     lambda first, rest, tail: "[ " + first + "".join(f" {j}  {t}" for j, t in rest) + "]" + tail,
-    _tests, st.lists(st.tuples(st.sampled_from(["AND", "OR"]), _tests), max_size=3),
-    st.sampled_from(["", " REPEATS 5 TIMES", " WITHIN 300 SECONDS",
-                     " REPEATS 12 TIMES WITHIN 1 SECONDS"]))
+    _tests,
+    st.lists(st.tuples(st.sampled_from(["AND", "OR"]), _tests), max_size=3),
+    st.sampled_from(
+        ["", " REPEATS 5 TIMES", " WITHIN 300 SECONDS", " REPEATS 12 TIMES WITHIN 1 SECONDS"]
+    ),
+)
 
 
 @settings(max_examples=100, deadline=None)

@@ -35,18 +35,27 @@ from tests.conftest import Clock, TaxiiClient
 from tests.factories import make_user
 
 PARTNERS = ("p0", "p1", "p2")
-MARKS = [None, ids.TLP2_CLEAR, ids.TLP2_GREEN, ids.TLP2_AMBER, ids.TLP2_AMBER_STRICT,
-         ids.TLP2_RED, ids.TLP1_WHITE, ids.TLP1_AMBER]
+MARKS = [
+    None,
+    ids.TLP2_CLEAR,
+    ids.TLP2_GREEN,
+    ids.TLP2_AMBER,
+    ids.TLP2_AMBER_STRICT,
+    ids.TLP2_RED,
+    ids.TLP1_WHITE,
+    ids.TLP1_AMBER,
+]
 RANK = stix.TLP_MARKINGS
 TYPES = ("indicator", "malware", "relationship", "report")
 ELSEWHERE = f"malware--{uuid.UUID(int=424242, version=4)}"  # never stored
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 EMBARGO = timedelta(hours=2)
 # INTELSHARE_PROPERTY_EXAMPLES raises the number of worlds for a long soak.
-SETTINGS = settings(max_examples=int(os.environ.get("INTELSHARE_PROPERTY_EXAMPLES", "30")),
-                    deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=int(os.environ.get("INTELSHARE_PROPERTY_EXAMPLES", "30")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 # --- worlds ---------------------------------------------------------------------------
@@ -91,29 +100,44 @@ agreements_st = st.builds(
     active=st.booleans() | st.just(True),
     can_read=st.booleans() | st.just(True),
 )
-versions_st = st.lists(st.builds(
-    VersionSpec,
-    marking=st.sampled_from(MARKS),
-    source=st.none() | st.sampled_from(PARTNERS),
-    granular=st.none() | st.tuples(st.sampled_from(MARKS[1:]),
-                                   st.sampled_from(["description", "pattern"])),
-    gap_minutes=st.integers(0, 90),
-), min_size=1, max_size=3)
+versions_st = st.lists(
+    st.builds(
+        VersionSpec,
+        marking=st.sampled_from(MARKS),
+        source=st.none() | st.sampled_from(PARTNERS),
+        granular=st.none()
+        | st.tuples(st.sampled_from(MARKS[1:]), st.sampled_from(["description", "pattern"])),
+        gap_minutes=st.integers(0, 90),
+    ),
+    min_size=1,
+    max_size=3,
+)
 
 
 @st.composite
-def worlds(draw: st.DrawFn, min_reports: int = 0
-           ) -> tuple[int, dict[str, AgreementSpec], list[ObjectSpec], int]:
+def worlds(
+    draw: st.DrawFn, min_reports: int = 0
+) -> tuple[int, dict[str, AgreementSpec], list[ObjectSpec], int]:
     default_tlp = draw(st.integers(0, 4))
     agreements = {p: draw(agreements_st) for p in PARTNERS}
-    base = draw(st.lists(st.tuples(st.sampled_from(["indicator", "malware"]), versions_st),
-                         min_size=1, max_size=5))
+    base = draw(
+        st.lists(
+            st.tuples(st.sampled_from(["indicator", "malware"]), versions_st),
+            min_size=1,
+            max_size=5,
+        )
+    )
     objects = [ObjectSpec(n, t, v) for n, (t, v) in enumerate(base)]
     targets = st.none() | st.integers(0, len(base) - 1)
     for t in ("relationship", "report"):
         for _ in range(draw(st.integers(min_reports if t == "report" else 0, 2))):
-            refs = draw(st.lists(targets, min_size=2 if t == "relationship" else 1,
-                                 max_size=2 if t == "relationship" else 3))
+            refs = draw(
+                st.lists(
+                    targets,
+                    min_size=2 if t == "relationship" else 1,
+                    max_size=2 if t == "relationship" else 3,
+                )
+            )
             objects.append(ObjectSpec(len(objects), t, draw(versions_st), refs))
     final_gap = draw(st.integers(0, 240))
     return default_tlp, agreements, objects, final_gap
@@ -129,21 +153,37 @@ def _object_id(spec: ObjectSpec) -> str:
 
 def _stix(spec: ObjectSpec, objects: list[ObjectSpec], k: int, v: VersionSpec) -> dict[str, Any]:
     created = T0 - timedelta(days=1)
-    obj: dict[str, Any] = {"type": spec.type, "spec_version": "2.1", "id": _object_id(spec),
-                           "created": _stamp(created),
-                           "modified": _stamp(created + timedelta(seconds=k))}
+    obj: dict[str, Any] = {
+        "type": spec.type,
+        "spec_version": "2.1",
+        "id": _object_id(spec),
+        "created": _stamp(created),
+        "modified": _stamp(created + timedelta(seconds=k)),
+    }
     refs = [ELSEWHERE if r is None else _object_id(objects[r]) for r in spec.refs]
     if spec.type == "indicator":
-        obj.update(pattern="[domain-name:value = 'x.example']", pattern_type="stix",
-                   valid_from=obj["created"], description="SYNTHETIC")
+        obj.update(
+            pattern="[domain-name:value = 'x.example']",
+            pattern_type="stix",
+            valid_from=obj["created"],
+            description="SYNTHETIC",
+        )
     elif spec.type == "malware":
         obj.update(name="SYNTHETIC", is_family=False, description="SYNTHETIC")
     elif spec.type == "relationship":
-        obj.update(relationship_type="related-to", source_ref=refs[0], target_ref=refs[1],
-                   description="SYNTHETIC")
+        obj.update(
+            relationship_type="related-to",
+            source_ref=refs[0],
+            target_ref=refs[1],
+            description="SYNTHETIC",
+        )
     else:
-        obj.update(name="SYNTHETIC", published=obj["created"],
-                   object_refs=list(dict.fromkeys(refs)), description="SYNTHETIC")
+        obj.update(
+            name="SYNTHETIC",
+            published=obj["created"],
+            object_refs=list(dict.fromkeys(refs)),
+            description="SYNTHETIC",
+        )
     if v.marking:
         obj["object_marking_refs"] = [v.marking]
     if v.granular:
@@ -170,8 +210,9 @@ class Stored:
 class Oracle:
     """DESIGN.md's sharing rules, in plain Python over the stored versions."""
 
-    def __init__(self, default_tlp: int, agreements: dict[str, AgreementSpec],
-                 stored: list[Stored]) -> None:
+    def __init__(
+        self, default_tlp: int, agreements: dict[str, AgreementSpec], stored: list[Stored]
+    ) -> None:
         self.default_tlp, self.agreements, self.stored = default_tlp, agreements, stored
         self.by_id: dict[str, list[Stored]] = {}
         for s in stored:
@@ -182,10 +223,19 @@ class Oracle:
         return max(ranks) if ranks else self.default_tlp
 
     def _granular(self, obj: dict[str, Any], required_only: bool) -> int | None:
-        required = {"type", "id", "spec_version", "created", "modified", *stix.REQUIRED.get(
-            obj["type"], ())}
-        ranks = [RANK[g["marking_ref"]] for g in obj.get("granular_markings", [])
-                 if not required_only or any(s in required for s in g["selectors"])]
+        required = {
+            "type",
+            "id",
+            "spec_version",
+            "created",
+            "modified",
+            *stix.REQUIRED.get(obj["type"], ()),
+        }
+        ranks = [
+            RANK[g["marking_ref"]]
+            for g in obj.get("granular_markings", [])
+            if not required_only or any(s in required for s in g["selectors"])
+        ]
         return max(ranks) if ranks else None
 
     def base(self, p: str, s: Stored, now: datetime) -> bool:
@@ -197,8 +247,10 @@ class Oracle:
         tlp = self._tlp(s.obj)
         if tlp > a.ceiling:
             return False
-        if s.source is not None and (tlp > stix.TLP_AMBER or (
-                tlp == stix.TLP_AMBER and p not in self.agreements[s.source].consents)):
+        if s.source is not None and (
+            tlp > stix.TLP_AMBER
+            or (tlp == stix.TLP_AMBER and p not in self.agreements[s.source].consents)
+        ):
             return False
         if a.allowed and s.obj["type"] not in a.allowed:  # empty or None: every type
             return False
@@ -220,10 +272,12 @@ class Oracle:
             return True
         obj = s.obj
         if obj["type"] == "relationship" and any(
-                self.hidden(p, obj[k], now) for k in ("source_ref", "target_ref")):
+            self.hidden(p, obj[k], now) for k in ("source_ref", "target_ref")
+        ):
             return False
-        return not (obj["type"] == "report"
-                    and all(self.hidden(p, r, now) for r in obj["object_refs"]))
+        return not (
+            obj["type"] == "report" and all(self.hidden(p, r, now) for r in obj["object_refs"])
+        )
 
     def served(self, p: str, s: Stored, now: datetime) -> dict[str, Any]:
         """The JSON the partner receives: containers lose hidden members; in redact
@@ -249,27 +303,42 @@ class Oracle:
 
 
 class Built:
-    def __init__(self, default_tlp: int, agreements: dict[str, AgreementSpec],
-                 objects: list[ObjectSpec], clock: Clock) -> None:
+    def __init__(
+        self,
+        default_tlp: int,
+        agreements: dict[str, AgreementSpec],
+        objects: list[ObjectSpec],
+        clock: Clock,
+    ) -> None:
         root = ApiRoot.objects.create(slug=f"r{uuid.uuid4().hex[:8]}", title="r")
         self.coll = Collection.objects.create(api_root=root, title="c", default_tlp=default_tlp)
-        self.partners = {p: Partner.objects.create(name=f"{p}-{root.slug}", slug=f"{p}-{root.slug}")
-                         for p in PARTNERS}
-        self.clients = {p: TaxiiClient(make_user(f"{p}-{root.slug}", partner=partner).basic)
-                        for p, partner in self.partners.items()}
+        self.partners = {
+            p: Partner.objects.create(name=f"{p}-{root.slug}", slug=f"{p}-{root.slug}")
+            for p in PARTNERS
+        }
+        self.clients = {
+            p: TaxiiClient(make_user(f"{p}-{root.slug}", partner=partner).basic)
+            for p, partner in self.partners.items()
+        }
         self.agreements: dict[str, Agreement] = {}
         for p, a in agreements.items():
             self.agreements[p] = services.agreement_create(
-                partner=self.partners[p], name=p, collections=[self.coll],
-                tlp_ceiling=a.ceiling, allowed_types=a.allowed, denied_types=a.denied,
+                partner=self.partners[p],
+                name=p,
+                collections=[self.coll],
+                tlp_ceiling=a.ceiling,
+                allowed_types=a.allowed,
+                denied_types=a.denied,
                 embargo=EMBARGO if a.embargo else timedelta(0),
                 granular_mode=Agreement.REDACT if a.redact else Agreement.WITHHOLD,
-                valid_from=T0 - timedelta(days=30))
+                valid_from=T0 - timedelta(days=30),
+            )
         for p, a in agreements.items():
             self.agreements[p].consents.set([self.partners[c] for c in a.consents if c != p])
             if not a.active:
                 Agreement.objects.filter(pk=self.agreements[p].pk).update(
-                    valid_until=T0 - timedelta(days=1))
+                    valid_until=T0 - timedelta(days=1)
+                )
             if not a.can_read:
                 Grant.objects.filter(agreement=self.agreements[p]).update(can_read=False)
         self.stored: list[Stored] = []
@@ -280,11 +349,17 @@ class Built:
         for spec, k, v in items:
             self.clock.advance(minutes=v.gap_minutes)
             obj = _stix(spec, self.objects, k, v)
-            result = ingest.store(collection=self.coll, objects=[obj],
-                                  source_partner=self.partners[v.source] if v.source else None)
+            result = ingest.store(
+                collection=self.coll,
+                objects=[obj],
+                source_partner=self.partners[v.source] if v.source else None,
+            )
             assert result.failed == 0, result.outcomes
-            added = ObjectVersion.objects.get(collection=self.coll, stix_id=obj["id"],
-                                              version=stix.parse_timestamp(obj["modified"]))
+            added = ObjectVersion.objects.get(
+                collection=self.coll,
+                stix_id=obj["id"],
+                version=stix.parse_timestamp(obj["modified"]),
+            )
             self.stored.append(Stored(obj, v.source, added.date_added))
 
     def path(self, suffix: str) -> str:
@@ -293,8 +368,9 @@ class Built:
     def get(self, p: str, suffix: str, params: dict[str, str]) -> Any:
         return self.clients[p].get(self.path(suffix), params)
 
-    def pull(self, p: str, suffix: str, params: dict[str, str], limit: int,
-             key: str = "objects") -> tuple[list[Any], Any]:
+    def pull(
+        self, p: str, suffix: str, params: dict[str, str], limit: int, key: str = "objects"
+    ) -> tuple[list[Any], Any]:
         """Follow next to the end (§3.5); returns the items and the last response."""
         items: list[Any] = []
         query = {**params, "limit": str(limit)}
@@ -366,7 +442,8 @@ def _check_partner(built: Built, oracle: Oracle, p: str, now: datetime, limit: i
     # objects, every version, in pages (§5.4, §3.5)
     served, _ = built.pull(p, "objects/", {"match[version]": "all"}, limit)
     assert sorted(orjson.dumps(o, option=orjson.OPT_SORT_KEYS) for o in served) == sorted(
-        orjson.dumps(oracle.served(p, s, now), option=orjson.OPT_SORT_KEYS) for s in visible)
+        orjson.dumps(oracle.served(p, s, now), option=orjson.OPT_SORT_KEYS) for s in visible
+    )
     # objects, default = newest visible version of each object (§3.4.1)
     newest: dict[str, str] = {}
     oldest: dict[str, str] = {}
@@ -381,9 +458,13 @@ def _check_partner(built: Built, oracle: Oracle, p: str, now: datetime, limit: i
     # manifest: one record per visible version, date_added in the partner's clock (§5.3)
     records, _ = built.pull(p, "manifest/", {"match[version]": "all"}, limit)
     assert sorted((r["id"], r["version"], r["date_added"]) for r in records) == sorted(
-        (s.obj["id"], stix.format_version(stix.parse_timestamp(s.obj["modified"])),
-         stix.format_timestamp(s.date_added + (timedelta(0) if s.source == p else shift)))
-        for s in visible)
+        (
+            s.obj["id"],
+            stix.format_version(stix.parse_timestamp(s.obj["modified"])),
+            stix.format_timestamp(s.date_added + (timedelta(0) if s.source == p else shift)),
+        )
+        for s in visible
+    )
     # object and versions endpoints: hidden means absent (§5.6, §5.8)
     for oid in oracle.by_id:
         mine = sorted(s.obj["modified"] for s in visible if s.obj["id"] == oid)
@@ -395,13 +476,18 @@ def _check_partner(built: Built, oracle: Oracle, p: str, now: datetime, limit: i
         got = sorted(o["modified"] for o in orjson.loads(response.content)["objects"])
         assert got == mine
         assert sorted(orjson.loads(versions.content)["versions"]) == [
-            stix.format_version(stix.parse_timestamp(m)) for m in mine]
+            stix.format_version(stix.parse_timestamp(m)) for m in mine
+        ]
     # explain() and the SQL agree version by version
     for oid in oracle.by_id:
-        decided = {e.version: e.decision.shared for e in policy.explain(
-            partner=built.partners[p], stix_id=oid, now=now)}
-        assert decided == {stix.format_version(stix.parse_timestamp(s.obj["modified"])):
-                           oracle.visible(p, s, now) for s in oracle.by_id[oid]}
+        decided = {
+            e.version: e.decision.shared
+            for e in policy.explain(partner=built.partners[p], stix_id=oid, now=now)
+        }
+        assert decided == {
+            stix.format_version(stix.parse_timestamp(s.obj["modified"])): oracle.visible(p, s, now)
+            for s in oracle.by_id[oid]
+        }
 
 
 # --- property 2: incremental pulls through agreement changes lose nothing -------------
@@ -424,8 +510,9 @@ step_st = st.one_of(
 )
 
 
-def _apply_change(built: Built, specs: dict[str, AgreementSpec], who: str,
-                  change: tuple[str, Any]) -> None:
+def _apply_change(
+    built: Built, specs: dict[str, AgreementSpec], who: str, change: tuple[str, Any]
+) -> None:
     what, value = change
     agreement, spec = built.agreements[who], specs[who]
     if what == "ceiling":
@@ -433,32 +520,35 @@ def _apply_change(built: Built, specs: dict[str, AgreementSpec], who: str,
         services.agreement_update(agreement=agreement, tlp_ceiling=value)
     elif what == "embargo":
         spec.embargo = value
-        services.agreement_update(agreement=agreement,
-                                  embargo=EMBARGO if value else timedelta(0))
+        services.agreement_update(agreement=agreement, embargo=EMBARGO if value else timedelta(0))
     elif what == "allowed":
         spec.allowed = value
         services.agreement_update(agreement=agreement, allowed_types=value)
     elif what == "consent":
         spec.consents = [c for c in value if c != who]
-        services.agreement_update(agreement=agreement,
-                                  consents=[built.partners[c] for c in spec.consents])
+        services.agreement_update(
+            agreement=agreement, consents=[built.partners[c] for c in spec.consents]
+        )
     elif what == "redact":
         spec.redact = value
         services.agreement_update(
-            agreement=agreement, granular_mode=Agreement.REDACT if value else Agreement.WITHHOLD)
+            agreement=agreement, granular_mode=Agreement.REDACT if value else Agreement.WITHHOLD
+        )
     elif what == "read":
         spec.can_read = value
         services.grant_set(agreement=agreement, collection=built.coll, can_read=value)
     else:
         spec.active = value
-        services.agreement_update(agreement=agreement,
-                                  valid_until=None if value else built.clock.value)
+        services.agreement_update(
+            agreement=agreement, valid_until=None if value else built.clock.value
+        )
 
 
 @SETTINGS
 @given(world=worlds(), steps=st.lists(step_st, min_size=3, max_size=14))
 def test_incremental_pulls_through_changes_leak_nothing_and_miss_nothing(
-        fresh: Clock, world: Any, steps: list[Any]) -> None:
+    fresh: Clock, world: Any, steps: list[Any]
+) -> None:
     """A puller resuming from X-TAXII-Date-Added-Last (§3.5) through widening,
     narrowing, embargo and consent changes: every served version was visible
     when served, and at the end it has received every visible version."""
@@ -487,7 +577,7 @@ def test_incremental_pulls_through_changes_leak_nothing_and_miss_nothing(
 
         for step in steps:
             if step[0] == "store" and pending:
-                take, pending = pending[: step[1] % 4 + 1], pending[step[1] % 4 + 1:]
+                take, pending = pending[: step[1] % 4 + 1], pending[step[1] % 4 + 1 :]
                 built.store(take)
             elif step[0] == "pull":
                 for p in PARTNERS:
@@ -514,16 +604,25 @@ def _canonical(obj: dict[str, Any]) -> bytes:
 
 
 # Mostly the changes that reshape what stays visible: ceilings and redaction.
-reshaping_st = st.one_of(st.tuples(st.just("ceiling"), st.integers(0, 4)),
-                         st.tuples(st.just("redact"), st.booleans()), change_st)
+reshaping_st = st.one_of(
+    st.tuples(st.just("ceiling"), st.integers(0, 4)),
+    st.tuples(st.just("redact"), st.booleans()),
+    change_st,
+)
 
 
 @settings(SETTINGS, max_examples=max(SETTINGS.max_examples // 2, 1))
-@given(world=worlds(min_reports=1),
-       steps=st.lists(st.tuples(st.sampled_from(PARTNERS), reshaping_st, st.integers(1, 3)),
-                      min_size=1, max_size=5))
+@given(
+    world=worlds(min_reports=1),
+    steps=st.lists(
+        st.tuples(st.sampled_from(PARTNERS), reshaping_st, st.integers(1, 3)),
+        min_size=1,
+        max_size=5,
+    ),
+)
 def test_incremental_puller_holds_what_a_full_pull_serves(
-        fresh: Clock, world: Any, steps: list[Any]) -> None:
+    fresh: Clock, world: Any, steps: list[Any]
+) -> None:
     """Every version stored and out of embargo, then widenings and narrowings, each
     followed by incremental pulls from X-TAXII-Date-Added-Last (§3.4.2, §3.5): the last
     form received of every version a full pull serves is that served form — a
@@ -549,8 +648,10 @@ def test_incremental_puller_holds_what_a_full_pull_serves(
             if items:
                 checkpoints[p] = last["X-TAXII-Date-Added-Last"]
             oracle = Oracle(default_tlp, specs, built.stored)
-            served = {s.key: _canonical(oracle.served(p, s, fresh.value))
-                      for s in oracle.visible_set(p, fresh.value)}
+            served = {
+                s.key: _canonical(oracle.served(p, s, fresh.value))
+                for s in oracle.visible_set(p, fresh.value)
+            }
             assert {k: held[p].get(k) for k in served} == served, f"{p} holds stale forms"
 
         for p in PARTNERS:
@@ -563,5 +664,6 @@ def test_incremental_puller_holds_what_a_full_pull_serves(
         for p in PARTNERS:
             if specs[p].active and specs[p].can_read:
                 full, _ = built.pull(p, "objects/", {"match[version]": "all"}, 3)
-                assert {(o["id"], o["modified"]): held[p][o["id"], o["modified"]]
-                        for o in full} == {(o["id"], o["modified"]): _canonical(o) for o in full}
+                assert {
+                    (o["id"], o["modified"]): held[p][o["id"], o["modified"]] for o in full
+                } == {(o["id"], o["modified"]): _canonical(o) for o in full}

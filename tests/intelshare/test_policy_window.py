@@ -16,7 +16,8 @@ from tests.factories import indicator
 
 @pytest.mark.django_db
 def test_a_version_deleted_between_the_two_reads_does_not_cut_the_page(
-        world: World, taxii: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    world: World, taxii: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The deleted version is left out and the window read again, so the page still
     holds ``limit`` objects and ``more`` stays true (TAXII 2.1 §3.4)."""
     ingest.store(collection=world.collection, objects=[indicator(n) for n in range(6)])
@@ -39,8 +40,7 @@ def test_a_version_deleted_between_the_two_reads_does_not_cut_the_page(
 
 
 @pytest.mark.django_db
-def test_staff_pages_read_once(world: World, taxii: Any, monkeypatch: pytest.MonkeyPatch
-                               ) -> None:
+def test_staff_pages_read_once(world: World, taxii: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Staff see every version: one read, no candidate step."""
     ingest.store(collection=world.collection, objects=[indicator(n) for n in range(3)])
 

@@ -13,8 +13,11 @@ from intelshare import stix, stixids
 
 def test_tlp_marking_objects_validate() -> None:
     """STIX 2.1 §7.2.1.4 (TLP 1.0 instances) and the TLP 2.0 extension form."""
-    bundle = {"type": "bundle", "id": "bundle--6a0b7e1c-2f4e-4d4a-9a3e-1d2c3b4a5f6e",
-              "objects": stixids.all_tlp_markings()}
+    bundle = {
+        "type": "bundle",
+        "id": "bundle--6a0b7e1c-2f4e-4d4a-9a3e-1d2c3b4a5f6e",
+        "objects": stixids.all_tlp_markings(),
+    }
     result = validate_instance(bundle, ValidationOptions())
     assert result.is_valid, [str(e) for e in result.errors]
     assert len(bundle["objects"]) == 9
@@ -22,8 +25,12 @@ def test_tlp_marking_objects_validate() -> None:
 
 def test_tlp1_objects_equal_the_stix2_library_definitions() -> None:
     """STIX 2.1 §7.2.1.4: the predefined TLP 1.0 objects are the only valid ones."""
-    for level, expected in (("white", stix2.TLP_WHITE), ("green", stix2.TLP_GREEN),
-                            ("amber", stix2.TLP_AMBER), ("red", stix2.TLP_RED)):
+    for level, expected in (
+        ("white", stix2.TLP_WHITE),
+        ("green", stix2.TLP_GREEN),
+        ("amber", stix2.TLP_AMBER),
+        ("red", stix2.TLP_RED),
+    ):
         assert stixids.tlp1_marking(level) == json.loads(expected.serialize())
 
 
@@ -33,7 +40,9 @@ def test_tlp2_objects_carry_the_oasis_extension() -> None:
         assert obj["id"] == marking_id
         assert obj["created"] == "2022-10-01T00:00:00.000Z"
         assert obj["extensions"][stixids.TLP2_EXTENSION_ID] == {
-            "extension_type": "property-extension", "tlp_2_0": level}
+            "extension_type": "property-extension",
+            "tlp_2_0": level,
+        }
 
 
 def test_policy_ranks_the_exact_tlp_ids() -> None:
@@ -50,8 +59,7 @@ def test_policy_ranks_the_exact_tlp_ids() -> None:
         "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003": 3,  # 2.0 AMBER+STRICT
         "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1": 4,  # 2.0 RED
     }
-    assert stix.TLP2_EXTENSION_ID == (
-        "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d")
+    assert stix.TLP2_EXTENSION_ID == ("extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d")
 
 
 def test_fixed_ids_are_stable_uuid4() -> None:

@@ -9,4 +9,5 @@ def pytest_configure(config: pytest.Config) -> None:
     # Registered here: pyproject's marker list is not ours to edit, and
     # --strict-markers refuses unknown markers.
     config.addinivalue_line(
-        "markers", "drill: the in-process subset of a fault drill (python -m drills)")
+        "markers", "drill: the in-process subset of a fault drill (python -m drills)"
+    )

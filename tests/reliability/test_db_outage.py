@@ -83,8 +83,9 @@ def _envelope(*numbers: int) -> bytes:
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
-def test_database_unreachable_answers_503_and_stores_nothing(world: World, taxii: Any,
-                                                             method: str) -> None:
+def test_database_unreachable_answers_503_and_stores_nothing(
+    world: World, taxii: Any, method: str
+) -> None:
     client = taxii("acme")
     before = _counts()
     with database_down():
@@ -109,40 +110,46 @@ def test_database_port_closed_answers_503(world: World, taxii: Any) -> None:
     assert client.get(_objects(world)).status_code == 200
 
 
-def test_connection_lost_half_way_through_a_post_stores_nothing(world: World,
-                                                                taxii: Any) -> None:
+def test_connection_lost_half_way_through_a_post_stores_nothing(world: World, taxii: Any) -> None:
     """The versions' INSERT fails after the status row was written: all or nothing."""
     before = _counts()[:2]
     # The versions' INSERT (COPY on PostgreSQL, bulk_create elsewhere) goes through
     # intelshare.bulk on every backend.
-    with mock.patch("intelshare.db.bulk.insert_returning_pks",
-                    side_effect=OperationalError("server closed the connection "
-                                                 "unexpectedly (simulated)")):
+    with mock.patch(
+        "intelshare.db.bulk.insert_returning_pks",
+        side_effect=OperationalError("server closed the connection unexpectedly (simulated)"),
+    ):
         response = taxii("acme").post(_objects(world), _envelope(1, 2, 3))
     assert_unavailable(response)
     assert _counts()[:2] == before
 
 
-def test_connection_lost_on_a_large_post_sends_no_task(world: World, taxii: Any,
-                                                       settings: Any) -> None:
+def test_connection_lost_on_a_large_post_sends_no_task(
+    world: World, taxii: Any, settings: Any
+) -> None:
     """A worker-bound envelope whose status row cannot be written: no task is sent."""
     settings.INTELSHARE_INLINE_MAX_OBJECTS = 1
     before = _counts()[:2]
-    with mock.patch("intelshare.submissions._send_process") as delay, \
-            mock.patch.object(Status.objects, "create",
-                              side_effect=OperationalError("simulated")):
+    with (
+        mock.patch("intelshare.submissions._send_process") as delay,
+        mock.patch.object(Status.objects, "create", side_effect=OperationalError("simulated")),
+    ):
         response = taxii("acme").post(_objects(world), _envelope(1, 2, 3))
     assert_unavailable(response)
     assert _counts()[:2] == before
     delay.assert_not_called()
 
 
-@pytest.mark.parametrize("error", [
-    OperationalError,
-    InterfaceError,
-])
-def test_audit_write_failing_answers_503_instead_of_the_page(world: World, taxii: Any,
-                                                             error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    "error",
+    [
+        OperationalError,
+        InterfaceError,
+    ],
+)
+def test_audit_write_failing_answers_503_instead_of_the_page(
+    world: World, taxii: Any, error: type[Exception]
+) -> None:
     """Data served without its audit record would be unaccounted for."""
     taxii("staff").post(_objects(world), _envelope(1))
     before = _counts()
@@ -155,22 +162,24 @@ def test_audit_write_failing_answers_503_instead_of_the_page(world: World, taxii
 
 def test_audit_write_failing_on_a_post_stores_nothing(world: World, taxii: Any) -> None:
     before = _counts()
-    with mock.patch.object(AuditEvent.objects, "create",
-                           side_effect=OperationalError("simulated")):
+    with mock.patch.object(AuditEvent.objects, "create", side_effect=OperationalError("simulated")):
         response = taxii("acme").post(_objects(world), _envelope(1, 2))
     assert_unavailable(response)
     assert _counts() == before
 
 
-def test_broker_down_after_commit_still_answers_202(world: World, taxii: Any,
-                                                    settings: Any) -> None:
+def test_broker_down_after_commit_still_answers_202(
+    world: World, taxii: Any, settings: Any
+) -> None:
     """The envelope is persisted before 202; a broker that refuses the task message
     leaves the status pending for resume_pending (beat) instead of a 500."""
     from kombu.exceptions import OperationalError as BrokerDown
 
     settings.INTELSHARE_INLINE_MAX_OBJECTS = 1
-    with mock.patch("intelshare.submissions._send_process",
-                    side_effect=BrokerDown("Error 111 connecting to 127.0.0.1:6379")):
+    with mock.patch(
+        "intelshare.submissions._send_process",
+        side_effect=BrokerDown("Error 111 connecting to 127.0.0.1:6379"),
+    ):
         response = taxii("acme").post(_objects(world), _envelope(1, 2, 3))
     assert response.status_code == 202
     status = Status.objects.get(pk=orjson.loads(response.content)["id"])
@@ -182,7 +191,8 @@ def test_cache_down_answers_503_not_500(world: World, taxii: Any) -> None:
     means 503 + Retry-After (python -m drills --only redis-queued does it for real)."""
     from redis.exceptions import ConnectionError as RedisDown
 
-    with mock.patch("intelshare.auth.cache.get",
-                    side_effect=RedisDown("Error 111 connecting to 127.0.0.1:6379")):
+    with mock.patch(
+        "intelshare.auth.cache.get", side_effect=RedisDown("Error 111 connecting to 127.0.0.1:6379")
+    ):
         response = taxii("acme").get(_objects(world))
     assert_unavailable(response)

@@ -16,8 +16,12 @@ def test_only_drill_databases_are_ever_recreated() -> None:
 
 
 def test_every_drill_address_is_loopback() -> None:
-    for url in (stack.PG_ADMIN_URL, stack.BROKER_URL, stack.CACHE_URL,
-                stack.database_url(stack.DRILL_DATABASE)):
+    for url in (
+        stack.PG_ADMIN_URL,
+        stack.BROKER_URL,
+        stack.CACHE_URL,
+        stack.database_url(stack.DRILL_DATABASE),
+    ):
         assert "@127.0.0.1:" in url or "//127.0.0.1:" in url
 
 

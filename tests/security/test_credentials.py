@@ -55,13 +55,17 @@ def test_the_token_lookup_is_by_digest(world: World) -> None:
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
-def test_wrong_and_right_prefix_wrong_suffix_tokens_get_401(world: World,
-                                                            endpoint: str) -> None:
+def test_wrong_and_right_prefix_wrong_suffix_tokens_get_401(world: World, endpoint: str) -> None:
     token = world.personas["acme"].token
     accept = "application/json" if endpoint.startswith("/api/") else "application/taxii+json"
     last = "A" if token[-1] != "A" else "B"
-    for wrong in (ApiToken.PREFIX + "x" * 43, token[:-1] + last, token[:-8], token + "x",
-                  token.upper()):
+    for wrong in (
+        ApiToken.PREFIX + "x" * 43,
+        token[:-1] + last,
+        token[:-8],
+        token + "x",
+        token.upper(),
+    ):
         response = _bearer(wrong, accept=accept).get(endpoint)
         assert response.status_code == 401, (wrong, response.content)
         assert token not in response.content.decode()
@@ -76,15 +80,17 @@ def test_revoked_and_expired_tokens_get_401(world: World) -> None:
     accounts.token_revoke(token=revoked)
     assert _bearer(revoked_text).get("/taxii2/").status_code == 401
     expired, expired_text = accounts.token_issue(
-        user=user, name="expiring", expires_at=timezone.now() + timezone.timedelta(seconds=60))
+        user=user, name="expiring", expires_at=timezone.now() + timezone.timedelta(seconds=60)
+    )
     ApiToken.objects.filter(pk=expired.pk).update(expires_at=timezone.now())
     assert _bearer(expired_text).get("/taxii2/").status_code == 401
 
 
 def test_basic_checks_the_password_with_the_hasher_in_constant_time(world: World) -> None:
     username = world.personas["acme"].user.username
-    with mock.patch.object(hashers, "constant_time_compare",
-                           wraps=hashers.constant_time_compare) as compare:
+    with mock.patch.object(
+        hashers, "constant_time_compare", wraps=hashers.constant_time_compare
+    ) as compare:
         assert _basic(username, PASSWORD + "x").get("/taxii2/").status_code == 401
         assert _basic(username, PASSWORD[:-1]).get("/taxii2/").status_code == 401
     assert compare.call_count == 2
@@ -93,8 +99,12 @@ def test_basic_checks_the_password_with_the_hasher_in_constant_time(world: World
 def test_basic_for_an_unknown_user_still_runs_the_hasher(world: World) -> None:
     """Django's ModelBackend hashes the password for unknown users too, so a
     missing account answers in the same time as a wrong password."""
-    with mock.patch.object(hashers.MD5PasswordHasher, "encode",
-                           autospec=True, side_effect=hashers.MD5PasswordHasher.encode) as run:
+    with mock.patch.object(
+        hashers.MD5PasswordHasher,
+        "encode",
+        autospec=True,
+        side_effect=hashers.MD5PasswordHasher.encode,
+    ) as run:
         assert _basic("no-such-user", PASSWORD).get("/taxii2/").status_code == 401
     assert run.call_count >= 1
 
@@ -105,8 +115,12 @@ def test_the_verified_credential_cache_holds_no_secret(world: World) -> None:
     from intelshare import auth
 
     persona = world.personas["acme"]
-    assert Client(HTTP_AUTHORIZATION=persona.basic,
-                  HTTP_ACCEPT="application/taxii+json").get("/taxii2/").status_code == 200
+    assert (
+        Client(HTTP_AUTHORIZATION=persona.basic, HTTP_ACCEPT="application/taxii+json")
+        .get("/taxii2/")
+        .status_code
+        == 200
+    )
     key = auth._cache_key(persona.basic.encode())
     user_pk, fingerprint = cache.get(key)
     assert user_pk == persona.user.pk
@@ -140,5 +154,6 @@ def test_a_changed_password_stops_working_at_once(world: World) -> None:
     persona.user.set_password("a-brand-new-password-42")
     persona.user.save(update_fields=["password"])
     assert client.get("/taxii2/").status_code == 401
-    assert _basic(persona.user.username, "a-brand-new-password-42").get(
-        "/taxii2/").status_code == 200
+    assert (
+        _basic(persona.user.username, "a-brand-new-password-42").get("/taxii2/").status_code == 200
+    )

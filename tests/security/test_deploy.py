@@ -24,10 +24,22 @@ from django.test import Client
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 KEYS = ("SECRET_KEY", "INTELSHARE_SYNC_KEYS")
-SCRUB = ("DATABASE_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CACHE_URL",
-         "CELERY_BROKER_URL", "SECURE_HSTS_SECONDS", "SECURE_SSL_REDIRECT",
-         "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD", "INTELSHARE_BEHIND_TLS_PROXY",
-         "INTELSHARE_SYNC_KEYS", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE")
+SCRUB = (
+    "DATABASE_URL",
+    "DEBUG",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "CACHE_URL",
+    "CELERY_BROKER_URL",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "INTELSHARE_BEHIND_TLS_PROXY",
+    "INTELSHARE_SYNC_KEYS",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+)
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -41,29 +53,49 @@ def production(tmp_path: Path) -> dict[str, str]:
     return _env(
         tmp_path,
         DATABASE_URL="postgres://intelshare@127.0.0.1:5432/intelshare_drills_check",
-        SECRET_KEY=secrets.token_urlsafe(60), DEBUG="false",
-        ALLOWED_HOSTS="intel.example.org", SECURE_HSTS_SECONDS="31536000",
-        SECURE_HSTS_INCLUDE_SUBDOMAINS="true", SECURE_HSTS_PRELOAD="true",
-        SECURE_SSL_REDIRECT="true", INTELSHARE_BEHIND_TLS_PROXY="true",
-        INTELSHARE_SYNC_KEYS=Fernet.generate_key().decode())
+        SECRET_KEY=secrets.token_urlsafe(60),
+        DEBUG="false",
+        ALLOWED_HOSTS="intel.example.org",
+        SECURE_HSTS_SECONDS="31536000",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="true",
+        SECURE_HSTS_PRELOAD="true",
+        SECURE_SSL_REDIRECT="true",
+        INTELSHARE_BEHIND_TLS_PROXY="true",
+        INTELSHARE_SYNC_KEYS=Fernet.generate_key().decode(),
+    )
 
 
 def _python(env: dict[str, str], code: str) -> str:
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.strip()
 
 
-_SHOW = ("import django; django.setup(); from django.conf import settings as s; "
-         "print(s.DEBUG, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
-         "s.SECURE_PROXY_SSL_HEADER is not None)")
+_SHOW = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.DEBUG, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
+    "s.SECURE_PROXY_SSL_HEADER is not None)"
+)
 
 
 def test_check_deploy_is_clean_with_the_production_environment(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "manage.py", "check", "--deploy",
-                           "--fail-level", "WARNING"], cwd=ROOT, env=production(tmp_path),
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=production(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "System check identified no issues" in output, output
@@ -108,8 +140,9 @@ def test_hardening_headers(db: None, settings: Any) -> None:
 def _refused(argv: list[str], env: dict[str, str], missing: tuple[str, ...]) -> str:
     """Runs ``argv``, which must exit non-zero by itself, naming every missing variable."""
     try:
-        done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=60, check=False)
+        done = subprocess.run(
+            argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
     except subprocess.TimeoutExpired as exc:
         raise AssertionError(f"{argv[:3]} started without {missing}: {exc.stderr!r}") from None
     output = done.stdout + done.stderr
@@ -130,8 +163,9 @@ def _without(tmp_path: Path, *missing: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("command", [["check"], ["migrate", "--noinput"]])
 @pytest.mark.parametrize("missing", [("SECRET_KEY",), ("INTELSHARE_SYNC_KEYS",)])
-def test_manage_commands_refuse_without_the_shared_keys(tmp_path: Path, command: list[str],
-                                                       missing: tuple[str, ...]) -> None:
+def test_manage_commands_refuse_without_the_shared_keys(
+    tmp_path: Path, command: list[str], missing: tuple[str, ...]
+) -> None:
     """Outside the embedded mode every node must share its keys: a missing one is a
     system check error for check, migrate and the rest, and no key file is made."""
     _refused([sys.executable, "manage.py", *command], _without(tmp_path, *missing), missing)
@@ -142,9 +176,19 @@ def test_manage_commands_refuse_without_the_shared_keys(tmp_path: Path, command:
 def test_gunicorn_refuses_without_the_shared_keys(tmp_path: Path) -> None:
     """gunicorn runs no system checks; the WSGI entry point does, and the master
     stops instead of booting workers that sign with a key of their own."""
-    output = _refused([str(BIN / "gunicorn"), "config.wsgi", "--bind", "127.0.0.1:0",
-                       "--workers", "1", "--no-control-socket"],
-                      _without(tmp_path, *KEYS), KEYS)
+    output = _refused(
+        [
+            str(BIN / "gunicorn"),
+            "config.wsgi",
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--no-control-socket",
+        ],
+        _without(tmp_path, *KEYS),
+        KEYS,
+    )
     assert "config.E001" in output and "config.E002" in output
 
 

@@ -17,6 +17,7 @@ BIG = 3 * 1024 * 1024  # over Django's default DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 
 @pytest.mark.django_db
 def test_an_anonymous_oversized_form_post_is_refused() -> None:
     body = b"username=x&password=" + b"a" * BIG
-    response = Client().post("/admin/login/", data=body,
-                             content_type="application/x-www-form-urlencoded")
+    response = Client().post(
+        "/admin/login/", data=body, content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code in (400, 413)

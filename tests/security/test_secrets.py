@@ -56,8 +56,7 @@ def captured() -> Iterator[Capture]:
     saved = root.level
     # Loggers with their own level (django.db.backends, django.request, …) are
     # opened too, so nothing is filtered before the root sees it.
-    levels = {name: logging.getLogger(name).level for name in list(logging.root.manager
-                                                                   .loggerDict)}
+    levels = {name: logging.getLogger(name).level for name in list(logging.root.manager.loggerDict)}
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     for name in levels:
@@ -99,38 +98,75 @@ def test_no_secret_in_logs_or_bodies(world: World, captured: Capture) -> None:
         if body is None:
             response = getattr(client, method)(path)
         else:
-            response = getattr(client, method)(path, data=orjson.dumps(body),
-                                               content_type="application/json")
+            response = getattr(client, method)(
+                path, data=orjson.dumps(body), content_type="application/json"
+            )
         bodies.append(response.content)
         return response
 
     # HTTP Basic and bearer, right and wrong, on TAXII and the management API.
-    for authorization in (acme.basic, _basic(acme.user.username, wrong_password),
-                          _basic("nobody", PASSWORD), acme.bearer, f"Bearer {wrong_token}",
-                          "Bearer " + acme.token[:-2]):
+    for authorization in (
+        acme.basic,
+        _basic(acme.user.username, wrong_password),
+        _basic("nobody", PASSWORD),
+        acme.bearer,
+        f"Bearer {wrong_token}",
+        "Bearer " + acme.token[:-2],
+    ):
         call(_client(authorization, taxii), "get", "/taxii2/intel/collections/")
         call(_client(authorization), "get", "/api/v1/partners/")
     # The admin's login form, with a wrong password.
     admin = Client()
-    bodies.append(admin.post("/admin/login/", {"username": acme.user.username,
-                                               "password": wrong_password}).content)
+    bodies.append(
+        admin.post(
+            "/admin/login/", {"username": acme.user.username, "password": wrong_password}
+        ).content
+    )
     # A feed with a secret through the service, and through the API (staff).
     partner = acme.user.partner
     feed = sync_services.feed_create(
-        name="secret-feed", partner=partner, direction=Feed.PULL,
-        api_root_url="https://partner.invalid/api1/", remote_collection_id="c1",
-        auth_type=Feed.AUTH_BASIC, username="hub", secret=feed_secret,
-        collection=world.collection)
+        name="secret-feed",
+        partner=partner,
+        direction=Feed.PULL,
+        api_root_url="https://partner.invalid/api1/",
+        remote_collection_id="c1",
+        auth_type=Feed.AUTH_BASIC,
+        username="hub",
+        secret=feed_secret,
+        collection=world.collection,
+    )
     staff_client = _client(staff.basic)
-    created = call(staff_client, "post", "/api/v1/feeds/", {
-        "name": "api-secret-feed", "partner": partner.slug, "direction": "pull",
-        "collection": str(world.collection.pk), "api_root_url": "https://p.invalid/api1/",
-        "remote_collection_id": "c2", "auth_type": "bearer", "secret": api_secret})
+    created = call(
+        staff_client,
+        "post",
+        "/api/v1/feeds/",
+        {
+            "name": "api-secret-feed",
+            "partner": partner.slug,
+            "direction": "pull",
+            "collection": str(world.collection.pk),
+            "api_root_url": "https://p.invalid/api1/",
+            "remote_collection_id": "c2",
+            "auth_type": "bearer",
+            "secret": api_secret,
+        },
+    )
     assert created.status_code == 201, created.content
-    rejected = call(staff_client, "post", "/api/v1/feeds/", {
-        "name": "bad feed name!", "partner": partner.slug, "direction": "pull",
-        "collection": str(world.collection.pk), "api_root_url": "ftp://user:pw@p.invalid/",
-        "remote_collection_id": "c3", "auth_type": "bearer", "secret": rejected_secret})
+    rejected = call(
+        staff_client,
+        "post",
+        "/api/v1/feeds/",
+        {
+            "name": "bad feed name!",
+            "partner": partner.slug,
+            "direction": "pull",
+            "collection": str(world.collection.pk),
+            "api_root_url": "ftp://user:pw@p.invalid/",
+            "remote_collection_id": "c3",
+            "auth_type": "bearer",
+            "secret": rejected_secret,
+        },
+    )
     assert rejected.status_code == 400
     call(staff_client, "get", "/api/v1/feeds/")
     call(staff_client, "get", f"/api/v1/feeds/{feed.pk}/")
@@ -138,28 +174,44 @@ def test_no_secret_in_logs_or_bodies(world: World, captured: Capture) -> None:
 
     ciphertexts = list(Feed.objects.values_list("secret_encrypted", flat=True))
     assert all(ciphertexts)
-    needles = {"password": PASSWORD, "wrong password": wrong_password,
-               "basic header": acme.basic.split()[1], "token": acme.token,
-               "staff token": staff.token, "wrong token": wrong_token,
-               "feed secret": feed_secret, "api feed secret": api_secret,
-               "rejected secret": rejected_secret}
+    needles = {
+        "password": PASSWORD,
+        "wrong password": wrong_password,
+        "basic header": acme.basic.split()[1],
+        "token": acme.token,
+        "staff token": staff.token,
+        "wrong token": wrong_token,
+        "feed secret": feed_secret,
+        "api feed secret": api_secret,
+        "rejected secret": rejected_secret,
+    }
     # The ciphertext is in the (forced) SQL log of its own INSERT/UPDATE, which is
     # harmless without the key; it must still never be shown by the API.
     shown = {**needles, **{f"ciphertext {i}": c for i, c in enumerate(ciphertexts)}}
     texts = list(captured.texts())
     assert len(captured.records) > 20  # the capture really saw the requests and the SQL
     assert any("SELECT" in text for text in texts)
-    leaks = [(what, text[:200]) for text in texts for what, needle in needles.items()
-             if needle in text]
+    leaks = [
+        (what, text[:200]) for text in texts for what, needle in needles.items() if needle in text
+    ]
     assert not leaks, leaks
-    body_leaks = [(what, body[:200]) for body in bodies for what, needle in shown.items()
-                  if needle.encode() in body]
+    body_leaks = [
+        (what, body[:200])
+        for body in bodies
+        for what, needle in shown.items()
+        if needle.encode() in body
+    ]
     assert not body_leaks, body_leaks
 
 
 ROOT = Path(__file__).resolve().parents[2]
-EMBEDDED_SCRUB = ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "SECRET_KEY",
-                  "INTELSHARE_SYNC_KEYS")
+EMBEDDED_SCRUB = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CACHE_URL",
+    "SECRET_KEY",
+    "INTELSHARE_SYNC_KEYS",
+)
 KEYS_PROBE = """
 import hashlib, django
 django.setup()
@@ -180,9 +232,15 @@ def test_settings_import_writes_nothing(tmp_path: Path) -> None:
     """Importing the settings (tools, type checkers, a read-only image) creates no
     directory and no key, in the embedded mode too; keys are made on first use."""
     var_dir = tmp_path / "var"
-    done = subprocess.run([sys.executable, "-c", "import config.settings as s; print(s.EMBEDDED)"],
-                          cwd=ROOT, env=_embedded(var_dir), capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", "import config.settings as s; print(s.EMBEDDED)"],
+        cwd=ROOT,
+        env=_embedded(var_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "True"
     assert not var_dir.exists()
@@ -193,9 +251,17 @@ def test_embedded_keys_are_made_once_and_shared_by_every_process(tmp_path: Path)
     their first uses interleave, they end up with one secret key and one feed
     credential key, each in a file only the owner reads."""
     var_dir = tmp_path / "var"
-    procs = [subprocess.Popen([sys.executable, "-c", KEYS_PROBE], cwd=ROOT,
-                              env=_embedded(var_dir), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", KEYS_PROBE],
+            cwd=ROOT,
+            env=_embedded(var_dir),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     outputs = []
     for proc in procs:
         out, err = proc.communicate(timeout=120)

@@ -37,8 +37,9 @@ DOCS_PAGES = {"api:docs", "api:redoc"}
 ADMIN_METHODS = ("get", "post")
 
 
-def patterns(resolvers: list[Any] | None = None, prefix: str = "",
-             namespace: str = "") -> Iterator[tuple[str, str, URLPattern]]:
+def patterns(
+    resolvers: list[Any] | None = None, prefix: str = "", namespace: str = ""
+) -> Iterator[tuple[str, str, URLPattern]]:
     """(regex without anchors, namespaced name, pattern) of every endpoint."""
     for entry in resolvers if resolvers is not None else get_resolver().url_patterns:
         regex = entry.pattern.regex.pattern.removeprefix("^")
@@ -62,12 +63,19 @@ class Filler:
     """Plausible values for every path parameter, real keys where there are rows."""
 
     def __init__(self, world: World, stix_id: str, status_id: str) -> None:
-        self.values = {"root": world.api_root.slug, "ident": str(world.collection.pk),
-                       "status_id": status_id, "format": "json", "app_label": "intelshare",
-                       "url": "no-such-page/",
-                       "partner_id": str(world.personas["acme"].user.partner_id),
-                       "stix_id": stix_id, "collection_id": str(world.collection.pk),
-                       "feed_id": "1", "token_id": "1"}
+        self.values = {
+            "root": world.api_root.slug,
+            "ident": str(world.collection.pk),
+            "status_id": status_id,
+            "format": "json",
+            "app_label": "intelshare",
+            "url": "no-such-page/",
+            "partner_id": str(world.personas["acme"].user.partner_id),
+            "stix_id": stix_id,
+            "collection_id": str(world.collection.pk),
+            "feed_id": "1",
+            "token_id": "1",
+        }
         self.stix_id = stix_id
 
     def fill(self, regex: str, pattern: URLPattern) -> str | None:
@@ -103,15 +111,23 @@ class Filler:
 def filled(world: World, taxii: Any) -> list[tuple[str, str]]:
     """(name, path) for every pattern, with rows behind every model the walk meets."""
     obj = indicator(1)
-    response = taxii("staff").post(f"/taxii2/intel/collections/{world.collection.pk}/objects/",
-                                   orjson.dumps({"objects": [obj]}))
+    response = taxii("staff").post(
+        f"/taxii2/intel/collections/{world.collection.pk}/objects/",
+        orjson.dumps({"objects": [obj]}),
+    )
     status_id = orjson.loads(response.content)["id"]
     assert Status.objects.filter(pk=status_id).exists()
     feed = sync_services.feed_create(
-        name="walk-feed", partner=world.personas["acme"].user.partner, direction=Feed.PULL,
-        api_root_url="https://partner.invalid/api1/", remote_collection_id="c",
-        auth_type=Feed.AUTH_BASIC, username="hub", secret="walk-secret",
-        collection=world.collection)
+        name="walk-feed",
+        partner=world.personas["acme"].user.partner,
+        direction=Feed.PULL,
+        api_root_url="https://partner.invalid/api1/",
+        remote_collection_id="c",
+        auth_type=Feed.AUTH_BASIC,
+        username="hub",
+        secret="walk-secret",
+        collection=world.collection,
+    )
     run = SyncRun.objects.create(feed=feed, direction=Feed.PULL, started=feed.created)
     Quarantine.objects.create(feed=feed, run=run, raw="{}", digest="0" * 64, reason="test")
     filler = Filler(world, obj["id"], status_id)
@@ -134,9 +150,12 @@ def _callers(world: World) -> dict[str, Client]:
     acme = world.personas["acme"]
     session = Client()
     session.force_login(acme.user)
-    return {"anonymous": Client(), "partner-basic": Client(HTTP_AUTHORIZATION=acme.basic),
-            "partner-bearer": Client(HTTP_AUTHORIZATION=acme.bearer),
-            "partner-session": session}
+    return {
+        "anonymous": Client(),
+        "partner-basic": Client(HTTP_AUTHORIZATION=acme.basic),
+        "partner-bearer": Client(HTTP_AUTHORIZATION=acme.bearer),
+        "partner-session": session,
+    }
 
 
 def _request(client: Client, method: str, path: str) -> Any:
@@ -147,7 +166,8 @@ def _request(client: Client, method: str, path: str) -> Any:
 
 
 def test_management_api_and_admin_refuse_partners_and_anonymous(
-        world: World, filled: list[tuple[str, str]]) -> None:
+    world: World, filled: list[tuple[str, str]]
+) -> None:
     seen: Counter[str] = Counter()
     wrong = []
     for caller, client in _callers(world).items():
@@ -177,11 +197,9 @@ def test_management_api_and_admin_refuse_partners_and_anonymous(
                 elif name.startswith("api:") and method == "get":
                     # Anonymous is asked to authenticate; a known partner is refused.
                     expected = 401 if caller == "anonymous" else 403
-                    if code != expected or (code == 401
-                                            and "WWW-Authenticate" not in response):
+                    if code != expected or (code == 401 and "WWW-Authenticate" not in response):
                         wrong.append((caller, method, path, code))
-                elif name.startswith("admin:") and method == "get" and code not in (302,
-                                                                                    404):
+                elif name.startswith("admin:") and method == "get" and code not in (302, 404):
                     wrong.append((caller, method, path, code))
                 elif name.startswith("console:") and code not in (302, 403, 405):
                     # Anonymous and Basic/bearer callers are sent to the login page; a
@@ -236,9 +254,12 @@ def test_a_partner_user_flagged_staff_is_still_not_hub_staff(world: World) -> No
 
 
 def test_a_partner_user_flagged_staff_gets_no_staff_view_in_taxii_or_admin(
-        world: World, taxii: Any) -> None:
-    taxii("staff").post(f"/taxii2/intel/collections/{world.other.pk}/objects/",
-                        orjson.dumps({"objects": [indicator(7)]}))
+    world: World, taxii: Any
+) -> None:
+    taxii("staff").post(
+        f"/taxii2/intel/collections/{world.other.pk}/objects/",
+        orjson.dumps({"objects": [indicator(7)]}),
+    )
     user = world.personas["mallory"].user
     user.is_staff = True
     user.save(update_fields=["is_staff"])

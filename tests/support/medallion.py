@@ -96,12 +96,18 @@ def make_indicators(
 def _version(base: Mapping[str, Any], n: int) -> dict[str, Any]:
     """Version ``n`` (from 0) of ``base``: ``modified`` = created + n seconds."""
     created = datetime.strptime(base["created"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    return {**base, "modified": _millis(created + timedelta(seconds=n)),
-            "name": f"{base['name']} v{n}"}
+    return {
+        **base,
+        "modified": _millis(created + timedelta(seconds=n)),
+        "name": f"{base['name']} v{n}",
+    }
 
 
 def make_versioned_seed(
-    versions: Sequence[int], *, label: str, start: datetime,
+    versions: Sequence[int],
+    *,
+    label: str,
+    start: datetime,
     posts: Sequence[int] = (1, 2, 3, 5),
 ) -> list[tuple[datetime, dict[str, Any]]]:
     """``versions[i]`` versions of the i-th of ``len(versions)`` indicators, each
@@ -116,8 +122,9 @@ def make_versioned_seed(
     """
     early: list[dict[str, Any]] = []
     late: list[dict[str, Any]] = []
-    for base, count in zip(make_indicators(len(versions), label=label, start=start), versions,
-                           strict=True):
+    for base, count in zip(
+        make_indicators(len(versions), label=label, start=start), versions, strict=True
+    ):
         together = 2 if count >= 3 else 1
         early.extend(_version(base, n) for n in range(together))
         late.extend(_version(base, n) for n in range(together, count))
@@ -324,8 +331,10 @@ class MedallionServer:
             response = self.get(f"api1/collections/{collection_id}/objects/", **params)
             response.raise_for_status()
             body = response.json()
-            found.extend((obj["id"], obj.get("modified", obj.get("created")))
-                         for obj in body.get("objects", []))
+            found.extend(
+                (obj["id"], obj.get("modified", obj.get("created")))
+                for obj in body.get("objects", [])
+            )
             if not body.get("more"):
                 if len(found) != len(set(found)):
                     raise AssertionError("medallion served a version twice")

@@ -33,8 +33,8 @@ CONF = ROOT / "deploy" / "nginx" / "intelshare.conf"
 def nginx_binary() -> str | None:
     # Debian installs it in /usr/sbin, which is not on every user's PATH.
     return shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)),
-        None)
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
 
 
 def free_port() -> int:
@@ -87,15 +87,18 @@ class NginxServer:
         ):
             site = _replace_once(site, old, new)
         if self.read_timeout:
-            site = _replace_once(site, "proxy_read_timeout 60s;",
-                                 f"proxy_read_timeout {self.read_timeout};")
+            site = _replace_once(
+                site, "proxy_read_timeout 60s;", f"proxy_read_timeout {self.read_timeout};"
+            )
         w = self.workdir
         (w / "tmp").mkdir(parents=True, exist_ok=True)
         (w / "intelshare.conf").write_text(site)
         user = pwd.getpwuid(os.getuid()).pw_name
         group = grp.getgrgid(os.getgid()).gr_name
-        temp = "\n".join(f"    {kind}_temp_path {w}/tmp/{kind};"
-                         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        temp = "\n".join(
+            f"    {kind}_temp_path {w}/tmp/{kind};"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
         main = w / "nginx.conf"
         main.write_text(f"""\
 # Workers run as the test's user: they read the static and temporary files under {w}.
@@ -119,20 +122,30 @@ http {{
         binary = nginx_binary()
         if binary is None:
             raise RuntimeError("Debian's nginx is not installed (apt-get install nginx)")
-        return [binary, "-p", str(self.workdir), "-e", str(self.error_log),
-                "-c", str(self.workdir / "nginx.conf"), *extra]
+        return [
+            binary,
+            "-p",
+            str(self.workdir),
+            "-e",
+            str(self.error_log),
+            "-c",
+            str(self.workdir / "nginx.conf"),
+            *extra,
+        ]
 
     def check(self) -> subprocess.CompletedProcess[str]:
         """``nginx -t`` on the rendered configuration."""
         self.render()
-        return subprocess.run(self._argv("-t"), capture_output=True, text=True, timeout=60,
-                              check=False)
+        return subprocess.run(
+            self._argv("-t"), capture_output=True, text=True, timeout=60, check=False
+        )
 
     def start(self) -> None:
         self.render()
         log = (self.workdir / "nginx.out").open("wb")
-        self.popen = subprocess.Popen(self._argv(), stdin=subprocess.DEVNULL, stdout=log,
-                                      stderr=subprocess.STDOUT)
+        self.popen = subprocess.Popen(
+            self._argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
         log.close()
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

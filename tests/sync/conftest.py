@@ -23,23 +23,41 @@ SEED_BASE = datetime(2024, 6, 1, tzinfo=UTC)
 _names = itertools.count()
 
 
-def seed(count: int, label: str, *, start: datetime = SEED_BASE,
-         ) -> list[tuple[datetime, dict[str, Any]]]:
+def seed(
+    count: int,
+    label: str,
+    *,
+    start: datetime = SEED_BASE,
+) -> list[tuple[datetime, dict[str, Any]]]:
     """``count`` indicators, each with its own date_added (non-zero microseconds)."""
-    return [(start + timedelta(microseconds=1 + 997 * i), obj)
-            for i, obj in enumerate(make_indicators(count, label=label))]
+    return [
+        (start + timedelta(microseconds=1 + 997 * i), obj)
+        for i, obj in enumerate(make_indicators(count, label=label))
+    ]
 
 
-def make_feed(world: World, server: MedallionServer, collection_id: str, *,
-              partner: Partner | None = None, **fields: Any) -> Feed:
+def make_feed(
+    world: World,
+    server: MedallionServer,
+    collection_id: str,
+    *,
+    partner: Partner | None = None,
+    **fields: Any,
+) -> Feed:
     """A feed on ``server``'s collection with HTTP Basic, through the service."""
     fields.setdefault("direction", Feed.PULL)
     fields.setdefault("page_size", 50)
     return services.feed_create(
-        name=f"feed-{next(_names)}", partner=partner or world.personas["acme"].user.partner,
-        api_root_url=server.api_root_url, remote_collection_id=collection_id,
-        auth_type=Feed.AUTH_BASIC, username=server.username, secret=server.password,
-        collection=world.collection, **fields)
+        name=f"feed-{next(_names)}",
+        partner=partner or world.personas["acme"].user.partner,
+        api_root_url=server.api_root_url,
+        remote_collection_id=collection_id,
+        auth_type=Feed.AUTH_BASIC,
+        username=server.username,
+        secret=server.password,
+        collection=world.collection,
+        **fields,
+    )
 
 
 def run_feed(feed: Feed, **kwargs: Any) -> SyncRun:
@@ -52,8 +70,9 @@ def run_feed(feed: Feed, **kwargs: Any) -> SyncRun:
 
 
 def stored_ids(feed: Feed) -> list[str]:
-    return list(ObjectVersion.objects.filter(collection=feed.collection)
-                .values_list("stix_id", flat=True))
+    return list(
+        ObjectVersion.objects.filter(collection=feed.collection).values_list("stix_id", flat=True)
+    )
 
 
 def kill(server: MedallionServer) -> None:
@@ -89,8 +108,9 @@ def medallion_factory(tmp_path: Path) -> Iterator[Any]:
     servers: list[MedallionServer] = []
 
     def start(*collections: MedallionCollection, **kwargs: Any) -> MedallionServer:
-        server = MedallionServer(tmp_path / f"medallion-{len(servers)}",
-                                 collections=collections, **kwargs)
+        server = MedallionServer(
+            tmp_path / f"medallion-{len(servers)}", collections=collections, **kwargs
+        )
         servers.append(server)
         return server.start()
 

@@ -29,8 +29,10 @@ REMOTE_SEED = seed(30, "cli")
 
 @pytest.fixture(scope="module")
 def partner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MedallionServer]:
-    with MedallionServer(tmp_path_factory.mktemp("cli"), collections=(
-            MedallionCollection(id=REMOTE, title="CLI", seed=REMOTE_SEED),)) as server:
+    with MedallionServer(
+        tmp_path_factory.mktemp("cli"),
+        collections=(MedallionCollection(id=REMOTE, title="CLI", seed=REMOTE_SEED),),
+    ) as server:
         yield server
 
 
@@ -44,20 +46,39 @@ def admin_client(world: World) -> Client:
 
 def _feed(world: World, **fields: Any) -> Feed:
     return services.feed_create(
-        name=fields.pop("name", "acme-pull"), partner=world.personas["acme"].user.partner,
-        api_root_url="http://127.0.0.1:9/api1/", remote_collection_id=REMOTE,
-        collection=world.collection, auth_type=Feed.AUTH_BEARER, **fields)
+        name=fields.pop("name", "acme-pull"),
+        partner=world.personas["acme"].user.partner,
+        api_root_url="http://127.0.0.1:9/api1/",
+        remote_collection_id=REMOTE,
+        collection=world.collection,
+        auth_type=Feed.AUTH_BEARER,
+        **fields,
+    )
 
 
 def _form(feed: Feed, **changes: Any) -> dict[str, Any]:
     data = {
-        "name": feed.name, "partner": feed.partner_id, "direction": feed.direction,
-        "collection": str(feed.collection_id), "enabled": "on",
-        "api_root_url": feed.api_root_url, "remote_collection_id": feed.remote_collection_id,
-        "taxii_version": "2.1", "auth_type": feed.auth_type, "username": "",
-        "header_name": "", "verify_tls": "on", "ca_bundle": "", "client_cert": "",
-        "client_key": "", "interval": "00:15:00", "page_size": "500",
-        "default_tlp": str(feed.default_tlp), "secret": "", "_save": "Save"}
+        "name": feed.name,
+        "partner": feed.partner_id,
+        "direction": feed.direction,
+        "collection": str(feed.collection_id),
+        "enabled": "on",
+        "api_root_url": feed.api_root_url,
+        "remote_collection_id": feed.remote_collection_id,
+        "taxii_version": "2.1",
+        "auth_type": feed.auth_type,
+        "username": "",
+        "header_name": "",
+        "verify_tls": "on",
+        "ca_bundle": "",
+        "client_cert": "",
+        "client_key": "",
+        "interval": "00:15:00",
+        "page_size": "500",
+        "default_tlp": str(feed.default_tlp),
+        "secret": "",
+        "_save": "Save",
+    }
     data.update(changes)
     return data
 
@@ -93,8 +114,9 @@ def test_admin_save_writes_only_the_changed_fields(world: World, admin_client: C
     assert response.status_code == 200 and "without credentials" in response.content.decode()
 
 
-def test_admin_actions_run_now_pause_resume(world: World, admin_client: Client,
-                                            django_capture_on_commit_callbacks: Any) -> None:
+def test_admin_actions_run_now_pause_resume(
+    world: World, admin_client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
     feed = _feed(world)
     url = "/admin/sync/feed/"
     with django_capture_on_commit_callbacks() as callbacks:
@@ -114,16 +136,24 @@ def test_admin_actions_run_now_pause_resume(world: World, admin_client: Client,
     assert admin_client.get("/admin/sync/syncrun/").status_code == 200
 
 
-def test_admin_release_and_discard_quarantined_objects(world: World,
-                                                       admin_client: Client) -> None:
+def test_admin_release_and_discard_quarantined_objects(world: World, admin_client: Client) -> None:
     feed = _feed(world)
     good = make_indicators(1, label="admin-release")[0]
     broken = {k: v for k, v in good.items() if k != "pattern_type"}
-    fixed = Quarantine.objects.create(feed=feed, stix_id=good["id"], raw=orjson.dumps(good)
-                                      .decode(), digest="a" * 64, reason="corrected by staff")
-    still_bad = Quarantine.objects.create(feed=feed, stix_id=good["id"],
-                                          raw=orjson.dumps(broken).decode(), digest="b" * 64,
-                                          reason="old")
+    fixed = Quarantine.objects.create(
+        feed=feed,
+        stix_id=good["id"],
+        raw=orjson.dumps(good).decode(),
+        digest="a" * 64,
+        reason="corrected by staff",
+    )
+    still_bad = Quarantine.objects.create(
+        feed=feed,
+        stix_id=good["id"],
+        raw=orjson.dumps(broken).decode(),
+        digest="b" * 64,
+        reason="old",
+    )
     other = Quarantine.objects.create(feed=feed, raw="{}", digest="c" * 64, reason="x")
     url = "/admin/sync/quarantine/"
     admin_client.post(url, {"action": "release", "_selected_action": [fixed.pk, still_bad.pk]})
@@ -140,16 +170,37 @@ def test_admin_release_and_discard_quarantined_objects(world: World,
 
 
 @pytest.mark.medallion
-def test_three_commands_add_sync_and_list_a_feed(world: World, partner: MedallionServer,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_three_commands_add_sync_and_list_a_feed(
+    world: World, partner: MedallionServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """README "Adding a partner feed in three commands": add_feed, sync_feed, list_feeds."""
     monkeypatch.setenv("ACME_TAXII_PASSWORD", partner.password)
     out = StringIO()
-    call_command("add_feed", "acme-pull", "--partner", "acme", "--api-root",
-                 partner.api_root_url, "--remote-collection", REMOTE,
-                 "--collection", "llm-misuse", "--auth", "basic", "--username",
-                 partner.username, "--secret-env", "ACME_TAXII_PASSWORD", "--interval", "10m",
-                 "--page-size", "10", "--default-tlp", "green", stdout=out)
+    call_command(
+        "add_feed",
+        "acme-pull",
+        "--partner",
+        "acme",
+        "--api-root",
+        partner.api_root_url,
+        "--remote-collection",
+        REMOTE,
+        "--collection",
+        "llm-misuse",
+        "--auth",
+        "basic",
+        "--username",
+        partner.username,
+        "--secret-env",
+        "ACME_TAXII_PASSWORD",
+        "--interval",
+        "10m",
+        "--page-size",
+        "10",
+        "--default-tlp",
+        "green",
+        stdout=out,
+    )
     feed = Feed.objects.get(name="acme-pull")
     assert feed.secret == partner.password and partner.password not in feed.secret_encrypted
     assert feed.interval.total_seconds() == 600 and feed.page_size == 10
@@ -171,8 +222,9 @@ def test_three_commands_add_sync_and_list_a_feed(world: World, partner: Medallio
 
 
 @pytest.mark.medallion
-def test_sync_feed_reports_a_failure_with_a_nonzero_exit(world: World,
-                                                         partner: MedallionServer) -> None:
+def test_sync_feed_reports_a_failure_with_a_nonzero_exit(
+    world: World, partner: MedallionServer
+) -> None:
     feed = make_feed(world, partner, REMOTE)
     services.feed_set_secret(feed=feed, secret="wrong")
     with pytest.raises(CommandError, match="401"):
@@ -183,9 +235,19 @@ def test_sync_feed_reports_a_failure_with_a_nonzero_exit(world: World,
 
 
 def test_add_feed_refuses_secrets_without_a_source_and_bad_values(
-        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    args = ["x", "--partner", "acme", "--api-root", "https://taxii.example/api1/",
-            "--remote-collection", REMOTE, "--collection", "llm-misuse"]
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = [
+        "x",
+        "--partner",
+        "acme",
+        "--api-root",
+        "https://taxii.example/api1/",
+        "--remote-collection",
+        REMOTE,
+        "--collection",
+        "llm-misuse",
+    ]
     monkeypatch.setattr("sys.stdin", StringIO(""))
     with pytest.raises(CommandError, match="secret"):
         call_command("add_feed", *args, "--auth", "bearer")

@@ -323,7 +323,7 @@ def raw_server() -> Iterator[Callable[..., str]]:
                     for i in range(head, len(reply)):
                         if stop.wait(drip):
                             return
-                        conn.sendall(reply[i:i + 1])
+                        conn.sendall(reply[i : i + 1])
                 except OSError:
                     pass  # the client hung up (what a deadline does)
 
@@ -379,9 +379,11 @@ def test_garbage_answer_is_a_protocol_error(
 def _taxii_reply(resource: dict[str, Any]) -> bytes:
     body = json.dumps(resource)
     stamp = "2026-01-01T00:00:00.000000Z"
-    head = ("HTTP/1.1 200 OK\r\nContent-Type: application/taxii+json;version=2.1\r\n"
-            f"Content-Length: {len(body)}\r\nX-TAXII-Date-Added-First: {stamp}\r\n"
-            f"X-TAXII-Date-Added-Last: {stamp}\r\nConnection: close\r\n\r\n")
+    head = (
+        "HTTP/1.1 200 OK\r\nContent-Type: application/taxii+json;version=2.1\r\n"
+        f"Content-Length: {len(body)}\r\nX-TAXII-Date-Added-First: {stamp}\r\n"
+        f"X-TAXII-Date-Added-Last: {stamp}\r\nConnection: close\r\n\r\n"
+    )
     return (head + body).encode()
 
 
@@ -394,8 +396,11 @@ def test_a_trickling_partner_is_cut_off_at_the_request_deadline(
     as a transient failure (retried later with backoff)."""
     reply = _taxii_reply({"more": False, "objects": make_indicators(3, label="drip")})
     at_once = reply.index(b"\r\n\r\n") + 4 if phase == "body" else 0
-    client = TaxiiClient(raw_server(reply, at_once, 0.2), RW_COLLECTION,
-                         timeout=Timeout(connect=0.5, read=1.0, total=1.5))
+    client = TaxiiClient(
+        raw_server(reply, at_once, 0.2),
+        RW_COLLECTION,
+        timeout=Timeout(connect=0.5, read=1.0, total=1.5),
+    )
     started = time.monotonic()
     with client, pytest.raises(RemoteUnavailable, match="timed out"):
         list(client.pages())
@@ -407,10 +412,18 @@ def test_a_slow_but_complete_answer_within_the_deadline_is_read(
 ) -> None:
     """The deadline ends only what exceeds it: an API root (§4.2.1) whose last 40
     bytes arrive 0.02 s apart (0.8 s in all) under a 3 s deadline is read whole."""
-    reply = _taxii_reply({"title": "Slow partner", "max_content_length": 104857600,
-                          "versions": ["application/taxii+json;version=2.1"]})
-    client = TaxiiClient(raw_server(reply, len(reply) - 40, 0.02), RW_COLLECTION,
-                         timeout=Timeout(connect=0.5, read=1.0, total=3.0))
+    reply = _taxii_reply(
+        {
+            "title": "Slow partner",
+            "max_content_length": 104857600,
+            "versions": ["application/taxii+json;version=2.1"],
+        }
+    )
+    client = TaxiiClient(
+        raw_server(reply, len(reply) - 40, 0.02),
+        RW_COLLECTION,
+        timeout=Timeout(connect=0.5, read=1.0, total=3.0),
+    )
     with client:
         info = client.api_root_info()
     assert (info.title, info.max_content_length) == ("Slow partner", 104857600)

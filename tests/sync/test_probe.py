@@ -31,26 +31,32 @@ def staff(world: World) -> Client:
 
 
 def test_probe_lists_the_remote_collections_and_the_picker_repoints_the_feed(
-        world: World, medallion_factory: Any, staff: Client) -> None:
-    server = medallion_factory(MedallionCollection(FIRST, "First"),
-                               MedallionCollection(SECOND, "Second", can_write=False))
+    world: World, medallion_factory: Any, staff: Client
+) -> None:
+    server = medallion_factory(
+        MedallionCollection(FIRST, "First"), MedallionCollection(SECOND, "Second", can_write=False)
+    )
     feed = make_feed(world, server, "no-such-collection")
     Feed.objects.filter(pk=feed.pk).update(checkpoint=datetime(2024, 1, 1, tzinfo=UTC))
     probe = services.feed_probe(feed=feed)
     assert probe.ok and probe.api_root is not None
     assert {(c.id, c.title, c.can_write) for c in probe.collections} == {
-        (FIRST, "First", True), (SECOND, "Second", False)}
+        (FIRST, "First", True),
+        (SECOND, "Second", False),
+    }
     page = staff.get(f"/console/feeds/{feed.pk}/test/").content.decode()
     assert 'id="probe-ok"' in page and "is not in the list" in page
-    assert staff.post(f"/console/feeds/{feed.pk}/pick/", {"collection_id": SECOND}
-                      ).status_code == 302
+    assert (
+        staff.post(f"/console/feeds/{feed.pk}/pick/", {"collection_id": SECOND}).status_code == 302
+    )
     feed.refresh_from_db()
     assert feed.remote_collection_id == SECOND and feed.checkpoint is None
     assert "in use" in staff.get(f"/console/feeds/{feed.pk}/test/").content.decode()
 
 
 def test_probe_with_a_wrong_credential_or_a_dead_port_says_why(
-        world: World, medallion_factory: Any) -> None:
+    world: World, medallion_factory: Any
+) -> None:
     server = medallion_factory(MedallionCollection(FIRST, "First"))
     feed = make_feed(world, server, FIRST)
     services.feed_set_secret(feed=feed, secret="wrong")

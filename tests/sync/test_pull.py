@@ -47,17 +47,14 @@ INCR_SEED = seed(60, "pull-incr")
 BUDGET_SEED = seed(250, "pull-budget")
 # 170 ids in the proportions of a real partner: 145 with one version, 20 with two,
 # 5 with three (200 versions); the multi-version ids spread through the set.
-VERSION_COUNTS = [3 if i % 34 == 5 else 2 if i % 34 in (1, 9, 14, 22) else 1
-                  for i in range(170)]
-VERSIONS_SEED = make_versioned_seed(VERSION_COUNTS, label="pull-versions",
-                                    start=SEED_BASE)
+VERSION_COUNTS = [3 if i % 34 == 5 else 2 if i % 34 in (1, 9, 14, 22) else 1 for i in range(170)]
+VERSIONS_SEED = make_versioned_seed(VERSION_COUNTS, label="pull-versions", start=SEED_BASE)
 
 
 def _unmarked_and_green() -> list[tuple[Any, dict[str, Any]]]:
     unmarked, green = make_indicators(2, label="pull-tlp")
     green["object_marking_refs"] = [TLP2_GREEN]
-    return [(added, obj) for (added, _), obj in zip(seed(2, "x"), [unmarked, green],
-                                                      strict=True)]
+    return [(added, obj) for (added, _), obj in zip(seed(2, "x"), [unmarked, green], strict=True)]
 
 
 def _bad_seed() -> list[tuple[Any, dict[str, Any]]]:
@@ -78,8 +75,7 @@ def _pattern_seed() -> list[tuple[Any, dict[str, Any]]]:
     good, bad, sigma = make_indicators(3, label="pull-pattern")
     bad["pattern"] = "not a pattern"
     sigma.update(pattern="title: not STIX\ndetection: {}", pattern_type="sigma")
-    return [(added, obj) for (added, _), obj in zip(seed(3, "z"), [good, bad, sigma],
-                                                      strict=True)]
+    return [(added, obj) for (added, _), obj in zip(seed(3, "z"), [good, bad, sigma], strict=True)]
 
 
 @pytest.fixture(scope="module")
@@ -91,15 +87,15 @@ def partner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MedallionServe
         MedallionCollection(id=BAD, title="Some invalid", seed=BAD_SEED),
         MedallionCollection(id=BUDGET, title="Budget", can_write=False, seed=BUDGET_SEED),
         MedallionCollection(id=VERSIONS, title="Versions", seed=VERSIONS_SEED),
-        MedallionCollection(id=PATTERNS, title="Patterns", can_write=False,
-                            seed=_pattern_seed()),
+        MedallionCollection(id=PATTERNS, title="Patterns", can_write=False, seed=_pattern_seed()),
     )
     with MedallionServer(tmp_path_factory.mktemp("pull"), collections=collections) as server:
         yield server
 
 
 def test_pull_drains_every_page_and_checkpoints_the_last_date_added(
-        partner: MedallionServer, world: World) -> None:
+    partner: MedallionServer, world: World
+) -> None:
     """1,010 objects in pages of 50 (§3.4 ``limit``, ``next``): all stored once, as the
     partner's contributions; checkpoint = the last ``X-TAXII-Date-Added-Last`` to the µs."""
     feed = make_feed(world, partner, BIG, page_size=50)
@@ -107,7 +103,12 @@ def test_pull_drains_every_page_and_checkpoints_the_last_date_added(
 
     assert run.outcome == SyncRun.SUCCESS
     assert (run.pages, run.fetched, run.stored, run.duplicates, run.quarantined) == (
-        21, 1010, 1010, 0, 0)
+        21,
+        1010,
+        1010,
+        0,
+        0,
+    )
     assert sorted(stored_ids(feed)) == sorted(obj["id"] for _, obj in BIG_SEED)
     assert feed.checkpoint == BIG_SEED[-1][0]
     assert feed.checkpoint.microsecond == BIG_SEED[-1][0].microsecond != 0
@@ -116,13 +117,17 @@ def test_pull_drains_every_page_and_checkpoints_the_last_date_added(
     assert feed.healthy and feed.last_success is not None
     assert (feed.lease_owner, feed.lease_until) == ("", None)
     assert feed.next_attempt == run.started + feed.interval
-    sources = set(ObjectVersion.objects.filter(collection=feed.collection)
-                  .values_list("source_partner_id", flat=True))
+    sources = set(
+        ObjectVersion.objects.filter(collection=feed.collection).values_list(
+            "source_partner_id", flat=True
+        )
+    )
     assert sources == {feed.partner_id}
 
 
-def test_pull_again_gets_only_the_objects_added_since(partner: MedallionServer,
-                                                      world: World) -> None:
+def test_pull_again_gets_only_the_objects_added_since(
+    partner: MedallionServer, world: World
+) -> None:
     """§3.4 ``added_after`` = checkpoint: a second run fetches exactly the new objects."""
     feed = make_feed(world, partner, INCR, page_size=25)
     first = _run(feed)
@@ -144,27 +149,33 @@ def test_pull_again_gets_only_the_objects_added_since(partner: MedallionServer,
 
 
 def test_unmarked_objects_get_the_feed_default_tlp_without_being_rewritten(
-        partner: MedallionServer, world: World) -> None:
+    partner: MedallionServer, world: World
+) -> None:
     """An object without a TLP marking gets the feed's default for policy only
     (DESIGN.md "unmarked data"); the JSON is stored as received."""
     feed = make_feed(world, partner, TLP, default_tlp=stix.TLP_RED)
     _run(feed)
     unmarked, green = (obj for _, obj in _unmarked_and_green())
 
-    rows = dict(ObjectVersion.objects.filter(collection=feed.collection)
-                .values_list("stix_id", "tlp_rank"))
+    rows = dict(
+        ObjectVersion.objects.filter(collection=feed.collection).values_list("stix_id", "tlp_rank")
+    )
     assert rows == {unmarked["id"]: stix.TLP_RED, green["id"]: stix.TLP_GREEN}
     raw = ObjectVersion.objects.get(stix_id=unmarked["id"]).raw
     assert orjson.loads(raw) == unmarked
     assert "object_marking_refs" not in orjson.loads(raw)
     # acme consents to globex, so the collection default (AMBER) would flow; RED never does.
-    view = policy.visible(partner=world.personas["globex"].user.partner,
-                          collection=world.collection, now=timezone.now())
+    view = policy.visible(
+        partner=world.personas["globex"].user.partner,
+        collection=world.collection,
+        now=timezone.now(),
+    )
     assert set(view.versions.values_list("stix_id", flat=True)) == {green["id"]}
 
 
 def test_invalid_objects_are_quarantined_with_reasons_and_can_be_released(
-        partner: MedallionServer, world: World) -> None:
+    partner: MedallionServer, world: World
+) -> None:
     """Invalid objects are never stored as good nor dropped: quarantined once, with the
     reason and the JSON as received; released (after correction) through ingest."""
     feed = make_feed(world, partner, BAD)
@@ -207,7 +218,8 @@ def test_invalid_objects_are_quarantined_with_reasons_and_can_be_released(
 
 
 def test_rejected_credentials_mark_the_feed_unhealthy_without_retrying(
-        partner: MedallionServer, world: World) -> None:
+    partner: MedallionServer, world: World
+) -> None:
     """401 (TAXII 2.1 §5.1) is permanent: no Celery retry, a long backoff, no checkpoint."""
     feed = make_feed(world, partner, INCR)
     services.feed_set_secret(feed=feed, secret="wrong-password")
@@ -224,7 +236,8 @@ def test_rejected_credentials_mark_the_feed_unhealthy_without_retrying(
 
 
 def test_run_budget_stops_between_pages_and_the_next_run_continues(
-        partner: MedallionServer, world: World) -> None:
+    partner: MedallionServer, world: World
+) -> None:
     """A run past its deadline ends after the page in hand (``partial``, due at once);
     the next run resumes from the checkpoint and completes the set."""
     feed = make_feed(world, partner, BUDGET, page_size=100)
@@ -240,7 +253,8 @@ def test_run_budget_stops_between_pages_and_the_next_run_continues(
 
 
 def test_stopped_partner_backs_off_keeps_the_checkpoint_and_recovers(
-        medallion_factory: Any, world: World) -> None:
+    medallion_factory: Any, world: World
+) -> None:
     """A partner that is down is transient: retry later with growing backoff and
     jitter, the feed unhealthy, the checkpoint where it was; back up, it catches up."""
     server = medallion_factory(MedallionCollection(id=INCR, title="Down", seed=INCR_SEED))
@@ -262,7 +276,8 @@ def test_stopped_partner_backs_off_keeps_the_checkpoint_and_recovers(
         assert "RemoteUnavailable" in feed.last_error
         assert feed.checkpoint == checkpoint and result.run.checkpoint_after == checkpoint
         assert feed.next_attempt is not None and feed.next_attempt > timezone.now() + timedelta(
-            seconds=result.retry_in)
+            seconds=result.retry_in
+        )
     assert delays[2] > delays[0]
 
     server.start()
@@ -273,11 +288,13 @@ def test_stopped_partner_backs_off_keeps_the_checkpoint_and_recovers(
     assert feed.healthy and feed.consecutive_failures == 0
     assert "RemoteUnavailable" in feed.last_error  # history is kept
     assert sorted(stored_ids(feed)) == sorted(
-        [obj["id"] for _, obj in INCR_SEED] + [obj["id"] for obj in new])
+        [obj["id"] for _, obj in INCR_SEED] + [obj["id"] for obj in new]
+    )
 
 
 def test_partner_killed_mid_pull_then_the_retried_run_ends_with_exactly_the_remote_set(
-        medallion_factory: Any, world: World) -> None:
+    medallion_factory: Any, world: World
+) -> None:
     """SIGKILL of the partner after 5 of 16 pages: the run fails with 125 objects
     stored and the checkpoint just before the 125th's date_added; the retried run
     re-reads that one object (a duplicate) and stores the other 275."""
@@ -285,8 +302,9 @@ def test_partner_killed_mid_pull_then_the_retried_run_ends_with_exactly_the_remo
     server = medallion_factory(MedallionCollection(id=INCR, title="Killed", seed=remote))
     feed = make_feed(world, server, INCR, page_size=25)
 
-    result = pull.run(feed_id=feed.pk, owner=services.new_owner(),
-                      client_factory=KillAfterPages(server, 5))
+    result = pull.run(
+        feed_id=feed.pk, owner=services.new_owner(), client_factory=KillAfterPages(server, 5)
+    )
     feed.refresh_from_db()
     assert result.run is not None and result.run.outcome == SyncRun.FAILED
     assert result.retry_in is not None
@@ -303,13 +321,13 @@ def test_partner_killed_mid_pull_then_the_retried_run_ends_with_exactly_the_remo
     assert feed.checkpoint == remote[-1][0]
 
 
-
 def test_pulled_versions_record_feed_and_run(world: World, partner: MedallionServer) -> None:
     """Provenance: every pulled version names its feed and run (DESIGN.md "Sync")."""
     feed = make_feed(world, partner, TLP)
     run = _run(feed)
-    origins = set(ObjectVersion.objects.filter(collection=feed.collection)
-                  .values_list("origin", flat=True))
+    origins = set(
+        ObjectVersion.objects.filter(collection=feed.collection).values_list("origin", flat=True)
+    )
     assert origins == {f"feed:{feed.pk}/run:{run.pk}"}
 
 
@@ -319,21 +337,24 @@ def _key(obj: Any) -> tuple[str, str]:
 
 def stored_versions(feed: Feed) -> list[tuple[str, str]]:
     rows = ObjectVersion.objects.filter(collection=feed.collection).values_list(
-        "stix_id", "version")
+        "stix_id", "version"
+    )
     return [(sid, stix.format_version(version)) for sid, version in rows]
 
 
 def _latest_flags_follow_modified(feed: Feed) -> bool:
     rows = ObjectVersion.objects.filter(collection=feed.collection).values_list(
-        "stix_id", "version", "is_latest")
+        "stix_id", "version", "is_latest"
+    )
     newest: dict[str, Any] = {}
     for sid, version, _ in rows:
         newest[sid] = max(version, newest.get(sid, version))
     return all(is_latest == (version == newest[sid]) for sid, version, is_latest in rows)
 
 
-def test_pull_mirrors_every_version_the_partner_serves(partner: MedallionServer,
-                                                       world: World) -> None:
+def test_pull_mirrors_every_version_the_partner_serves(
+    partner: MedallionServer, world: World
+) -> None:
     """TAXII 2.1 §3.4.1: without ``match[version]`` a server answers only the latest
     version of each id, so a feed asks for ``all``. 200 versions of 170 ids in pages
     of 7, several versions of one id and POSTs sharing one ``date_added`` on a page
@@ -346,7 +367,12 @@ def test_pull_mirrors_every_version_the_partner_serves(partner: MedallionServer,
 
     assert first.outcome == SyncRun.SUCCESS
     assert (first.pages, first.fetched, first.stored, first.duplicates, first.quarantined) == (
-        29, 200, 200, 0, 0)
+        29,
+        200,
+        200,
+        0,
+        0,
+    )
     assert sorted(stored_versions(feed)) == sorted(_key(obj) for _, obj in VERSIONS_SEED)
     assert feed.checkpoint == VERSIONS_SEED[-1][0]
     assert _latest_flags_follow_modified(feed)
@@ -363,8 +389,11 @@ def test_pull_mirrors_every_version_the_partner_serves(partner: MedallionServer,
     added = [
         {**three[-1], "modified": "2024-06-01T00:00:09.000Z", "name": "newer"},
         {**two_a[-1], "modified": "2024-06-01T00:00:08.000Z", "name": "newer"},
-        {**two_b[0], "modified": _between(two_b[0]["modified"], two_b[1]["modified"]),
-         "name": "between"},
+        {
+            **two_b[0],
+            "modified": _between(two_b[0]["modified"], two_b[1]["modified"]),
+            "name": "between",
+        },
         {**one[0], "modified": "2024-06-01T00:00:07.000Z", "name": "second"},
         *make_indicators(1, label="pull-versions-new"),
     ]
@@ -372,7 +401,11 @@ def test_pull_mirrors_every_version_the_partner_serves(partner: MedallionServer,
     third = _run(feed)
 
     assert (third.outcome, third.fetched, third.stored, third.duplicates) == (
-        SyncRun.SUCCESS, 5, 5, 0)
+        SyncRun.SUCCESS,
+        5,
+        5,
+        0,
+    )
     assert len(stored_versions(feed)) == len(set(stored_versions(feed))) == 205
     assert set(stored_versions(feed)) == partner.versions(VERSIONS)
     assert _latest_flags_follow_modified(feed)
@@ -384,7 +417,8 @@ def _between(low: str, high: str) -> str:
 
 
 def test_partner_killed_mid_pull_of_versions_then_the_resumed_run_has_no_gap_or_duplicate(
-        medallion_factory: Any, world: World) -> None:
+    medallion_factory: Any, world: World
+) -> None:
     """SIGKILL of the partner after 14 pages of 7 while a POST's versions straddle
     the boundary: the checkpoint stops one microsecond before that POST's
     ``date_added``, so the resumed run re-reads exactly its versions already
@@ -397,8 +431,9 @@ def test_partner_killed_mid_pull_of_versions_then_the_resumed_run_has_no_gap_or_
     server = medallion_factory(MedallionCollection(id=VERSIONS, title="Killed", seed=remote))
     feed = make_feed(world, server, VERSIONS, page_size=7)
 
-    result = pull.run(feed_id=feed.pk, owner=services.new_owner(),
-                      client_factory=KillAfterPages(server, cut // 7))
+    result = pull.run(
+        feed_id=feed.pk, owner=services.new_owner(), client_factory=KillAfterPages(server, cut // 7)
+    )
     feed.refresh_from_db()
     assert result.run is not None and result.run.outcome == SyncRun.FAILED
     assert "RemoteUnavailable" in feed.last_error
@@ -409,13 +444,19 @@ def test_partner_killed_mid_pull_of_versions_then_the_resumed_run_has_no_gap_or_
     resumed = _run(feed)
     assert resumed.outcome == SyncRun.SUCCESS
     assert (resumed.fetched, resumed.stored, resumed.duplicates) == (
-        len(remote) - cut + reread, len(remote) - cut, reread)
+        len(remote) - cut + reread,
+        len(remote) - cut,
+        reread,
+    )
     versions = stored_versions(feed)
     assert len(versions) == len(set(versions)) == len(remote)
     assert set(versions) == {_key(obj) for _, obj in remote} == server.versions(VERSIONS)
     assert feed.checkpoint == remote[-1][0]
+
+
 def test_an_invalid_stix_pattern_is_quarantined_with_the_validators_message(
-        partner: MedallionServer, world: World) -> None:
+    partner: MedallionServer, world: World
+) -> None:
     """STIX 2.1 §9: a ``stix`` pattern the OASIS validator rejects is quarantined with
     its message; the page's other objects (a sigma rule included, not parsed) are stored."""
     from stix2patterns.validator import run_validator
@@ -426,7 +467,9 @@ def test_an_invalid_stix_pattern_is_quarantined_with_the_validators_message(
     (item,) = Quarantine.objects.filter(feed=feed)
     bad = orjson.loads(item.raw)
     assert bad["pattern"] == "not a pattern"
-    assert item.reason == "pattern: " + "; ".join(run_validator("not a pattern",
-                                                                stix_version="2.1"))
-    assert sorted(stored_ids(feed)) == sorted(o["id"] for _, o in _pattern_seed()
-                                              if o["id"] != bad["id"])
+    assert item.reason == "pattern: " + "; ".join(
+        run_validator("not a pattern", stix_version="2.1")
+    )
+    assert sorted(stored_ids(feed)) == sorted(
+        o["id"] for _, o in _pattern_seed() if o["id"] != bad["id"]
+    )

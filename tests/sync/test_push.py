@@ -44,20 +44,24 @@ RO = RO_COLLECTION
 
 @pytest.fixture(scope="module")
 def partner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MedallionServer]:
-    collections = [MedallionCollection(id=c, title=c[-4:]) for c in (PUSHED, PARTIAL,
-                                                                      INFLIGHT)]
+    collections = [MedallionCollection(id=c, title=c[-4:]) for c in (PUSHED, PARTIAL, INFLIGHT)]
     collections.append(MedallionCollection(id=RO, title="read-only", can_write=False))
-    with MedallionServer(tmp_path_factory.mktemp("push"), collections=collections,
-                         max_content_length=MAX_CONTENT_LENGTH) as server:
+    with MedallionServer(
+        tmp_path_factory.mktemp("push"),
+        collections=collections,
+        max_content_length=MAX_CONTENT_LENGTH,
+    ) as server:
         yield server
 
 
 def _remote(server: MedallionServer, collection: str) -> dict[tuple[str, str], dict[str, Any]]:
-    client = TaxiiClient(server.api_root_url, collection,
-                         auth=BasicAuth(server.username, server.password))
+    client = TaxiiClient(
+        server.api_root_url, collection, auth=BasicAuth(server.username, server.password)
+    )
     with client:
-        return {(o["id"], o["modified"]): o for page in client.pages(limit=100)
-                for o in page.objects}
+        return {
+            (o["id"], o["modified"]): o for page in client.pages(limit=100) for o in page.objects
+        }
 
 
 class Hub:
@@ -67,39 +71,54 @@ class Hub:
     def __init__(self, world: World) -> None:
         self.world = world
         self.initech = Partner.objects.create(name="Initech", slug="initech")
-        services.agreement_create(partner=self.initech, name="initech",
-                                  collections=[world.collection], tlp_ceiling=stix.TLP_GREEN,
-                                  denied_types=["malware"])
+        services.agreement_create(
+            partner=self.initech,
+            name="initech",
+            collections=[world.collection],
+            tlp_ceiling=stix.TLP_GREEN,
+            denied_types=["malware"],
+        )
         acme = world.personas["acme"].user.partner
         green, amber = [stixids.TLP2_GREEN], [stixids.TLP2_AMBER]
         self.visible: list[dict[str, Any]] = []
-        hub_green = [indicator(n, markings=green if n % 2 else [stixids.TLP2_CLEAR])
-                     for n in range(30)]
+        hub_green = [
+            indicator(n, markings=green if n % 2 else [stixids.TLP2_CLEAR]) for n in range(30)
+        ]
         hidden_amber = indicator(40, markings=amber)
-        self._store(hub_green + [hidden_amber] + [indicator(n) for n in range(41, 46)]
-                    + [malware(n) for n in range(3)])
+        self._store(
+            hub_green
+            + [hidden_amber]
+            + [indicator(n) for n in range(41, 46)]
+            + [malware(n) for n in range(3)]
+        )
         acme_green = [indicator(n, markings=green) for n in range(50, 60)]
-        self._store(acme_green + [indicator(n, markings=amber) for n in range(60, 63)],
-                    acme)
+        self._store(acme_green + [indicator(n, markings=amber) for n in range(60, 63)], acme)
         self._store([indicator(n, markings=green) for n in range(70, 74)], self.initech)
         self.report = {
-            "type": "report", "spec_version": "2.1", "id": f"report--{uuid.uuid4()}",
-            "created": stamp(BASE_TIME), "modified": stamp(BASE_TIME), "name": "SYNTHETIC",
-            "published": stamp(BASE_TIME), "object_marking_refs": green,
-            "object_refs": [hub_green[0]["id"], hidden_amber["id"]]}
+            "type": "report",
+            "spec_version": "2.1",
+            "id": f"report--{uuid.uuid4()}",
+            "created": stamp(BASE_TIME),
+            "modified": stamp(BASE_TIME),
+            "name": "SYNTHETIC",
+            "published": stamp(BASE_TIME),
+            "object_marking_refs": green,
+            "object_refs": [hub_green[0]["id"], hidden_amber["id"]],
+        }
         self._store([self.report])
         self.visible = hub_green + acme_green + [self.report]
 
     def _store(self, objects: list[dict[str, Any]], source: Partner | None = None) -> None:
-        result = ingest.store(collection=self.world.collection, objects=objects,
-                              source_partner=source)
+        result = ingest.store(
+            collection=self.world.collection, objects=objects, source_partner=source
+        )
         assert result.failed == 0
 
     def policy_set(self) -> set[tuple[str, str]]:
-        view = policy.visible(partner=self.initech, collection=self.world.collection,
-                              now=timezone.now())
-        rows = view.versions.exclude(source_partner=self.initech).values_list("stix_id",
-                                                                               "version")
+        view = policy.visible(
+            partner=self.initech, collection=self.world.collection, now=timezone.now()
+        )
+        rows = view.versions.exclude(source_partner=self.initech).values_list("stix_id", "version")
         return {(sid, stix.format_version(version)) for sid, version in rows}
 
 
@@ -109,12 +128,14 @@ def hub(world: World) -> Hub:
 
 
 def test_push_sends_exactly_the_policy_view_in_envelopes_under_max_content_length(
-        partner: MedallionServer, hub: Hub) -> None:
+    partner: MedallionServer, hub: Hub
+) -> None:
     """The partner receives what ``policy.visible`` shows it, minus its own
     contributions, redacted as rendered for it, in several envelopes that each fit
     the remote's max_content_length (a larger one would be refused with 413)."""
-    feed = make_feed(hub.world, partner, PUSHED, partner=hub.initech,
-                     direction=Feed.PUSH, page_size=20)
+    feed = make_feed(
+        hub.world, partner, PUSHED, partner=hub.initech, direction=Feed.PUSH, page_size=20
+    )
     run = _run(feed)
 
     assert run.outcome == SyncRun.SUCCESS, run.error
@@ -141,15 +162,21 @@ def test_push_sends_exactly_the_policy_view_in_envelopes_under_max_content_lengt
 
 
 def test_partly_rejected_envelope_stops_with_the_cursor_before_the_first_rejection(
-        partner: MedallionServer, hub: Hub) -> None:
+    partner: MedallionServer, hub: Hub
+) -> None:
     """Per-object failures (§4.3.1 ``failures``) are recorded; the cursor moves only
     past the leading objects the remote accepted, and the run stops there."""
-    feed = make_feed(hub.world, partner, PARTIAL, partner=hub.initech,
-                     direction=Feed.PUSH, page_size=100)
-    view = policy.visible(partner=hub.initech, collection=hub.world.collection,
-                          now=timezone.now())
-    rows = view.window(view.versions.exclude(source_partner=hub.initech), added_after=None,
-                       after=None, limit=10, fields=("raw", *view.redaction_fields))
+    feed = make_feed(
+        hub.world, partner, PARTIAL, partner=hub.initech, direction=Feed.PUSH, page_size=100
+    )
+    view = policy.visible(partner=hub.initech, collection=hub.world.collection, now=timezone.now())
+    rows = view.window(
+        view.versions.exclude(source_partner=hub.initech),
+        added_after=None,
+        after=None,
+        limit=10,
+        fields=("raw", *view.redaction_fields),
+    )
     # The partner already holds the 6th object: medallion refuses it as a duplicate.
     sixth = view.render(rows, 2)[5]
     partner.add_objects(PARTIAL, [orjson.loads(sixth)])
@@ -168,7 +195,8 @@ def test_partly_rejected_envelope_stops_with_the_cursor_before_the_first_rejecti
 
 
 def test_push_to_a_read_only_collection_is_rejected_and_the_cursor_stays(
-        partner: MedallionServer, hub: Hub) -> None:
+    partner: MedallionServer, hub: Hub
+) -> None:
     """``can_write`` false (§5.2): 403, permanent, the feed unhealthy, nothing moved."""
     feed = make_feed(hub.world, partner, RO, partner=hub.initech, direction=Feed.PUSH)
     result = push.run(feed_id=feed.pk, owner=sync_services.new_owner())
@@ -208,16 +236,17 @@ class CrashAfterFirstPost:
 
 
 def test_envelope_in_flight_at_a_crash_is_settled_from_its_status_not_sent_again(
-        partner: MedallionServer, hub: Hub) -> None:
+    partner: MedallionServer, hub: Hub
+) -> None:
     """A redelivered run (same task id) takes the lease over, closes the dead run,
     reads the in-flight envelope's status (§4.3) instead of re-sending it, and
     finishes with exactly the policy set at the partner and no failures."""
-    feed = make_feed(hub.world, partner, INFLIGHT, partner=hub.initech,
-                     direction=Feed.PUSH, page_size=20)
+    feed = make_feed(
+        hub.world, partner, INFLIGHT, partner=hub.initech, direction=Feed.PUSH, page_size=20
+    )
     crash = CrashAfterFirstPost()
     with pytest.raises(Crash):
-        push.run(feed_id=feed.pk, owner=sync_services.new_owner("task-1"),
-                 client_factory=crash)
+        push.run(feed_id=feed.pk, owner=sync_services.new_owner("task-1"), client_factory=crash)
     feed.refresh_from_db()
     assert crash.crashed and feed.push_inflight is not None
     assert feed.push_cursor_date is None

@@ -26,10 +26,13 @@ SECRET = "partner-s3cret-\u00e9"
 def _feed(world: World, **fields: Any) -> Feed:
     fields.setdefault("auth_type", Feed.AUTH_BEARER)
     return services.feed_create(
-        name=fields.pop("name", "acme-pull"), partner=world.personas["acme"].user.partner,
+        name=fields.pop("name", "acme-pull"),
+        partner=world.personas["acme"].user.partner,
         api_root_url=fields.pop("api_root_url", "http://127.0.0.1:9/api1/"),
         remote_collection_id="91a7b528-80eb-42ed-a74d-c6fbd5a26116",
-        collection=world.collection, **fields)
+        collection=world.collection,
+        **fields,
+    )
 
 
 def _stored_value(feed: Feed) -> str:
@@ -125,8 +128,9 @@ def test_concurrent_runs_get_the_lease_once(world: World) -> None:
     def race() -> None:
         try:
             barrier.wait()
-            wins.append(services.lease_take(feed_id=feed.pk, owner=services.new_owner(),
-                                            now=timezone.now()))
+            wins.append(
+                services.lease_take(feed_id=feed.pk, owner=services.new_owner(), now=timezone.now())
+            )
         finally:
             connections.close_all()
 
@@ -157,7 +161,8 @@ def test_backoff_grows_with_jitter_up_to_a_cap_and_honours_retry_after() -> None
 
 @pytest.mark.django_db
 def test_dispatcher_enqueues_due_enabled_idle_feeds_once_after_commit(
-        world: World, django_capture_on_commit_callbacks: Any) -> None:
+    world: World, django_capture_on_commit_callbacks: Any
+) -> None:
     now = timezone.now()
     due = _feed(world, name="due")
     _feed(world, name="paused", enabled=False)
@@ -184,7 +189,8 @@ def test_dispatcher_enqueues_due_enabled_idle_feeds_once_after_commit(
 
 @pytest.mark.django_db
 def test_task_retries_transient_failures_then_leaves_the_feed_to_the_dispatcher(
-        world: World) -> None:
+    world: World,
+) -> None:
     """Nothing listens on the partner's port: every attempt is a transient failure,
     retried up to MAX_RETRIES (run here eagerly with ``apply``), each recorded."""
     from sync.tasks import MAX_RETRIES

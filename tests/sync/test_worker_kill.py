@@ -71,7 +71,8 @@ def _age_unacked_delivery(task_id: str) -> int:
 
 
 def test_worker_killed_mid_pull_the_retried_run_ends_with_exactly_the_remote_set(
-        world: World, medallion_factory: Any, settings: Any, tmp_path: Path) -> None:
+    world: World, medallion_factory: Any, settings: Any, tmp_path: Path
+) -> None:
     settings.INTELSHARE_SYNC_KEYS = [KEY]
     remote = seed(COUNT, "worker-kill")
     server = medallion_factory(MedallionCollection(id=REMOTE, title="Kill", seed=remote))
@@ -82,8 +83,11 @@ def test_worker_killed_mid_pull_the_retried_run_ends_with_exactly_the_remote_set
 
     with celery_worker(tmp_path / "worker-1.log", *env) as worker:
         pull_feed_task.apply_async(args=[feed.pk], task_id=task_id)
-        _poll(lambda: SyncRun.objects.filter(feed=feed, pages__gte=40).exists(), 90,
-              "the worker to store 40 pages")
+        _poll(
+            lambda: SyncRun.objects.filter(feed=feed, pages__gte=40).exists(),
+            90,
+            "the worker to store 40 pages",
+        )
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
 
@@ -99,13 +103,19 @@ def test_worker_killed_mid_pull_the_retried_run_ends_with_exactly_the_remote_set
     if redis_broker:
         assert _age_unacked_delivery(task_id) == 1
     else:
-        _poll(lambda: Feed.objects.get(pk=feed.pk).lease_until < timezone.now(), LEASE + 5,
-              "the dead run's lease to expire")
+        _poll(
+            lambda: Feed.objects.get(pk=feed.pk).lease_until < timezone.now(),
+            LEASE + 5,
+            "the dead run's lease to expire",
+        )
         assert services.dispatch_due() == [feed.pk]
 
     with celery_worker(tmp_path / "worker-2.log", *env):
-        wait_for(lambda: SyncRun.objects.filter(feed=feed, outcome=SyncRun.SUCCESS).exists(),
-                 timeout=120, what="the retried run to complete")
+        wait_for(
+            lambda: SyncRun.objects.filter(feed=feed, outcome=SyncRun.SUCCESS).exists(),
+            timeout=120,
+            what="the retried run to complete",
+        )
 
     runs = {run.outcome: run for run in SyncRun.objects.filter(feed=feed)}
     assert set(runs) == {SyncRun.ABANDONED, SyncRun.SUCCESS}
@@ -114,9 +124,13 @@ def test_worker_killed_mid_pull_the_retried_run_ends_with_exactly_the_remote_set
         assert retried.task_id == task_id  # the same message, delivered again
     assert retried.checkpoint_before == feed.checkpoint
     assert (retried.fetched, retried.stored, retried.duplicates) == (
-        COUNT - stored + 1, COUNT - stored, 1)
-    ids = list(ObjectVersion.objects.filter(collection=world.collection)
-               .values_list("stix_id", flat=True))
+        COUNT - stored + 1,
+        COUNT - stored,
+        1,
+    )
+    ids = list(
+        ObjectVersion.objects.filter(collection=world.collection).values_list("stix_id", flat=True)
+    )
     assert len(ids) == COUNT and sorted(ids) == sorted(obj["id"] for _, obj in remote)
     feed.refresh_from_db()
     assert feed.checkpoint == remote[-1][0] and feed.healthy and feed.lease_owner == ""

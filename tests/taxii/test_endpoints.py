@@ -23,9 +23,13 @@ PERSONAS = ["acme", "globex", "mallory", "staff", None]
 def _seed(world: World) -> dict[str, str]:
     ingest.store(collection=world.collection, objects=[indicator(1), indicator(1, version=1)])
     status = Status.objects.create(
-        collection=world.collection, partner=world.personas["acme"].user.partner,
-        user=world.personas["acme"].user, status=Status.COMPLETE,
-        request_timestamp=world.collection.created, total_count=0)
+        collection=world.collection,
+        partner=world.personas["acme"].user.partner,
+        user=world.personas["acme"].user,
+        status=Status.COMPLETE,
+        request_timestamp=world.collection.created,
+        total_count=0,
+    )
     coll = f"/taxii2/intel/collections/{world.collection.pk}"
     obj = indicator(1)["id"]
     return {"coll": coll, "obj": obj, "status": str(status.pk)}
@@ -36,8 +40,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any]]] = [
     ("discovery", "GET", {"acme": 200, "globex": 200, "mallory": 200, "staff": 200, None: 401}),
     ("api-root", "GET", {"acme": 200, "globex": 200, "mallory": 200, "staff": 200, None: 401}),
     ("status", "GET", {"acme": 200, "globex": 404, "mallory": 404, "staff": 200, None: 401}),
-    ("collections", "GET", {"acme": 200, "globex": 200, "mallory": 200, "staff": 200,
-                            None: 401}),
+    ("collections", "GET", {"acme": 200, "globex": 200, "mallory": 200, "staff": 200, None: 401}),
     ("collection", "GET", {"acme": 200, "globex": 200, "mallory": 404, "staff": 200, None: 401}),
     ("manifest", "GET", {"acme": 200, "globex": 200, "mallory": 404, "staff": 200, None: 401}),
     ("objects", "GET", {"acme": 200, "globex": 200, "mallory": 404, "staff": 200, None: 401}),
@@ -62,8 +65,9 @@ def _path(name: str, ids: dict[str, str]) -> str:
     }[name]
 
 
-def _check_body(name: str, method: str, persona: str | None, status: int,
-                body: dict[str, Any], world: World) -> None:
+def _check_body(
+    name: str, method: str, persona: str | None, status: int, body: dict[str, Any], world: World
+) -> None:
     if status >= 400:
         assert body["http_status"] == str(status)  # §3.6.1
         assert body["title"]
@@ -78,8 +82,12 @@ def _check_body(name: str, method: str, persona: str | None, status: int,
         assert body["status"] == "complete"
     elif name == "collections":
         ids = [c["id"] for c in body.get("collections", [])]
-        expected = {"acme": [world.collection.pk], "globex": [world.collection.pk],
-                    "mallory": [], "staff": [world.collection.pk, world.other.pk]}[persona]
+        expected = {
+            "acme": [world.collection.pk],
+            "globex": [world.collection.pk],
+            "mallory": [],
+            "staff": [world.collection.pk, world.other.pk],
+        }[persona]
         assert ids == [str(i) for i in expected]
     elif name == "collection":
         assert body["id"] == str(world.collection.pk)
@@ -97,10 +105,17 @@ def _check_body(name: str, method: str, persona: str | None, status: int,
 
 
 @pytest.mark.parametrize("persona", PERSONAS, ids=lambda p: p or "anonymous")
-@pytest.mark.parametrize(("name", "method", "expected"), ENDPOINTS,
-                         ids=[f"{m} {n}" for n, m, _ in ENDPOINTS])
-def test_endpoint_persona_matrix(world: World, taxii: Any, name: str, method: str,
-                                 expected: dict[str | None, int], persona: str | None) -> None:
+@pytest.mark.parametrize(
+    ("name", "method", "expected"), ENDPOINTS, ids=[f"{m} {n}" for n, m, _ in ENDPOINTS]
+)
+def test_endpoint_persona_matrix(
+    world: World,
+    taxii: Any,
+    name: str,
+    method: str,
+    expected: dict[str | None, int],
+    persona: str | None,
+) -> None:
     """Status, media type and body of every endpoint for every persona (§4, §5)."""
     ids = _seed(world)
     client = taxii(persona)
@@ -149,6 +164,5 @@ def test_revoked_and_expired_tokens_are_refused(world: World, taxii: Any) -> Non
     persona = world.personas["acme"]
     ApiToken.objects.filter(user=persona.user).update(revoked_at=timezone.now())
     assert taxii("acme", bearer=True).get("/taxii2/").status_code == 401
-    ApiToken.objects.filter(user=persona.user).update(
-        revoked_at=None, expires_at=timezone.now())
+    ApiToken.objects.filter(user=persona.user).update(revoked_at=None, expires_at=timezone.now())
     assert taxii("acme", bearer=True).get("/taxii2/").status_code == 401

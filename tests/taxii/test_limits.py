@@ -36,16 +36,15 @@ def test_hub_default_rate_limit(world: World, taxii: Any, settings: Any) -> None
     assert [client.get("/taxii2/").status_code for _ in range(3)] == [200, 200, 429]
 
 
-def test_envelopes_beyond_djangos_form_limit_are_accepted(world: World, taxii: Any,
-                                                           settings: Any) -> None:
+def test_envelopes_beyond_djangos_form_limit_are_accepted(
+    world: World, taxii: Any, settings: Any
+) -> None:
     """§4.2.1: bodies under max_content_length are accepted (no 413), even above
     Django's DATA_UPLOAD_MAX_MEMORY_SIZE, which still guards every other view."""
     from tests.factories import indicator
 
-    body = orjson.dumps({"objects": [indicator(n, description="x" * 400_000)
-                                     for n in range(10)]})
+    body = orjson.dumps({"objects": [indicator(n, description="x" * 400_000) for n in range(10)]})
     assert len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    response = taxii("acme").post(
-        f"/taxii2/intel/collections/{world.collection.pk}/objects/", body)
+    response = taxii("acme").post(f"/taxii2/intel/collections/{world.collection.pk}/objects/", body)
     assert response.status_code == 202
     assert orjson.loads(response.content)["success_count"] == 10

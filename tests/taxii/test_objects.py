@@ -38,8 +38,9 @@ def _pull_all(client: Any, path: str, params: dict[str, str]) -> list[dict[str, 
     raise AssertionError("pagination did not end")
 
 
-def test_objects_default_is_latest_version_oldest_first(world: World, taxii: Any,
-                                                        coll: str) -> None:
+def test_objects_default_is_latest_version_oldest_first(
+    world: World, taxii: Any, coll: str
+) -> None:
     """§3.4.1: without match[version] only the latest version; §3.3 sorted by date_added."""
     ingest.store(collection=world.collection, objects=[indicator(1), indicator(2)])
     ingest.store(collection=world.collection, objects=[indicator(1, version=5)])
@@ -72,8 +73,7 @@ def test_date_added_headers_match_first_and_last(world: World, taxii: Any, coll:
     assert len(response["X-TAXII-Date-Added-Last"]) == len("2024-01-01T00:00:00.000000Z")
 
 
-def test_added_after_resume_from_header_skips_nothing(world: World, taxii: Any,
-                                                      coll: str) -> None:
+def test_added_after_resume_from_header_skips_nothing(world: World, taxii: Any, coll: str) -> None:
     """§3.5: a client may page with added_after = X-TAXII-Date-Added-Last."""
     ingest.store(collection=world.collection, objects=[indicator(n) for n in range(7)])
     client = taxii("globex")
@@ -89,8 +89,9 @@ def test_added_after_resume_from_header_skips_nothing(world: World, taxii: Any,
     assert ids == [indicator(n)["id"] for n in range(7)]
 
 
-def test_empty_result_is_empty_envelope_without_headers(world: World, taxii: Any,
-                                                        coll: str) -> None:
+def test_empty_result_is_empty_envelope_without_headers(
+    world: World, taxii: Any, coll: str
+) -> None:
     """§5.4: no objects → 200 and an empty envelope; headers omitted."""
     response = taxii("globex").get(f"{coll}/objects/")
     assert _body(response) == {}
@@ -99,8 +100,9 @@ def test_empty_result_is_empty_envelope_without_headers(world: World, taxii: Any
 
 def test_match_type_id_and_spec_version(world: World, taxii: Any, coll: str) -> None:
     """§3.4.1: match[type], match[id] (comma lists, ORed), match[spec_version]."""
-    ingest.store(collection=world.collection,
-                 objects=[indicator(1), indicator(2), malware(1), malware(2)])
+    ingest.store(
+        collection=world.collection, objects=[indicator(1), indicator(2), malware(1), malware(2)]
+    )
     client = taxii("globex")
     by_type = _body(client.get(f"{coll}/objects/", {"match[type]": "malware"}))
     assert {o["type"] for o in by_type["objects"]} == {"malware"}
@@ -109,12 +111,12 @@ def test_match_type_id_and_spec_version(world: World, taxii: Any, coll: str) -> 
     ids = f"{indicator(2)['id']},{malware(1)['id']}"
     by_id = _body(client.get(f"{coll}/objects/", {"match[id]": ids}))
     assert {o["id"] for o in by_id["objects"]} == set(ids.split(","))
-    combined = _body(client.get(f"{coll}/objects/",
-                                {"match[id]": ids, "match[type]": "indicator"}))
+    combined = _body(client.get(f"{coll}/objects/", {"match[id]": ids, "match[type]": "indicator"}))
     assert [o["id"] for o in combined["objects"]] == [indicator(2)["id"]]
     assert _body(client.get(f"{coll}/objects/", {"match[spec_version]": "2.0"})) == {}
-    assert len(_body(client.get(f"{coll}/objects/",
-                                {"match[spec_version]": "2.1"}))["objects"]) == 4
+    assert (
+        len(_body(client.get(f"{coll}/objects/", {"match[spec_version]": "2.1"}))["objects"]) == 4
+    )
 
 
 def test_match_version_first_last_all_and_values(world: World, taxii: Any, coll: str) -> None:
@@ -125,8 +127,9 @@ def test_match_version_first_last_all_and_values(world: World, taxii: Any, coll:
     client = taxii("globex")
 
     def modified(params: dict[str, str]) -> list[str]:
-        return [o["modified"] for o in _body(client.get(f"{coll}/objects/", params))
-                .get("objects", [])]
+        return [
+            o["modified"] for o in _body(client.get(f"{coll}/objects/", params)).get("objects", [])
+        ]
 
     mods = [o["modified"] for o in versions]
     assert modified({"match[version]": "first"}) == [mods[0]]
@@ -138,22 +141,26 @@ def test_match_version_first_last_all_and_values(world: World, taxii: Any, coll:
     assert modified({"match[version]": "2000-01-01T00:00:00Z"}) == []
 
 
-@pytest.mark.parametrize(("params", "code"), [
-    ({"limit": "0"}, "bad-filter"),
-    ({"limit": "-3"}, "bad-filter"),
-    ({"limit": "ten"}, "bad-filter"),
-    ({"added_after": "yesterday"}, "bad-filter"),
-    ({"added_after": "2024-13-01T00:00:00Z"}, "bad-filter"),
-    ({"match[version]": "all,last"}, "bad-filter"),
-    ({"match[version]": "last,last"}, "bad-filter"),
-    ({"match[version]": "newest"}, "bad-filter"),
-    ({"match[type]": "Indicator;DROP TABLE"}, "bad-filter"),
-    ({"match[id]": "indicator--nope"}, "bad-filter"),
-    ({"match[type]": ""}, "bad-filter"),
-    ({"next": "forged"}, "bad-next"),
-])
-def test_malformed_filters_are_400(world: World, taxii: Any, coll: str,
-                                   params: dict[str, str], code: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"limit": "0"}, "bad-filter"),
+        ({"limit": "-3"}, "bad-filter"),
+        ({"limit": "ten"}, "bad-filter"),
+        ({"added_after": "yesterday"}, "bad-filter"),
+        ({"added_after": "2024-13-01T00:00:00Z"}, "bad-filter"),
+        ({"match[version]": "all,last"}, "bad-filter"),
+        ({"match[version]": "last,last"}, "bad-filter"),
+        ({"match[version]": "newest"}, "bad-filter"),
+        ({"match[type]": "Indicator;DROP TABLE"}, "bad-filter"),
+        ({"match[id]": "indicator--nope"}, "bad-filter"),
+        ({"match[type]": ""}, "bad-filter"),
+        ({"next": "forged"}, "bad-next"),
+    ],
+)
+def test_malformed_filters_are_400(
+    world: World, taxii: Any, coll: str, params: dict[str, str], code: str
+) -> None:
     """§3.4: the server MUST answer 400 if any URL query parameter is malformed."""
     response = taxii("globex").get(f"{coll}/objects/", params)
     assert response.status_code == 400
@@ -162,8 +169,9 @@ def test_malformed_filters_are_400(world: World, taxii: Any, coll: str,
 
 def test_repeated_parameter_is_400(world: World, taxii: Any, coll: str) -> None:
     """§3.4: added_after and match fields MUST NOT be repeated."""
-    response = taxii("globex").get(f"{coll}/objects/?added_after=2024-01-01T00:00:00Z"
-                                   "&added_after=2024-01-02T00:00:00Z")
+    response = taxii("globex").get(
+        f"{coll}/objects/?added_after=2024-01-01T00:00:00Z&added_after=2024-01-02T00:00:00Z"
+    )
     assert response.status_code == 400
 
 
@@ -180,8 +188,9 @@ def test_next_token_bound_to_query_and_caller(world: World, taxii: Any, coll: st
     token = _body(taxii("globex").get(f"{coll}/objects/", {"limit": "1"}))["next"]
     ok = taxii("globex").get(f"{coll}/objects/", {"limit": "1", "next": token})
     assert ok.status_code == 200
-    other_filter = taxii("globex").get(f"{coll}/objects/", {"next": token,
-                                                            "match[type]": "malware"})
+    other_filter = taxii("globex").get(
+        f"{coll}/objects/", {"next": token, "match[type]": "malware"}
+    )
     assert other_filter.status_code == 400
     other_caller = taxii("acme").get(f"{coll}/objects/", {"next": token})
     assert other_caller.status_code == 400
@@ -201,8 +210,7 @@ def test_stale_next_token_is_400(world: World, taxii: Any, coll: str, settings: 
     assert orjson.loads(response.content)["error_code"] == "stale-next"
 
 
-def test_server_page_size_caps_limit(world: World, taxii: Any, coll: str,
-                                     settings: Any) -> None:
+def test_server_page_size_caps_limit(world: World, taxii: Any, coll: str, settings: Any) -> None:
     """§3.4 limit: the server MAY return fewer than asked, then sets more."""
     settings.INTELSHARE_MAX_PAGE_SIZE = 2
     ingest.store(collection=world.collection, objects=[indicator(n) for n in range(3)])
@@ -224,8 +232,10 @@ def test_get_object_versions_and_filters(world: World, taxii: Any, coll: str) ->
     assert versions["versions"] == [indicator(1, version=v)["modified"] for v in (0, 1, 2)]
     paged = _body(client.get(f"{coll}/objects/{oid}/versions/", {"limit": "2"}))
     assert len(paged["versions"]) == 2 and paged["more"] is True and paged["next"]
-    assert client.get(f"{coll}/objects/indicator--00000000-0000-4000-8000-00000000dead/"
-                      ).status_code == 404
+    assert (
+        client.get(f"{coll}/objects/indicator--00000000-0000-4000-8000-00000000dead/").status_code
+        == 404
+    )
 
 
 def test_manifest_records(world: World, taxii: Any, coll: str) -> None:
@@ -233,7 +243,9 @@ def test_manifest_records(world: World, taxii: Any, coll: str) -> None:
     ingest.store(collection=world.collection, objects=[indicator(1), indicator(1, version=3)])
     body = _body(taxii("globex").get(f"{coll}/manifest/", {"match[version]": "all"}))
     assert [r["version"] for r in body["objects"]] == [
-        indicator(1)["modified"], indicator(1, version=3)["modified"]]
+        indicator(1)["modified"],
+        indicator(1, version=3)["modified"],
+    ]
     assert all(r["media_type"] == "application/stix+json;version=2.1" for r in body["objects"])
     assert body["objects"][0]["date_added"] < body["objects"][1]["date_added"]
 
@@ -261,8 +273,7 @@ def test_collection_by_alias(world: World, taxii: Any) -> None:
     assert len(body["objects"]) == 1
 
 
-def test_unknown_urls_and_methods_are_taxii_errors(world: World, taxii: Any,
-                                                   coll: str) -> None:
+def test_unknown_urls_and_methods_are_taxii_errors(world: World, taxii: Any, coll: str) -> None:
     """§3.6.1: errors are TAXII error messages; unknown API roots 404 (§4.2)."""
     client = taxii("staff")
     assert client.get("/taxii2/nope/").status_code == 404

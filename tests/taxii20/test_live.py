@@ -30,8 +30,11 @@ def live(live_server: Any) -> tuple[str, World, Seeded]:
 
 def _collection(url: str, world: World, persona: str, module: Any = v20) -> Any:
     base = "taxii20" if module is v20 else "taxii2"
-    return module.Collection(f"{url}/{base}/intel/collections/{world.collection.pk}/",
-                             user=world.personas[persona].user.username, password=PASSWORD)
+    return module.Collection(
+        f"{url}/{base}/intel/collections/{world.collection.pk}/",
+        user=world.personas[persona].user.username,
+        password=PASSWORD,
+    )
 
 
 def _walk20(collection: v20.Collection, per_request: int, **filters: Any) -> list[str]:
@@ -59,21 +62,30 @@ def test_taxii2client_v20_round_trip(live: tuple[str, World, Seeded]) -> None:
     for obj in added:
         del obj["spec_version"], obj["pattern_type"]  # as a STIX 2.0 tool writes them
         obj["labels"] = ["malicious-activity"]
-    status = collection.add_objects({"type": "bundle", "spec_version": "2.0",
-                                     "id": "bundle--6b8c2a14-4a3e-4b6c-9d2f-1a2b3c4d5e6f",
-                                     "objects": added}, wait_for_completion=True,
-                                    poll_interval=0.1, timeout=30)
+    status = collection.add_objects(
+        {
+            "type": "bundle",
+            "spec_version": "2.0",
+            "id": "bundle--6b8c2a14-4a3e-4b6c-9d2f-1a2b3c4d5e6f",
+            "objects": added,
+        },
+        wait_for_completion=True,
+        poll_interval=0.1,
+        timeout=30,
+    )
     assert status.status == "complete" and status.success_count == 7
     assert status.successes == [o["id"] for o in added]
     assert api_root.get_status(status.id).success_count == 7
 
-    over21 = [o["id"] for o in _collection(url, world, "acme", v21).get_objects(
-        limit=1000)["objects"]]
+    over21 = [
+        o["id"] for o in _collection(url, world, "acme", v21).get_objects(limit=1000)["objects"]
+    ]
     expected = [i for i in over21 if i not in seeded.skipped]
     assert _walk20(collection, per_request=4) == expected
     assert _walk20(collection, per_request=1000) == expected
     assert _walk20(collection, per_request=3, type="indicator") == [
-        i for i in expected if i.startswith("indicator--")]
+        i for i in expected if i.startswith("indicator--")
+    ]
 
     manifest: list[str] = []
     for page in v20.as_pages(collection.get_manifest, per_request=5, version="all"):
@@ -85,24 +97,29 @@ def test_taxii2client_v20_round_trip(live: tuple[str, World, Seeded]) -> None:
 
 
 @pytest.mark.parametrize("persona", ["globex", "staff"])
-def test_green_partner_sees_the_same_over_both_faces(live: tuple[str, World, Seeded],
-                                                     persona: str) -> None:
+def test_green_partner_sees_the_same_over_both_faces(
+    live: tuple[str, World, Seeded], persona: str
+) -> None:
     """The same policy function: a partner limited to TLP:GREEN reads the same ids over
     2.0 as over 2.1 (less the 2.0-inexpressible), TLP:RED never; others see it."""
     url, world, seeded = live
     if persona == "globex":
-        hub.agreement_update(agreement=Agreement.objects.get(name="globex"),
-                             tlp_ceiling=stix.TLP_GREEN)
-    over21 = [o["id"] for o in _collection(url, world, persona, v21).get_objects(
-        limit=1000).get("objects", [])]
+        hub.agreement_update(
+            agreement=Agreement.objects.get(name="globex"), tlp_ceiling=stix.TLP_GREEN
+        )
+    over21 = [
+        o["id"]
+        for o in _collection(url, world, persona, v21).get_objects(limit=1000).get("objects", [])
+    ]
     over20 = _walk20(_collection(url, world, persona), per_request=2)
     assert over20 == [i for i in over21 if i not in seeded.skipped]
     assert (seeded.red in over20) is (persona == "staff")
     assert set(seeded.green) <= set(over20)
 
 
-def test_sync_pulls_from_the_hubs_own_20_face(live: tuple[str, World, Seeded],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sync_pulls_from_the_hubs_own_20_face(
+    live: tuple[str, World, Seeded], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """sync/client.py's TAXII 2.0 path (Range pages, Content-Range) pulls the green
     partner's view of one collection over 2.0 into another collection, through ingest:
     the same ids, stored as STIX 2.1, nothing quarantined; a second run adds only
@@ -111,14 +128,21 @@ def test_sync_pulls_from_the_hubs_own_20_face(live: tuple[str, World, Seeded],
     # The sync client keeps its HTTP connection alive; the live server's thread for it
     # would keep a database session past the test (test database teardown warns).
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
-    hub.agreement_update(agreement=Agreement.objects.get(name="globex"),
-                         tlp_ceiling=stix.TLP_GREEN)
+    hub.agreement_update(agreement=Agreement.objects.get(name="globex"), tlp_ceiling=stix.TLP_GREEN)
     reader = world.personas["globex"]
     feed = services.feed_create(
-        name="own-20-face", partner=reader.user.partner, direction=Feed.PULL,
-        taxii_version="2.0", api_root_url=f"{url}/taxii20/intel/",
-        remote_collection_id=str(world.collection.pk), auth_type=Feed.AUTH_BASIC,
-        username=reader.user.username, secret=PASSWORD, collection=world.other, page_size=3)
+        name="own-20-face",
+        partner=reader.user.partner,
+        direction=Feed.PULL,
+        taxii_version="2.0",
+        api_root_url=f"{url}/taxii20/intel/",
+        remote_collection_id=str(world.collection.pk),
+        auth_type=Feed.AUTH_BASIC,
+        username=reader.user.username,
+        secret=PASSWORD,
+        collection=world.other,
+        page_size=3,
+    )
     result = pull.run(feed_id=feed.pk, owner=services.new_owner())
     assert result.run is not None
     run = SyncRun.objects.get(pk=result.run.pk)

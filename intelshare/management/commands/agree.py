@@ -33,39 +33,67 @@ def _types(values: list[str] | None, option: str) -> list[str]:
 
 
 class Command(BaseCommand):
-    help = ("Create or update the agreement NAME (default: the partner's slug) of a partner; "
-            "only the rules given change. Each --collection gets a grant with --read/--write.")
+    help = (
+        "Create or update the agreement NAME (default: the partner's slug) of a partner; "
+        "only the rules given change. Each --collection gets a grant with --read/--write."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("partner", help="partner slug")
         parser.add_argument("--name", help="agreement name (default: the partner slug)")
-        parser.add_argument("--collection", action="append", default=[],
-                            help="collection id or alias to grant (repeatable)")
+        parser.add_argument(
+            "--collection",
+            action="append",
+            default=[],
+            help="collection id or alias to grant (repeatable)",
+        )
         parser.add_argument("--api-root", help="API root slug, if an alias is ambiguous")
-        parser.add_argument("--read", action=argparse.BooleanOptionalAction, default=True,
-                            help="grant reading the --collection(s) (default: yes)")
-        parser.add_argument("--write", action=argparse.BooleanOptionalAction, default=False,
-                            help="grant adding objects to the --collection(s) (default: no)")
+        parser.add_argument(
+            "--read",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="grant reading the --collection(s) (default: yes)",
+        )
+        parser.add_argument(
+            "--write",
+            action=argparse.BooleanOptionalAction,
+            default=False,
+            help="grant adding objects to the --collection(s) (default: no)",
+        )
         parser.add_argument("--tlp-ceiling", choices=TLP_NAMES)
         types = parser.add_mutually_exclusive_group()
-        types.add_argument("--allow-type", action="append", metavar="TYPE",
-                           help="only these STIX types (repeatable or comma-separated)")
+        types.add_argument(
+            "--allow-type",
+            action="append",
+            metavar="TYPE",
+            help="only these STIX types (repeatable or comma-separated)",
+        )
         types.add_argument("--all-types", action="store_true", help="clear the allow list")
         denied = parser.add_mutually_exclusive_group()
-        denied.add_argument("--deny-type", action="append", metavar="TYPE",
-                            help="never these STIX types (repeatable or comma-separated)")
+        denied.add_argument(
+            "--deny-type",
+            action="append",
+            metavar="TYPE",
+            help="never these STIX types (repeatable or comma-separated)",
+        )
         denied.add_argument("--no-denied-types", action="store_true")
         parser.add_argument("--embargo", help="e.g. 0, 6h, 2d")
         parser.add_argument("--valid-from", help="ISO 8601 (default for a new one: now)")
         until = parser.add_mutually_exclusive_group()
         until.add_argument("--valid-until", help="ISO 8601")
         until.add_argument("--no-end", action="store_true", help="clear valid-until")
-        parser.add_argument("--granular", choices=[Agreement.WITHHOLD, Agreement.REDACT],
-                            help="a property marked above the ceiling: withhold the version "
-                                 "or remove the property")
+        parser.add_argument(
+            "--granular",
+            choices=[Agreement.WITHHOLD, Agreement.REDACT],
+            help="a property marked above the ceiling: withhold the version or remove the property",
+        )
         consents = parser.add_mutually_exclusive_group()
-        consents.add_argument("--consent", action="append", metavar="SLUG",
-                              help="partner that may receive this one's TLP:AMBER (repeatable)")
+        consents.add_argument(
+            "--consent",
+            action="append",
+            metavar="SLUG",
+            help="partner that may receive this one's TLP:AMBER (repeatable)",
+        )
         consents.add_argument("--no-consents", action="store_true")
         limits = parser.add_mutually_exclusive_group()
         limits.add_argument("--rate-limit", type=int, help="TAXII requests per minute")
@@ -120,32 +148,50 @@ class Command(BaseCommand):
             if start is not None and end is not None and end <= start:
                 raise CommandError("--valid-until must be after valid-from")
             if agreement is None:
-                agreement = services.agreement_create(partner=who, name=name,
-                                                      consents=consents or (), **rules)
+                agreement = services.agreement_create(
+                    partner=who, name=name, consents=consents or (), **rules
+                )
                 verb, revealed = "created", 0
             else:
-                revealed = services.agreement_update(agreement=agreement, consents=consents,
-                                                     **rules)
+                revealed = services.agreement_update(
+                    agreement=agreement, consents=consents, **rules
+                )
                 verb = "updated"
             for target in targets:
-                other = (Grant.objects.filter(partner=who, collection=target)
-                         .exclude(agreement=agreement).select_related("agreement").first())
+                other = (
+                    Grant.objects.filter(partner=who, collection=target)
+                    .exclude(agreement=agreement)
+                    .select_related("agreement")
+                    .first()
+                )
                 if other is not None:
-                    raise CommandError(f"{who.slug} already has a grant on {target} under "
-                                       f"agreement {other.agreement.name!r}")
-                services.grant_set(agreement=agreement, collection=target,
-                                   can_read=options["read"], can_write=options["write"])
+                    raise CommandError(
+                        f"{who.slug} already has a grant on {target} under "
+                        f"agreement {other.agreement.name!r}"
+                    )
+                services.grant_set(
+                    agreement=agreement,
+                    collection=target,
+                    can_read=options["read"],
+                    can_write=options["write"],
+                )
         agreement.refresh_from_db()
         self.stdout.write(f"agreement {agreement.name!r} of {who.slug} {verb} (id {agreement.pk})")
         until = agreement.valid_until.isoformat() if agreement.valid_until else "open"
-        self.stdout.write(f"  tlp ceiling {stix.TLP_NAMES[agreement.tlp_ceiling]}, embargo "
-                          f"{agreement.embargo}, types {agreement.allowed_types or 'all'}"
-                          f" minus {agreement.denied_types or 'none'}, granular "
-                          f"{agreement.granular_mode}, valid "
-                          f"{agreement.valid_from.isoformat()} .. {until}")
+        self.stdout.write(
+            f"  tlp ceiling {stix.TLP_NAMES[agreement.tlp_ceiling]}, embargo "
+            f"{agreement.embargo}, types {agreement.allowed_types or 'all'}"
+            f" minus {agreement.denied_types or 'none'}, granular "
+            f"{agreement.granular_mode}, valid "
+            f"{agreement.valid_from.isoformat()} .. {until}"
+        )
         for grant in agreement.grants.select_related("collection"):
-            rights = ", ".join(r for r, on in (("read", grant.can_read),
-                                               ("write", grant.can_write)) if on) or "none"
+            rights = (
+                ", ".join(
+                    r for r, on in (("read", grant.can_read), ("write", grant.can_write)) if on
+                )
+                or "none"
+            )
             self.stdout.write(f"  grant {grant.collection}: {rights}")
         if revealed:
             self.stdout.write(f"  {revealed} versions newly revealed (dated now for the partner)")

@@ -20,6 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         with clear_errors():
-            partner = accounts.partner_create(name=options["name"], slug=options["slug"],
-                                              description=options["description"])
+            partner = accounts.partner_create(
+                name=options["name"], slug=options["slug"], description=options["description"]
+            )
         self.stdout.write(f"partner {partner.slug} created ({partner.name})")

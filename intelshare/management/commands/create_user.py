@@ -14,9 +14,11 @@ from intelshare.management.commands._cli import clear_errors, partner
 
 
 class Command(BaseCommand):
-    help = ("Create a user of a partner (--partner) or a hub staff user (--staff). The "
-            "password is read from standard input (--password-stdin), or generated and "
-            "printed once; --no-password makes a token-only account.")
+    help = (
+        "Create a user of a partner (--partner) or a hub staff user (--staff). The "
+        "password is read from standard input (--password-stdin), or generated and "
+        "printed once; --no-password makes a token-only account."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
@@ -26,10 +28,16 @@ class Command(BaseCommand):
         parser.add_argument("--superuser", action="store_true", help="with --staff: all rights")
         parser.add_argument("--email", default="")
         secret = parser.add_mutually_exclusive_group()
-        secret.add_argument("--password-stdin", action="store_true",
-                            help="read the password from the first line of standard input")
-        secret.add_argument("--no-password", action="store_true",
-                            help="no password: the account uses API tokens only")
+        secret.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from the first line of standard input",
+        )
+        secret.add_argument(
+            "--no-password",
+            action="store_true",
+            help="no password: the account uses API tokens only",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["superuser"] and not options["staff"]:
@@ -47,8 +55,11 @@ class Command(BaseCommand):
             user = accounts.user_create(
                 username=options["username"],
                 partner=partner(options["partner"]) if options["partner"] else None,
-                is_staff=options["staff"], is_superuser=options["superuser"],
-                password=password, email=options["email"])
+                is_staff=options["staff"],
+                is_superuser=options["superuser"],
+                password=password,
+                email=options["email"],
+            )
         who = f"partner {user.partner.slug}" if user.partner else "hub staff"
         self.stdout.write(f"user {user.username} created ({who})")
         if printed:

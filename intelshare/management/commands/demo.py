@@ -33,20 +33,28 @@ def metrics_environment(var_dir: Path) -> dict[str, str]:
 
 
 class Command(BaseCommand):
-    help = ("Set up the demo (migrations, API root, collections, partners, starter "
-            "pack) and run web, worker and scheduler until interrupted.")
+    help = (
+        "Set up the demo (migrations, API root, collections, partners, starter "
+        "pack) and run web, worker and scheduler until interrupted."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--setup-only", action="store_true",
-                            help="create the demo content and exit")
-        parser.add_argument("--force", action="store_true",
-                            help="allow the demo's fixed passwords on a non-embedded database")
+        parser.add_argument(
+            "--setup-only", action="store_true", help="create the demo content and exit"
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="allow the demo's fixed passwords on a non-embedded database",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.EMBEDDED and not options["force"]:
-            raise CommandError("the demo sets fixed passwords; it runs on the embedded "
-                               "SQLite database only (use --force to override)")
+            raise CommandError(
+                "the demo sets fixed passwords; it runs on the embedded "
+                "SQLite database only (use --force to override)"
+            )
         call_command("migrate", interactive=False, verbosity=0)
         collection = demo.setup()
         loaded = self._load_pack(collection)
@@ -72,19 +80,50 @@ class Command(BaseCommand):
         out.write("  credentials (loopback demo only):")
         for account in demo.ACCOUNTS:
             out.write(f"    {account.username:<15} {account.password:<17} {account.role}")
-        out.write(f"  try: curl -u acme-analyst:acme-demo-pass -H 'Accept: "
-                  f"application/taxii+json;version=2.1' http://127.0.0.1:{port}/taxii2/intel/"
-                  "collections/llm-misuse/objects/")
+        out.write(
+            f"  try: curl -u acme-analyst:acme-demo-pass -H 'Accept: "
+            f"application/taxii+json;version=2.1' http://127.0.0.1:{port}/taxii2/intel/"
+            "collections/llm-misuse/objects/"
+        )
 
     def _serve(self, port: int) -> None:
         python = sys.executable
         commands = {
-            "web": [python, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
-                    "--workers", "2", "--access-logfile", "-"],
-            "worker": [python, "-m", "celery", "-A", "config", "worker", "--pool=solo",
-                       "-l", "INFO"],
-            "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "INFO",
-                     "-s", str(settings.INTELSHARE_VAR_DIR / "celerybeat-schedule")],
+            "web": [
+                python,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--access-logfile",
+                "-",
+            ],
+            "worker": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool=solo",
+                "-l",
+                "INFO",
+            ],
+            "beat": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "beat",
+                "-l",
+                "INFO",
+                "-s",
+                str(settings.INTELSHARE_VAR_DIR / "celerybeat-schedule"),
+            ],
         }
         signal.signal(signal.SIGTERM, _interrupt)
         env = metrics_environment(settings.INTELSHARE_VAR_DIR)

@@ -19,8 +19,10 @@ PAGE = 1000
 
 
 class Command(BaseCommand):
-    help = ("Write a STIX 2.1 bundle of what a partner would receive from a collection "
-            "right now (the same rows its TAXII pulls get), to a file or standard output.")
+    help = (
+        "Write a STIX 2.1 bundle of what a partner would receive from a collection "
+        "right now (the same rows its TAXII pulls get), to a file or standard output."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--collection", required=True, help="collection id or alias")
@@ -44,12 +46,14 @@ class Command(BaseCommand):
     def _write(self, out: BinaryIO, reader: Any, target: Any) -> int:
         view = policy.visible(partner=reader, collection=target, now=timezone.now())
         fields = ("raw", *view.redaction_fields)
-        out.write(b'{"type":"bundle","id":"bundle--' + str(uuid.uuid4()).encode()
-                  + b'","objects":[')
+        out.write(
+            b'{"type":"bundle","id":"bundle--' + str(uuid.uuid4()).encode() + b'","objects":['
+        )
         cursor, count = None, 0
         while True:
-            rows = view.window(view.versions, added_after=None, after=cursor, limit=PAGE,
-                               fields=fields)
+            rows = view.window(
+                view.versions, added_after=None, after=cursor, limit=PAGE, fields=fields
+            )
             if not rows:
                 break
             for text in view.render(rows, 2):

@@ -14,17 +14,21 @@ from intelshare.stixids import fixed_id
 
 
 class Command(BaseCommand):
-    help = ("Write a SYNTHETIC LLM-misuse STIX 2.1 bundle (test data, not "
-            "intelligence); the same --count/--seed/--partners always give the "
-            "same bytes.")
+    help = (
+        "Write a SYNTHETIC LLM-misuse STIX 2.1 bundle (test data, not "
+        "intelligence); the same --count/--seed/--partners always give the "
+        "same bytes."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--count", type=int, default=1000, help="number of objects")
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--partners", default=",".join(DEFAULT_PARTNERS),
-                            help="comma-separated contributing partner names")
-        parser.add_argument("--output", type=Path,
-                            help="file to write (default: standard output)")
+        parser.add_argument(
+            "--partners",
+            default=",".join(DEFAULT_PARTNERS),
+            help="comma-separated contributing partner names",
+        )
+        parser.add_argument("--output", type=Path, help="file to write (default: standard output)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         count, seed = options["count"], options["seed"]
@@ -50,5 +54,6 @@ class Command(BaseCommand):
             output.write_bytes(data)
         except OSError as exc:
             raise CommandError(f"cannot write {output}: {exc}") from None
-        self.stdout.write(f"{len(objects)} objects written to {output} "
-                          f"in {time.perf_counter() - started:.2f} s")
+        self.stdout.write(
+            f"{len(objects)} objects written to {output} in {time.perf_counter() - started:.2f} s"
+        )

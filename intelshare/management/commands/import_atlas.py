@@ -13,17 +13,22 @@ from intelshare.content.atlas import import_atlas, normalise_atlas
 
 
 class Command(BaseCommand):
-    help = ("Import MITRE ATLAS's STIX 2.1 bundle (stix-atlas.json) into a collection, "
-            "repairing its known defects; prints every repair and a summary.")
+    help = (
+        "Import MITRE ATLAS's STIX 2.1 bundle (stix-atlas.json) into a collection, "
+        "repairing its known defects; prints every repair and a summary."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path, help="the ATLAS STIX bundle (JSON)")
-        parser.add_argument("--collection", required=True,
-                            help="target collection: its id (UUID) or alias")
-        parser.add_argument("--api-root",
-                            help="API root slug, if the alias is ambiguous")
-        parser.add_argument("--dry-run", action="store_true",
-                            help="only normalise and print the repairs; store nothing")
+        parser.add_argument(
+            "--collection", required=True, help="target collection: its id (UUID) or alias"
+        )
+        parser.add_argument("--api-root", help="API root slug, if the alias is ambiguous")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="only normalise and print the repairs; store nothing",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["path"]
@@ -40,8 +45,7 @@ class Command(BaseCommand):
             self.stdout.write(f"dry run: {len(objects)} objects would be stored")
             return
         try:
-            collection = resolve_collection(options["collection"],
-                                            api_root=options["api_root"])
+            collection = resolve_collection(options["collection"], api_root=options["api_root"])
         except LookupError as exc:
             raise CommandError(str(exc)) from None
         try:

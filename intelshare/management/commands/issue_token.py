@@ -12,8 +12,10 @@ from intelshare.management.commands._cli import clear_errors, duration, user, wh
 
 
 class Command(BaseCommand):
-    help = ("Issue an API token to a user (Authorization: Bearer <token>). The token is "
-            "printed once on standard output; only its hash is stored.")
+    help = (
+        "Issue an API token to a user (Authorization: Bearer <token>). The token is "
+        "printed once on standard output; only its hash is stored."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
@@ -30,9 +32,12 @@ class Command(BaseCommand):
         elif options["expires_at"]:
             expires = when(options["expires_at"], option="--expires-at")
         with clear_errors():
-            token, plaintext = accounts.token_issue(user=owner, name=options["name"],
-                                                    expires_at=expires)
+            token, plaintext = accounts.token_issue(
+                user=owner, name=options["name"], expires_at=expires
+            )
         until = token.expires_at.isoformat() if token.expires_at else "never"
-        self.stderr.write(f"token {token.pk} ({token.name}) for {owner.username}, expires "
-                          f"{until}; shown only now:")
+        self.stderr.write(
+            f"token {token.pk} ({token.name}) for {owner.username}, expires "
+            f"{until}; shown only now:"
+        )
         self.stdout.write(plaintext)

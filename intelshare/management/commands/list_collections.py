@@ -16,11 +16,20 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         rows = []
-        for c in Collection.objects.select_related("api_root").order_by("api_root__slug",
-                                                                         "created"):
+        for c in Collection.objects.select_related("api_root").order_by(
+            "api_root__slug", "created"
+        ):
             stored = policy.staff_versions(collection=c).versions.count()
-            rows.append((c.api_root.slug, c.alias or "-", c.pk, c.title,
-                         stix.TLP_NAMES[c.default_tlp], stored))
+            rows.append(
+                (
+                    c.api_root.slug,
+                    c.alias or "-",
+                    c.pk,
+                    c.title,
+                    stix.TLP_NAMES[c.default_tlp],
+                    stored,
+                )
+            )
         if not rows:
             self.stdout.write("(no collections; add one in the admin or POST /api/v1/collections/)")
             return

@@ -15,14 +15,17 @@ class Command(BaseCommand):
     help = "List partners: slug, name, users, agreements and the collections granted."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        partners = Partner.objects.annotate(users_n=Count("users", distinct=True),
-                                            agreements_n=Count("agreements", distinct=True))
+        partners = Partner.objects.annotate(
+            users_n=Count("users", distinct=True), agreements_n=Count("agreements", distinct=True)
+        )
         grants: dict[int, list[str]] = {}
         for grant in Grant.objects.select_related("collection").order_by("collection__created"):
             rights = ("r" if grant.can_read else "") + ("w" if grant.can_write else "")
             grants.setdefault(grant.partner_id, []).append(f"{grant.collection}:{rights or '-'}")
-        rows = [(p.slug, p.name, p.users_n, p.agreements_n, " ".join(grants.get(p.pk, [])) or "-")
-                for p in partners]
+        rows = [
+            (p.slug, p.name, p.users_n, p.agreements_n, " ".join(grants.get(p.pk, [])) or "-")
+            for p in partners
+        ]
         if not rows:
             self.stdout.write("(no partners; add one with manage.py create_partner)")
             return

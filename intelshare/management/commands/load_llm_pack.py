@@ -11,19 +11,20 @@ from intelshare.content.pack import load_pack
 
 
 class Command(BaseCommand):
-    help = ("Load the starter pack (the Microsoft/OpenAI report of 2024-02-14 as STIX "
-            "2.1, TLP:CLEAR) into a collection; loading it again stores nothing new.")
+    help = (
+        "Load the starter pack (the Microsoft/OpenAI report of 2024-02-14 as STIX "
+        "2.1, TLP:CLEAR) into a collection; loading it again stores nothing new."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--collection", required=True,
-                            help="target collection: its id (UUID) or alias")
-        parser.add_argument("--api-root",
-                            help="API root slug, if the alias is ambiguous")
+        parser.add_argument(
+            "--collection", required=True, help="target collection: its id (UUID) or alias"
+        )
+        parser.add_argument("--api-root", help="API root slug, if the alias is ambiguous")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            collection = resolve_collection(options["collection"],
-                                            api_root=options["api_root"])
+            collection = resolve_collection(options["collection"], api_root=options["api_root"])
         except LookupError as exc:
             raise CommandError(str(exc)) from None
         summary, failures = describe_result(load_pack(collection=collection))

@@ -21,5 +21,7 @@ class Command(BaseCommand):
         if token is None:
             raise CommandError(f"no token {options['token_id']}")
         accounts.token_revoke(token=token)
-        self.stdout.write(f"token {token.pk} ({token.name}) of {token.user.username} revoked "
-                          f"at {token.revoked_at.isoformat()}")
+        self.stdout.write(
+            f"token {token.pk} ({token.name}) of {token.user.username} revoked "
+            f"at {token.revoked_at.isoformat()}"
+        )

@@ -41,9 +41,11 @@ def _collection(key: str) -> Collection:
 
 
 class Command(BaseCommand):
-    help = ("Add a partner feed. The credential is read from an environment variable "
-            "(--secret-env), standard input (--secret-stdin) or a prompt, never from the "
-            "command line, and stored encrypted.")
+    help = (
+        "Add a partner feed. The credential is read from an environment variable "
+        "(--secret-env), standard input (--secret-stdin) or a prompt, never from the "
+        "command line, and stored encrypted."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="a short unique name, e.g. acme-pull")
@@ -56,14 +58,24 @@ class Command(BaseCommand):
         parser.add_argument("--auth", choices=[a for a, _ in Feed.AUTH_TYPES], default="none")
         parser.add_argument("--username", default="", help="for --auth basic")
         parser.add_argument("--header-name", default="", help="for --auth header")
-        parser.add_argument("--secret-env", metavar="VAR",
-                            help="read the password/token from this environment variable")
-        parser.add_argument("--secret-stdin", action="store_true",
-                            help="read the password/token from standard input")
+        parser.add_argument(
+            "--secret-env",
+            metavar="VAR",
+            help="read the password/token from this environment variable",
+        )
+        parser.add_argument(
+            "--secret-stdin",
+            action="store_true",
+            help="read the password/token from standard input",
+        )
         parser.add_argument("--interval", default="15m", help="e.g. 900, 15m, 1h")
         parser.add_argument("--page-size", type=int, default=500)
-        parser.add_argument("--default-tlp", choices=list(stix.TLP_BY_NAME), default="amber",
-                            help="TLP assumed for pulled objects without a TLP marking")
+        parser.add_argument(
+            "--default-tlp",
+            choices=list(stix.TLP_BY_NAME),
+            default="amber",
+            help="TLP assumed for pulled objects without a TLP marking",
+        )
         parser.add_argument("--no-verify-tls", action="store_true")
         parser.add_argument("--ca-bundle", default="")
         parser.add_argument("--client-cert", default="")
@@ -93,22 +105,34 @@ class Command(BaseCommand):
         try:
             feed = services.feed_create(
                 secret=self._secret(options),
-                name=options["name"], partner=partner, direction=options["direction"],
+                name=options["name"],
+                partner=partner,
+                direction=options["direction"],
                 api_root_url=options["api_root"],
                 remote_collection_id=options["remote_collection"],
                 collection=_collection(options["collection"]),
-                taxii_version=options["taxii_version"], auth_type=options["auth"],
-                username=options["username"], header_name=options["header_name"],
-                interval=_duration(options["interval"]), page_size=options["page_size"],
+                taxii_version=options["taxii_version"],
+                auth_type=options["auth"],
+                username=options["username"],
+                header_name=options["header_name"],
+                interval=_duration(options["interval"]),
+                page_size=options["page_size"],
                 default_tlp=stix.TLP_BY_NAME[options["default_tlp"]],
-                verify_tls=not options["no_verify_tls"], ca_bundle=options["ca_bundle"],
-                client_cert=options["client_cert"], client_key=options["client_key"],
-                enabled=not options["paused"])
+                verify_tls=not options["no_verify_tls"],
+                ca_bundle=options["ca_bundle"],
+                client_cert=options["client_cert"],
+                client_key=options["client_key"],
+                enabled=not options["paused"],
+            )
         except ValidationError as exc:
-            raise CommandError("; ".join(
-                f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items()
-            )) from None
-        self.stdout.write(f"feed {feed.pk} {feed.name}: {feed.direction} {feed.api_root_url} "
-                          f"collection {feed.remote_collection_id} ↔ {feed.collection}; "
-                          f"every {feed.interval}; "
-                          f"{'paused' if not feed.enabled else 'enabled'}")
+            raise CommandError(
+                "; ".join(
+                    f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items()
+                )
+            ) from None
+        self.stdout.write(
+            f"feed {feed.pk} {feed.name}: {feed.direction} {feed.api_root_url} "
+            f"collection {feed.remote_collection_id} ↔ {feed.collection}; "
+            f"every {feed.interval}; "
+            f"{'paused' if not feed.enabled else 'enabled'}"
+        )

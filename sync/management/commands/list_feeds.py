@@ -36,8 +36,20 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = timezone.now()
-        rows = [("ID", "NAME", "PARTNER", "DIR", "STATE", "HEALTH", "LAST SUCCESS", "NEXT",
-                 "LAG", "CHECKPOINT")]
+        rows = [
+            (
+                "ID",
+                "NAME",
+                "PARTNER",
+                "DIR",
+                "STATE",
+                "HEALTH",
+                "LAST SUCCESS",
+                "NEXT",
+                "LAG",
+                "CHECKPOINT",
+            )
+        ]
         feeds = Feed.objects.select_related("partner").order_by("name")
         errors = []
         for feed in feeds:
@@ -46,11 +58,25 @@ class Command(BaseCommand):
                 state = "running"
             health = "ok" if feed.healthy else f"failing x{feed.consecutive_failures}"
             position = feed.checkpoint if feed.direction == Feed.PULL else feed.push_cursor_date
-            upcoming = "-" if feed.next_attempt is None else (
-                "due" if feed.next_attempt <= now else "in " + _age(feed.next_attempt - now))
-            rows.append((str(feed.pk), feed.name, feed.partner.slug, feed.direction, state,
-                         health, _since(now, feed.last_success), upcoming,
-                         _age(feed.lag(now)), position.isoformat() if position else "-"))
+            upcoming = (
+                "-"
+                if feed.next_attempt is None
+                else ("due" if feed.next_attempt <= now else "in " + _age(feed.next_attempt - now))
+            )
+            rows.append(
+                (
+                    str(feed.pk),
+                    feed.name,
+                    feed.partner.slug,
+                    feed.direction,
+                    state,
+                    health,
+                    _since(now, feed.last_success),
+                    upcoming,
+                    _age(feed.lag(now)),
+                    position.isoformat() if position else "-",
+                )
+            )
             if feed.last_error and (options["errors"] or not feed.healthy):
                 text = feed.last_error if options["errors"] else feed.last_error[:200]
                 errors.append(f"{feed.name}: {text}")

@@ -10,9 +10,11 @@ from sync import services
 
 
 class Command(BaseCommand):
-    help = ("Re-encrypt every stored feed credential with the first key of "
-            "INTELSHARE_SYNC_KEYS. Put the new key first, keep the old ones, run this, "
-            "then remove the old keys.")
+    help = (
+        "Re-encrypt every stored feed credential with the first key of "
+        "INTELSHARE_SYNC_KEYS. Put the new key first, keep the old ones, run this, "
+        "then remove the old keys."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         done = services.feed_secrets_rotate()

@@ -11,16 +11,28 @@ from sync.models import Feed, SyncRun
 
 
 class Command(BaseCommand):
-    help = ("Run a partner feed now, in this process, through the same service as the "
-            "scheduled task (one run per feed at a time: refused while another runs).")
+    help = (
+        "Run a partner feed now, in this process, through the same service as the "
+        "scheduled task (one run per feed at a time: refused while another runs)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("feed", help="feed id or name")
         direction = parser.add_mutually_exclusive_group()
-        direction.add_argument("--pull", action="store_const", const=Feed.PULL,
-                               dest="direction", help="fail unless it is a pull feed")
-        direction.add_argument("--push", action="store_const", const=Feed.PUSH,
-                               dest="direction", help="fail unless it is a push feed")
+        direction.add_argument(
+            "--pull",
+            action="store_const",
+            const=Feed.PULL,
+            dest="direction",
+            help="fail unless it is a pull feed",
+        )
+        direction.add_argument(
+            "--push",
+            action="store_const",
+            const=Feed.PUSH,
+            dest="direction",
+            help="fail unless it is a push feed",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         feed = services.feed_by_key(options["feed"])
@@ -42,10 +54,13 @@ class Command(BaseCommand):
 def summary(run: SyncRun) -> str:
     seconds = run.duration.total_seconds() if run.duration else 0.0
     if run.direction == Feed.PULL:
-        counts = (f"{run.pages} pages, {run.fetched} fetched, {run.stored} stored, "
-                  f"{run.duplicates} duplicate, {run.quarantined} quarantined")
+        counts = (
+            f"{run.pages} pages, {run.fetched} fetched, {run.stored} stored, "
+            f"{run.duplicates} duplicate, {run.quarantined} quarantined"
+        )
     else:
         counts = f"{run.pages} envelopes, {run.pushed} pushed, {run.rejected} rejected"
     after = run.checkpoint_after.isoformat() if run.checkpoint_after else "-"
-    return (f"{run.feed} run {run.pk}: {run.outcome} in {seconds:.1f} s; {counts}; "
-            f"checkpoint {after}")
+    return (
+        f"{run.feed} run {run.pk}: {run.outcome} in {seconds:.1f} s; {counts}; checkpoint {after}"
+    )

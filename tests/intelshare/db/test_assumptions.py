@@ -54,7 +54,8 @@ def test_django_still_checks_a_timezone_attribute_on_the_loader() -> None:
     # tuning's thin loader carries ``timezone`` because Django compares it before
     # each cursor and registers its own loader again when it differs.
     loader = psycopg_any.get_adapters_template(True, None).get_loader(
-        psycopg.adapters.types["timestamptz"].oid, psycopg.pq.Format.TEXT)
+        psycopg.adapters.types["timestamptz"].oid, psycopg.pq.Format.TEXT
+    )
     assert hasattr(loader, "timezone")
 
 

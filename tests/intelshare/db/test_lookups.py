@@ -16,11 +16,16 @@ from tests.factories import World, indicator, malware
 @pytest.fixture
 def stored(world: World) -> list[ObjectVersion]:
     objects = [indicator(n) for n in range(40)] + [malware(n) for n in range(3)]
-    relationship = {"type": "relationship", "spec_version": "2.1",
-                    "id": "relationship--2f8a7f0e-0f6c-4a8e-9a43-0f5f6c1d2e3a",
-                    "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
-                    "relationship_type": "indicates", "source_ref": objects[0]["id"],
-                    "target_ref": objects[-1]["id"]}
+    relationship = {
+        "type": "relationship",
+        "spec_version": "2.1",
+        "id": "relationship--2f8a7f0e-0f6c-4a8e-9a43-0f5f6c1d2e3a",
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": "2026-01-01T00:00:00.000Z",
+        "relationship_type": "indicates",
+        "source_ref": objects[0]["id"],
+        "target_ref": objects[-1]["id"],
+    }
     ingest.store(collection=world.collection, objects=[*objects, relationship])
     return list(ObjectVersion.objects.filter(collection=world.collection).order_by("pk"))
 
@@ -28,10 +33,12 @@ def stored(world: World) -> list[ObjectVersion]:
 def test_among_selects_what_in_selects(stored: list[ObjectVersion]) -> None:
     ids = [v.stix_id for v in stored[::3]] + ["indicator--00000000-0000-4000-8000-000000000000"]
     pks = [v.pk for v in stored]
-    assert (sorted(ObjectVersion.objects.filter(stix_id__among=ids).values_list("pk", flat=True))
-            == sorted(ObjectVersion.objects.filter(stix_id__in=ids).values_list("pk", flat=True)))
-    assert (sorted(VersionRef.objects.filter(version_id__among=pks).values_list("ref", flat=True))
-            == sorted(VersionRef.objects.filter(version_id__in=pks).values_list("ref", flat=True)))
+    assert sorted(
+        ObjectVersion.objects.filter(stix_id__among=ids).values_list("pk", flat=True)
+    ) == sorted(ObjectVersion.objects.filter(stix_id__in=ids).values_list("pk", flat=True))
+    assert sorted(
+        VersionRef.objects.filter(version_id__among=pks).values_list("ref", flat=True)
+    ) == sorted(VersionRef.objects.filter(version_id__in=pks).values_list("ref", flat=True))
     assert VersionRef.objects.filter(version_id__among=pks).count() == 2
 
 
@@ -46,8 +53,22 @@ def test_among_is_one_array_parameter_on_postgresql(stored: list[ObjectVersion])
         assert " IN (" in sql
 
 
-AWKWARD = ["plain", "", "a,b", "{braces}", 'double "quoted"', "back\\slash", "trailing\\",
-           "NULL", "null", " spaced ", "ünïcode ✓", "'single'", "new\nline", "tab\there"]
+AWKWARD = [
+    "plain",
+    "",
+    "a,b",
+    "{braces}",
+    'double "quoted"',
+    "back\\slash",
+    "trailing\\",
+    "NULL",
+    "null",
+    " spaced ",
+    "ünïcode ✓",
+    "'single'",
+    "new\nline",
+    "tab\there",
+]
 
 
 @pytest.mark.postgres

@@ -13,12 +13,15 @@ from intelshare.models import AuditEvent
 
 @pytest.mark.django_db
 def test_timestamps_round_trip_to_the_microsecond_in_utc() -> None:
-    moments = [datetime(2026, 11, 27, 15, 1, 42, 915092, tzinfo=UTC),
-               datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
-               datetime(2026, 3, 29, 2, 30, 0, 1, tzinfo=timezone(timedelta(hours=5)))]
+    moments = [
+        datetime(2026, 11, 27, 15, 1, 42, 915092, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 3, 29, 2, 30, 0, 1, tzinfo=timezone(timedelta(hours=5))),
+    ]
     for at in moments:
-        AuditEvent.objects.create(at=at, method="GET", endpoint="Test", status_code=200,
-                                  count=0, versions=[], filters={})
+        AuditEvent.objects.create(
+            at=at, method="GET", endpoint="Test", status_code=200, count=0, versions=[], filters={}
+        )
     read = list(AuditEvent.objects.order_by("at").values_list("at", flat=True))
     assert read == sorted(moments)
     assert all(value.utcoffset() == timedelta(0) for value in read)
