@@ -278,7 +278,7 @@ def hub_process(
         **os.environ,
         "DATABASE_URL": database_url,
         "INTELSHARE_VAR_DIR": str(tmp / "var"),
-        "SECRET_KEY": settings.SECRET_KEY,
+        "SECRET_KEY": str(settings.SECRET_KEY),
         "INTELSHARE_SYNC_KEYS": ",".join(settings.INTELSHARE_SYNC_KEYS)
         or Fernet.generate_key().decode(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
