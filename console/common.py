@@ -50,3 +50,23 @@ def page(
         request, template, {**base, **context, "title": title, "console_tabs": tabs}
     )
     return response
+
+
+# What each deciding rule means, for people (policy module docstring).
+RULE_TEXT = {
+    "shared": "shared",
+    "own-contribution": "shared: the partner's own contribution",
+    "tlp-marking-definition": "shared: TLP marking definitions go to every reader",
+    "validity": "the agreement is not valid now",
+    "grant": "no read grant on the collection",
+    "tlp-ceiling": "TLP above the agreement's ceiling",
+    "originator-control": "another partner's contribution it may not pass on",
+    "types": "type not allowed by the agreement",
+    "embargo": "still under embargo",
+    "granular-markings": "a property is marked above the ceiling",
+    "references": "refers to something the partner may not see",
+}
+
+
+def rule_text(rule: str) -> str:
+    return RULE_TEXT.get(rule, rule.replace("_", " ").replace("-", " "))

@@ -12,32 +12,13 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.utils import timezone
 
 from console import selectors
-from console.common import page, staff_only
+from console.common import RULE_TEXT, page, rule_text, staff_only
 from intelshare import policy, preview, stix
 from intelshare.admin.sharing import KNOWN_TYPES
 from intelshare.models import Collection, Partner
 
-# What each deciding rule means, for people (policy module docstring).
-RULE_TEXT = {
-    "shared": "shared",
-    "own-contribution": "shared: the partner's own contribution",
-    "tlp-marking-definition": "shared: TLP marking definitions go to every reader",
-    "validity": "the agreement is not valid now",
-    "grant": "no read grant on the collection",
-    "tlp-ceiling": "TLP above the agreement's ceiling",
-    "originator-control": "another partner's contribution it may not pass on",
-    "types": "type not allowed by the agreement",
-    "embargo": "still under embargo",
-    "granular-markings": "a property is marked above the ceiling",
-    "references": "refers to something the partner may not see",
-}
-
 RECEIPT_DAYS = 30
 PREVIEW_SCAN = 20000  # versions looked at for the withheld list, newest first
-
-
-def rule_text(rule: str) -> str:
-    return RULE_TEXT.get(rule, rule.replace("_", " ").replace("-", " "))
 
 
 def _int(value: str | None) -> int | None:

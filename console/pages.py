@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from console import charts, selectors
-from console.common import page, staff_only
+from console.common import page, rule_text, staff_only
 from intelshare import stix
 from intelshare.models import ApiRoot
 
@@ -50,6 +50,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     ingest = selectors.ingested_per_day(now=now, days=14)
     refused = selectors.refusals(partners=partners, since=since)
     feeds = selectors.feed_health(now=now)
+    withheld = selectors.withheld_by_rule(traffic=traffic, now=now)
     context = {
         "days": days,
         "windows": WINDOWS,
@@ -65,6 +66,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "refused_chart": charts.hbars(
             [(f"HTTP {code}", n, "") for code, n in sorted(refused.items())]
         ),
+        "withheld": withheld,
+        "withheld_chart": charts.hbars([(rule, n, "") for rule, n in withheld.by_rule.items()]),
+        "withheld_rules": [(rule, rule_text(rule)) for rule in withheld.by_rule],
         "ingest_chart": charts.stacked(
             [(d.day.strftime("%d %b"), d.by_kind) for d in ingest], selectors.ORIGIN_KINDS
         ),

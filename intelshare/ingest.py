@@ -45,6 +45,7 @@ _VERSION_FIELDS = (
     "revoked",
     "is_latest",
     "raw",
+    "label",
 )
 
 # Extra per-object checks (e.g. extension schemas); each returns error strings.
@@ -307,6 +308,7 @@ def _insert(
             n.facts.revoked,
             n.version == latest[n.facts.stix_id],
             n.raw,
+            n.facts.label,
         )
         for n in new
     ]

@@ -269,6 +269,8 @@ class ObjectVersion(models.Model):
     revoked = models.BooleanField(default=False)
     is_latest = models.BooleanField(default=True)
     raw = models.TextField()
+    # stix.search_label(raw): trigram-indexed on PostgreSQL (migration 0004).
+    label = models.TextField(default="", blank=True)
 
     class Meta:
         constraints = [

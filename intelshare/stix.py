@@ -243,6 +243,7 @@ class Facts:
     granular_required_rank: int | None  # ... among those marking a required property
     refs: tuple[tuple[str, str], ...]  # (stix id, "endpoint" | "member")
     revoked: bool
+    label: str = ""  # what the console's search matches: see search_label()
 
 
 COMMON_REQUIRED = ("type", "id", "spec_version", "created", "modified")
@@ -383,6 +384,7 @@ def inspect(obj: Any) -> Facts:
         granular_required_rank=granular_required_rank,
         refs=references(obj),
         revoked=revoked,
+        label=search_label(obj),
     )
 
 
@@ -393,3 +395,29 @@ def object_name(obj: dict[str, Any]) -> str:
         if isinstance(value, str) and value:
             return value
     return ""
+
+
+def external_ids(obj: dict[str, Any]) -> tuple[str, ...]:
+    """The ``external_id`` of each external reference (ATLAS, ATT&CK, CVE ids…)."""
+    refs = obj.get("external_references")
+    if not isinstance(refs, list):
+        return ()
+    return tuple(
+        r["external_id"]
+        for r in refs
+        if isinstance(r, dict) and isinstance(r.get("external_id"), str)
+    )
+
+
+LABEL_MAX = 1000
+
+
+def search_label(obj: dict[str, Any]) -> str:
+    """Name, aliases and external ids, lower-cased, one per line (indexed for search)."""
+    parts = [object_name(obj)]
+    for key in ("aliases", "x_mitre_aliases"):
+        value = obj.get(key)
+        if isinstance(value, list):
+            parts += [a for a in value if isinstance(a, str)]
+    parts += external_ids(obj)
+    return "\n".join(p for p in parts if p).lower()[:LABEL_MAX]

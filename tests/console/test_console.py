@@ -242,6 +242,18 @@ def test_dashboard_draws_traffic_ingest_and_feeds(world: World, staff: Client) -
     assert f"{feed.name}</a>" in body and "never run" in body
 
 
+def test_dashboard_counts_withheld_versions_by_rule(world: World, staff: Client) -> None:
+    _traffic(world, 5)
+    ingest.store(collection=world.collection, objects=[indicator(90, markings=[TLP2_RED])])
+    acme = Agreement.objects.get(partner__slug="acme")
+    services.agreement_update(agreement=acme, tlp_ceiling=stix.TLP_AMBER)
+    body = staff.get("/console/").content.decode()
+    section = body.split('id="withheld"')[1].split("</section>")[0]
+    assert "<title>tlp-ceiling: 1</title>" in section
+    assert "<code>tlp-ceiling</code> TLP above the agreement&#x27;s ceiling" in section
+    assert "for 1 read grant of the busiest" in section
+
+
 @pytest.mark.parametrize("path", ["/console/", "/console/matrix/"])
 def test_dashboard_and_matrix_queries_do_not_grow_with_the_data(
     world: World, staff: Client, django_assert_max_num_queries: Any, path: str
@@ -293,6 +305,60 @@ def test_search_finds_an_actor_by_name_and_a_technique_by_external_id(
     assert "T1682" in technique and "attack-pattern" in technique
     typed = staff.get("/console/objects/", {"type": "intrusion-set", "tlp": "0"})
     assert typed.content.decode().count('<td class="nowrap">intrusion-set</td>') == 5
+
+
+def test_search_matches_aliases_and_ignores_case_but_not_descriptions(
+    pack: World, staff: Client
+) -> None:
+    for q in ("apt28", "Fancy Bear", "STRONTIUM"):
+        body = staff.get("/console/objects/", {"q": q}).content.decode()
+        assert ">Forest Blizzard</a>" in body, q
+    # "GRU" is only in descriptions: the search reads names, aliases and external ids.
+    assert (
+        ">Forest Blizzard</a>" not in staff.get("/console/objects/", {"q": "GRU"}).content.decode()
+    )
+
+
+def test_labels_are_written_by_ingest_and_by_the_migration(world: World) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    actor = {
+        "type": "intrusion-set",
+        "spec_version": "2.1",
+        "id": "intrusion-set--6d2c5f1e-5b8a-4c8e-9d7a-2f1f1e1a0b01",
+        "created": "2024-02-14T00:00:00.000Z",
+        "modified": "2024-02-14T00:00:00.000Z",
+        "name": "Forest Blizzard",
+        "aliases": ["APT28"],
+        "external_references": [{"source_name": "mitre-attack", "external_id": "G0007"}],
+    }
+    ingest.store(collection=world.collection, objects=[actor])
+    stored = ObjectVersion.objects.get(stix_id=actor["id"])
+    assert stored.label == "forest blizzard\napt28\ng0007"
+    ObjectVersion.objects.filter(pk=stored.pk).update(label="")
+    migration = importlib.import_module("intelshare.migrations.0004_version_label")
+    migration.fill_labels(apps, None)
+    stored.refresh_from_db()
+    assert stored.label == "forest blizzard\napt28\ng0007"
+
+
+@pytest.mark.postgres
+def test_name_search_reads_the_trigram_index(pack: World) -> None:
+    from django.db import connection
+
+    from console import selectors
+    from intelshare.content.generator import generate
+
+    ingest.store(collection=pack.collection, objects=list(generate(3000, seed=7)))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT gin_clean_pending_list('version_label_trgm'::regclass)")
+        cursor.execute("ANALYZE intelshare_objectversion")
+        # At 3,000 rows a sequential scan is cheaper; at 100k it is not (README).
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = selectors.objects._searched(selectors.Search(q="Forest Blizzard")).explain()
+    assert "version_label_trgm" in plan, plan
 
 
 def test_object_page_links_refs_relationships_and_reports(pack: World, staff: Client) -> None:
