@@ -22,6 +22,7 @@ TABS = (
     ("console:matrix", "Sharing matrix"),
     ("console:onboard", "Onboard a partner"),
     ("console:feeds", "Feeds"),
+    ("console:recalls", "Recalls"),
 )
 
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 
 from console import selectors
@@ -16,6 +19,7 @@ from console.common import RULE_TEXT, page, rule_text, staff_only
 from intelshare import policy, preview, stix
 from intelshare.admin.sharing import KNOWN_TYPES
 from intelshare.models import Collection, Partner
+from sync.models import Recall
 
 RECEIPT_DAYS = 30
 PREVIEW_SCAN = 20000  # versions looked at for the withheld list, newest first
@@ -115,6 +119,8 @@ _SHOWN_ELSEWHERE = {
 def object_detail(request: HttpRequest, stix_id: str) -> HttpResponse:
     found = selectors.object_page(stix_id)
     if found is None:
+        if Recall.objects.filter(stix_id=stix_id).exists():
+            return redirect(f"{reverse('console:recalls')}?{urlencode({'id': stix_id})}")
         raise Http404("no such object")
     obj = found.obj
     now = timezone.now()

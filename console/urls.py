@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from console import bundles, feeds, objects, onboard, pages
+from console import bundles, feeds, objects, onboard, pages, recalls
 
 app_name = "console"
 
@@ -21,4 +21,6 @@ urlpatterns = [
     path("feeds/", feeds.feeds, name="feeds"),
     path("feeds/<int:feed_id>/test/", feeds.feed_test, name="feed_test"),
     path("feeds/<int:feed_id>/pick/", feeds.feed_pick, name="feed_pick"),
+    path("recalls/", recalls.recalls, name="recalls"),
+    path("recalls/<int:recall_id>/", recalls.recall_detail, name="recall"),
 ]

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from intelshare import signals, stix
 from intelshare.db import bulk
-from intelshare.models import Collection, ObjectVersion, Partner, VersionRef
+from intelshare.models import Collection, ObjectVersion, Partner, User, VersionRef
 
 logger = logging.getLogger(__name__)
 
@@ -335,15 +335,31 @@ def _unversioned_raws(collection: Collection, stix_ids: set[str]) -> dict[str, s
     return found
 
 
-def delete(*, collection: Collection, stix_id: str, version_pks: Sequence[int]) -> int:
+def delete(
+    *,
+    collection: Collection,
+    stix_id: str,
+    version_pks: Sequence[int],
+    by: User | None = None,
+) -> int:
     """Delete the given versions of one object (TAXII §5.7); returns how many.
 
-    The caller has already narrowed ``version_pks`` through ``policy``.
+    The caller has already narrowed ``version_pks`` through ``policy``; observers of
+    ``signals.versions_deleting`` (the recall) see the rows before they go.
     """
     with transaction.atomic():
         _lock_clock(collection)
         versions = ObjectVersion.objects.filter(collection=collection, stix_id=stix_id)
-        deleted, _ = versions.filter(pk__in=list(version_pks)).delete()
+        doomed = list(versions.filter(pk__in=list(version_pks)).values_list("pk", "version"))
+        if doomed:
+            signals.versions_deleting.send(
+                sender=ObjectVersion,
+                collection=collection,
+                stix_id=stix_id,
+                versions=[(pk, stix.format_version(v)) for pk, v in doomed],
+                by=by,
+            )
+        deleted, _ = versions.filter(pk__in=[pk for pk, _ in doomed]).delete()
         newest = versions.order_by("-version").values_list("pk", flat=True).first()
         if newest is not None:
             versions.exclude(pk=newest).filter(is_latest=True).update(is_latest=False)

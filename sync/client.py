@@ -39,7 +39,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -826,6 +826,14 @@ class TaxiiClient:
         with self._translate_errors():
             status = collection.add_objects(dict(envelope), wait_for_completion=False)
         return _status_dict(status)
+
+    def delete_object(self, stix_id: str, versions: Sequence[str]) -> None:
+        """Delete an Object (TAXII 2.1 §5.7): the given versions of ``stix_id``."""
+        collection = self._collection_endpoint()
+        if not isinstance(collection, v21.Collection):
+            raise NotImplementedError("deleting on TAXII 2.0 servers is not supported")
+        with self._translate_errors():
+            collection.delete_object(stix_id, version=",".join(versions))
 
     def get_status(self, status_id: str) -> dict[str, Any]:
         """Get Status (TAXII 2.1 §4.3)."""

@@ -250,3 +250,75 @@ class Quarantine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stix_id or '(no id)'} from {self.feed} ({self.state})"
+
+
+class Recall(models.Model):
+    """Versions deleted on the hub, with who had received them: partners that pulled
+    them (from the audit, snapshot at deletion) and push feeds that delivered them,
+    each asked to delete them on its server (``RecallDelivery``)."""
+
+    at = models.DateTimeField()
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
+    stix_id = models.CharField(max_length=300)
+    versions = models.JSONField(default=list)  # version texts, as served
+    by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["stix_id"], name="recall_stix_id")]
+
+    def __str__(self) -> str:
+        return f"{self.stix_id} ({len(self.versions)} versions, {self.at:%Y-%m-%d %H:%M})"
+
+
+class RecallReceipt(models.Model):
+    """One version a partner received before it was deleted: pulled (a TAXII GET of
+    the hub) or pushed by a feed; ``at`` is when."""
+
+    PULL, PUSH = "pull", "push"
+    recall = models.ForeignKey(Recall, on_delete=models.CASCADE, related_name="receipts")
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+")
+    via = models.CharField(max_length=4, choices=[(PULL, "pull"), (PUSH, "push")])
+    feed = models.ForeignKey(
+        Feed, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField()
+    version = models.CharField(max_length=40)
+    endpoint = models.CharField(max_length=40)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.via} {self.version} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class RecallDelivery(models.Model):
+    """A TAXII DELETE (§5.7) owed to one push feed's server for a recall. A refusal
+    (4xx) is recorded and never retried; an unreachable server is retried with
+    backoff up to ``MAX_ATTEMPTS``, then marked failed."""
+
+    PENDING, DONE, REFUSED, FAILED = "pending", "done", "refused", "failed"
+    STATES = [(PENDING, "pending"), (DONE, "done"), (REFUSED, "refused"), (FAILED, "failed")]
+    MAX_ATTEMPTS = 6
+
+    recall = models.ForeignKey(Recall, on_delete=models.CASCADE, related_name="deliveries")
+    feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="recalls")
+    versions = models.JSONField(default=list)
+    state = models.CharField(max_length=8, choices=STATES, default=PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True, default="")
+    next_attempt = models.DateTimeField()
+    updated = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-updated", "-id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt"], condition=Q(state="pending"), name="recall_pending"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recall.stix_id} → {self.feed} ({self.state})"

@@ -24,7 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from intelshare import policy, stix
-from sync import services
+from sync import recall, services
 from sync.client import RemoteError, RemoteRejected, RemoteUnavailable, TaxiiClient
 from sync.models import Feed, SyncRun
 
@@ -283,6 +283,10 @@ def _record(
         if accepted:
             counts["checkpoint_after"] = envelope[accepted - 1].view_date
         SyncRun.objects.filter(pk=sync_run.pk).update(**counts)
+        if accepted:
+            recall.record_push(
+                feed=feed, version_pks=[i.pk for i in envelope[:accepted]], at=timezone.now()
+            )
         if details:
             run = SyncRun.objects.select_for_update().only("rejections").get(pk=sync_run.pk)
             run.rejections = (run.rejections + details)[:REJECTIONS_MAX]

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from celery import Task, shared_task
 from django.conf import settings
 
-from sync import pull, push, services
+from sync import pull, push, recall, services
 from sync.models import Feed
 
 logger = logging.getLogger(__name__)
@@ -79,5 +79,16 @@ def push_feed(self: Task[Any, Any], feed_id: int) -> None:
 
 @shared_task(name="sync.dispatch_due_feeds", ignore_result=True)
 def dispatch_due_feeds() -> None:
-    """Beat entry: enqueue the enabled feeds that are due (their own intervals)."""
+    """Beat entry: enqueue the enabled feeds that are due (their own intervals) and
+    the recall deliveries whose retry time has come."""
     services.dispatch_due()
+    for delivery_id in recall.due():
+        recall_deliver.delay(delivery_id)
+
+
+@shared_task(
+    name=recall.DELIVER_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def recall_deliver(delivery_id: int) -> None:
+    """Send one recall's TAXII DELETE to a push partner (TAXII 2.1 §5.7)."""
+    recall.deliver(delivery_id)

@@ -342,7 +342,12 @@ class ObjectView(CollectionScopedView):
             exact=doomed.exact,
         )
         self.audit_versions = [row[0] for row in rows]
-        ingest.delete(collection=collection, stix_id=object_id, version_pks=self.audit_versions)
+        ingest.delete(
+            collection=collection,
+            stix_id=object_id,
+            version_pks=self.audit_versions,
+            by=request.user if request.user.is_authenticated else None,
+        )
         return taxii_response(b"", status=200)
 
 

@@ -18,8 +18,9 @@ from taxii2client.v21 import Server
 from intelshare import ingest, services, stix
 from intelshare.content.pack import load_pack
 from intelshare.models import TAXII_21, Agreement, ApiToken, ObjectVersion, Partner
+from sync import recall
 from sync import services as sync_services
-from sync.models import Feed, Quarantine, SyncRun
+from sync.models import Feed, Quarantine, Recall, RecallDelivery, SyncRun
 from tests.factories import PASSWORD, TLP2_RED, World, indicator, make_world
 
 from .conftest import WIDTH, shoot
@@ -87,6 +88,12 @@ def _stage(url: str) -> Stage:
     Feed.objects.filter(pk=healthy.pk).update(
         last_success=now - timedelta(minutes=2), remote_added_last=now - timedelta(days=9)
     )
+    withdrawn = indicator(801)
+    ingest.store(collection=world.other, objects=[withdrawn])
+    withdrawn_pk = ObjectVersion.objects.get(stix_id=withdrawn["id"]).pk
+    recall.record_push(feed=failing, version_pks=[withdrawn_pk], at=now)
+    ingest.delete(collection=world.other, stix_id=withdrawn["id"], version_pks=[withdrawn_pk])
+    recall.deliver(RecallDelivery.objects.get().pk)  # a dead port: pending, with the error
     forest = ObjectVersion.objects.get(type="intrusion-set", raw__contains="Forest Blizzard")
     return Stage(url, world, red["id"], forest.stix_id, never)
 
@@ -196,6 +203,8 @@ def test_every_console_page_fits_1280_px_and_loads_nothing_from_outside(
         "upload": "/console/objects/upload/",
         "feeds": "/console/feeds/",
         "feed-test": f"/console/feeds/{stage.feed.pk}/test/",
+        "recalls": "/console/recalls/",
+        "recall": f"/console/recalls/{Recall.objects.get().pk}/",
         "admin-index": "/admin/",
         "admin-partner": f"/admin/intelshare/partner/{acme.pk}/change/",
         "admin-partner-preview": f"/admin/intelshare/partner/{globex.pk}/preview/",
