@@ -17,6 +17,8 @@ Rules, in the order ``decide()`` applies them:
   collection's default when unmarked; above the ceiling is withheld;
 - originator control: another partner's contribution flows only at CLEAR or
   GREEN, or at AMBER when that partner consented; AMBER+STRICT and RED never;
+- sightings: another partner's sighting reaches only the partner it is routed to
+  (the sighted object's originator, when its sender shares sightings by name);
 - types: the allow list (if any) and the deny list;
 - embargo: a version is seen ``embargo`` after it was added, and dated so;
 - granular markings: a property marked above the ceiling withholds the
@@ -158,6 +160,7 @@ class VersionFacts:
     date_added: datetime
     granular_rank: int | None = None
     granular_required_rank: int | None = None
+    routed_to_id: int | None = None
     endpoint_hidden: bool = False  # an endpoint is stored here but not visible
     members: int = 0  # references of a report/grouping/note/opinion
     members_hidden: int = 0
@@ -187,6 +190,12 @@ def _base_decision(rules: Rules, facts: VersionFacts, now: datetime) -> Decision
         or (tlp == stix.TLP_AMBER and facts.source_partner_id not in rules.consenting)
     ):
         return Decision(False, "originator-control")
+    if (
+        facts.type == "sighting"
+        and facts.source_partner_id is not None
+        and facts.routed_to_id != rules.partner_id
+    ):
+        return Decision(False, "sightings")
     if rules.allowed_types is not None and facts.type not in rules.allowed_types:
         return Decision(False, "types")
     if facts.type in rules.denied_types:
@@ -232,6 +241,7 @@ def base_q(rules: Rules, now: datetime) -> Q:
             source_partner_id__in=sorted(rules.consenting)
         )
     q &= originator
+    q &= ~Q(type="sighting", source_partner__isnull=False) | Q(routed_to_id=rules.partner_id)
     if rules.allowed_types is not None:
         q &= Q(type__in=sorted(rules.allowed_types))
     if rules.denied_types:
@@ -910,6 +920,7 @@ def explain(*, partner: Partner, stix_id: str, now: datetime | None = None) -> l
                 date_added=row.date_added,
                 granular_rank=row.granular_rank,
                 granular_required_rank=row.granular_required_rank,
+                routed_to_id=row.routed_to_id,
                 **(_reference_facts(rules, row.pk, now) if row.has_refs else {}),
             )
             decision = decide(rules, facts, now)

@@ -27,6 +27,7 @@ RULES = (
     "grant",
     "tlp-ceiling",
     "originator-control",
+    "sightings",
     "types",
     "embargo",
     "granular-markings",
@@ -126,6 +127,7 @@ _FACT_COLUMNS = (
     "granular_rank",
     "granular_required_rank",
     "has_refs",
+    "routed_to_id",
 )
 
 
@@ -161,7 +163,7 @@ def _decisions(
             continue
         to_check: dict[int, tuple[Any, ...]] = {}
         for row in chunk:
-            pk, sid, typ, tlp, source, added, g_rank, g_req, has_refs = row
+            pk, sid, typ, tlp, source, added, g_rank, g_req, has_refs, routed = row
             facts = policy.VersionFacts(
                 stix_id=sid,
                 type=typ,
@@ -170,6 +172,7 @@ def _decisions(
                 date_added=added,
                 granular_rank=g_rank,
                 granular_required_rank=g_req,
+                routed_to_id=routed,
             )
             decision = policy.decide(rules, facts, now)
             if decision.shared and decision.rule == "shared" and has_refs:

@@ -26,7 +26,7 @@ import orjson
 from django.db import transaction
 from django.db.models import F
 
-from intelshare import ingest
+from intelshare import ingest, sightings
 from sync import services
 from sync.client import Page, RemoteError
 from sync.models import Feed, Quarantine, SyncRun
@@ -96,7 +96,7 @@ def _store_page(feed: Feed, sync_run: SyncRun, owner: str, page: Page) -> None:
     checkpoint = _later(feed.checkpoint, page.checkpoint)
     newest = _later(feed.remote_added_last, page.date_added_last)
     with transaction.atomic():
-        result = ingest.store(
+        result = sightings.store(
             collection=feed.collection,
             objects=page.objects,
             source_partner=feed.partner,
