@@ -93,8 +93,7 @@ def cmd_versions(args: dict[str, Any]) -> dict[str, Any]:
     """Every stored (id, version) of the drill collection, through the staff path."""
     from intelshare import policy, stix
 
-    view = policy.staff_versions(collection=_collection())
-    rows = view.versions.values_list("stix_id", "version")
+    rows = policy.catalogue(collection=_collection()).values_list("stix_id", "version")
     return {"versions": [[sid, stix.format_version(v)] for sid, v in rows.iterator()]}
 
 

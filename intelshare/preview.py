@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core import signing
+from django.db.models import Q
 
 from intelshare import policy, stix
 from intelshare.models import Collection, Partner
@@ -103,7 +104,7 @@ def page(
     after = _cursor(cursor, partner, collection) if cursor else None
     view = policy.visible(partner=partner, collection=collection, now=now)
     found = view.window(
-        view.versions,
+        None,
         added_after=None,
         after=after,
         limit=limit + 1,
@@ -136,7 +137,7 @@ def _chunks(
 ) -> Iterator[list[tuple[Any, ...]]]:
     """The collection's fact rows in chunks: all of them oldest first, or only the
     ``newest`` most recently stored, newest first."""
-    versions = policy.staff_versions(collection=collection).versions
+    versions = policy.catalogue(collection=collection)
     rows = versions.order_by("pk") if newest is None else versions.order_by("-pk")[:newest]
     chunk: list[tuple[Any, ...]] = []
     for row in rows.values_list(*_FACT_COLUMNS).iterator(chunk_size=_CHUNK):
@@ -183,7 +184,7 @@ def _decisions(
             seen = {
                 found[0]
                 for found in view.window(
-                    view.versions.filter(pk__in=list(to_check)),
+                    Q(pk__in=list(to_check)),
                     added_after=None,
                     after=None,
                     limit=len(to_check),

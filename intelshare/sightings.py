@@ -52,8 +52,8 @@ def _mode(partner: Partner, collection: Collection) -> str:
 
 def _latest_raw(collection: Collection, stix_id: str) -> tuple[dict[str, Any], int | None] | None:
     found = (
-        policy.staff_versions(collection=collection)
-        .versions.filter(stix_id=stix_id, is_latest=True)
+        policy.catalogue(collection=collection)
+        .filter(stix_id=stix_id, is_latest=True)
         .values_list("raw", "source_partner_id")
         .first()
     )

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from intelshare import policy, stix
@@ -92,14 +92,14 @@ def _push(
         _resolve_inflight(feed, sync_run, owner, client)
     limit = client.api_root_info().max_content_length
     view = policy.visible(partner=feed.partner, collection=feed.collection, now=timezone.now())
-    versions = view.versions.exclude(source_partner=feed.partner)
+    theirs = ~Q(source_partner=feed.partner)
     fields = ("raw", *view.redaction_fields)
     while True:
         cursor = None
         if feed.push_cursor_date is not None and feed.push_cursor_pk is not None:
             cursor = policy.Cursor(feed.push_cursor_date, feed.push_cursor_pk)
         rows = view.window(
-            versions, added_after=None, after=cursor, limit=feed.page_size, fields=fields
+            theirs, added_after=None, after=cursor, limit=feed.page_size, fields=fields
         )
         if not rows:
             return False
@@ -115,7 +115,7 @@ def _items(rows: Sequence[policy.Row], texts: Sequence[str]) -> list[Item]:
         obj = orjson.loads(text)
         size = len(json.dumps(obj, ensure_ascii=False).encode())
         version = obj.get("modified") or obj.get("created") or ""
-        items.append(Item(row[0], row[1], obj["id"], version, obj, size))
+        items.append(Item(row.pk, row.added, obj["id"], version, obj, size))
     return items
 
 

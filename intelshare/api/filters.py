@@ -126,8 +126,8 @@ class AuditEventFilter(filters.FilterSet):
     ) -> QuerySet[AuditEvent]:
         pks: list[int] = []
         for collection in Collection.objects.all():
-            view = policy.staff_versions(collection=collection)
-            pks += list(view.versions.filter(stix_id=value).values_list("pk", flat=True)[:200])
+            stored = policy.catalogue(collection=collection).filter(stix_id=value)
+            pks += list(stored.values_list("pk", flat=True)[:200])
         named = Q(object_id=value)
         return queryset.filter(named | _served_any(pks) if pks else named)
 

@@ -28,7 +28,14 @@ Rules, in the order ``decide()`` applies them:
   hidden members and is withheld when none remain.
 """
 
-from intelshare.policy.access import access, collections, staff_versions, view_for, visible
+from intelshare.policy.access import (
+    access,
+    catalogue,
+    collections,
+    staff_versions,
+    view_for,
+    visible,
+)
 from intelshare.policy.explain import Explanation, explain
 from intelshare.policy.rules import (
     STAFF_ACCESS,
@@ -55,6 +62,7 @@ __all__ = [
     "VersionFacts",
     "View",
     "access",
+    "catalogue",
     "collections",
     "compile_rules",
     "decide",

@@ -22,14 +22,20 @@ def visible(*, partner: Partner, collection: Collection, now: datetime) -> View:
     of ``collection`` at ``now`` under its agreement."""
     rules = compile_rules(partner_id=partner.pk, collection=collection, now=now)
     if rules is None or not (rules.active and rules.can_read):
-        return View(versions=ObjectVersion.objects.none())
+        return View(_versions=ObjectVersion.objects.none())
     versions = _versions_of(collection).filter(base_q(rules, now))
-    return View(versions=versions, rules=rules, now=now, redaction_fields=REDACTION_FIELDS)
+    return View(_versions=versions, rules=rules, now=now, redaction_fields=REDACTION_FIELDS)
+
+
+def catalogue(*, collection: Collection | None = None) -> QuerySet[ObjectVersion]:
+    """Every stored version of ``collection`` (of every collection when None), for hub
+    staff only (console, CLI, metrics, preview, audit); never a partner's read."""
+    return ObjectVersion.objects.all() if collection is None else _versions_of(collection)
 
 
 def staff_versions(*, collection: Collection) -> View:
     """Every version of ``collection``: the hub's staff path, never a partner's."""
-    return View(versions=_versions_of(collection))
+    return View(_versions=_versions_of(collection))
 
 
 def view_for(caller: Caller, collection: Collection, now: datetime) -> View:
@@ -37,7 +43,7 @@ def view_for(caller: Caller, collection: Collection, now: datetime) -> View:
     if caller.is_staff:
         return staff_versions(collection=collection)
     if caller.partner_id is None:
-        return View(versions=ObjectVersion.objects.none())
+        return View(_versions=ObjectVersion.objects.none())
     return visible(partner=Partner(pk=caller.partner_id), collection=collection, now=now)
 
 

@@ -26,7 +26,27 @@ class Cursor:
     pk: int
 
 
-Row = tuple[Any, ...]  # (pk, view date_added, *fields)
+_Raw = tuple[Any, ...]
+
+
+class Row(tuple[Any, ...]):
+    """One visible version as ``window()`` returns it: (pk, view date_added, *fields),
+    with the first two named."""
+
+    __slots__ = ()
+
+    @property
+    def pk(self) -> int:
+        return int(self[0])
+
+    @property
+    def added(self) -> datetime:
+        value: datetime = self[1]
+        return value
+
+    @property
+    def cursor(self) -> Cursor:
+        return Cursor(self[1], self[0])
 
 
 # Columns a partner view needs beside the caller's fields to finish its rules;
@@ -39,15 +59,16 @@ REFINE_FIELDS = ("stix_id", "type", "has_refs", "source_partner_id", "is_latest"
 class View:
     """The versions of one collection visible to one caller at one instant.
 
-    ``versions`` applies, in SQL, every rule that looks at a version's own
-    columns. The rules that look at other rows — references, and "latest" or
+    ``_versions`` applies, in SQL, every rule that looks at a version's own
+    columns; it holds more than the caller may see, so it stays private and every
+    read goes through ``window()``. The rules that look at other rows — references, and "latest" or
     "first" among the visible versions — are finished per page by
     ``window()`` with a few batched index lookups, so a page costs what it
     returns instead of what the collection holds; the page is refilled until
     it is full, so ``more``/``next`` stay truthful.
     """
 
-    versions: QuerySet[ObjectVersion]
+    _versions: QuerySet[ObjectVersion]
     rules: Rules | None = None  # None for staff
     now: datetime | None = None
     redaction_fields: tuple[str, ...] = field(default=())
@@ -72,7 +93,7 @@ class View:
         """Whether the caller may see any version of ``stix_id`` (hidden = absent)."""
         return bool(
             self.window(
-                self.versions.filter(stix_id=stix_id),
+                Q(stix_id=stix_id),
                 added_after=None,
                 after=None,
                 limit=1,
@@ -82,7 +103,7 @@ class View:
 
     def window(
         self,
-        qs: QuerySet[ObjectVersion],
+        narrow: Q | None = None,
         *,
         added_after: datetime | None,
         after: Cursor | None,
@@ -91,8 +112,8 @@ class View:
         versions: frozenset[str] = frozenset({"all"}),
         exact: tuple[datetime, ...] = (),
     ) -> list[Row]:
-        """Up to ``limit`` rows of ``qs`` (narrowed from ``versions``) in this view's
-        order, after ``added_after`` and ``after``, as (pk, view date, *fields).
+        """Up to ``limit`` visible rows (those matching ``narrow``, a filter of the
+        caller's) in this view's order, after ``added_after`` and ``after``.
 
         ``versions`` holds the TAXII version keywords (``all``, ``first``,
         ``last``) and ``exact`` the exact versions asked for (§3.4.1): a row is
@@ -104,19 +125,20 @@ class View:
         the reveal for a version a widening revealed. Each stream is read in
         index order and they are merged.
         """
+        qs = self._versions if narrow is None else self._versions.filter(narrow)
         qs = _version_prefilter(self, qs, versions, exact)
         if self.rules is None:
-            return self._merged(qs, added_after, after, limit, list(fields))
+            return [Row(r) for r in self._merged(qs, added_after, after, limit, list(fields))]
         for _ in range(3):
             rows = self._candidates(qs, added_after, after, limit, versions, exact)
             if not fields:
-                return rows
+                return [Row(r) for r in rows]
             filled = self._fill(rows, fields)
             if len(filled) == len(rows):
-                return filled
+                break
             # A version was deleted between the two reads: read the window again, so
             # the caller's ``limit + 1`` rows still tell ``more`` truthfully.
-        return filled
+        return [Row(r) for r in filled]
 
     def _candidates(
         self,
@@ -126,13 +148,13 @@ class View:
         limit: int,
         versions: frozenset[str],
         exact: tuple[datetime, ...],
-    ) -> list[Row]:
+    ) -> list[_Raw]:
         """The (pk, view date) of up to ``limit`` visible rows, read with only the
         columns the rules need: refills then cost what they keep, not whole objects."""
         refine: tuple[str, ...] = REFINE_FIELDS
         if versions & {"first", "last"} and ("first" in versions or exact):
             refine = (*REFINE_FIELDS, "version")
-        rows: list[Row] = []
+        rows: list[_Raw] = []
         cursor = after
         passed = 1.0  # share of candidates the last batch kept: sizes the refill
         while len(rows) < limit:
@@ -151,7 +173,7 @@ class View:
             cursor = Cursor(batch[-1][1], batch[-1][0])
         return [row[:2] for row in rows[:limit]]
 
-    def _fill(self, rows: list[Row], fields: Sequence[str]) -> list[Row]:
+    def _fill(self, rows: list[_Raw], fields: Sequence[str]) -> list[_Raw]:
         """``rows`` with the caller's ``fields``, read by primary key. ``rows`` are
         what ``_candidates`` decided visible; rows deleted meanwhile are left out."""
         assert self.rules is not None
@@ -170,7 +192,7 @@ class View:
         after: Cursor | None,
         limit: int,
         fields: Sequence[str],
-    ) -> list[Row]:
+    ) -> list[_Raw]:
         if self.rules is None:
             return _stream(qs, "date_added", ZERO, added_after, after, limit, fields)
         rules = self.rules
@@ -211,7 +233,7 @@ class View:
         rows.sort(key=lambda row: (row[1], row[0]))
         return rows[:limit]
 
-    def render(self, rows: Sequence[Row], raw_index: int) -> list[str]:
+    def render(self, rows: Sequence[tuple[Any, ...]], raw_index: int) -> list[str]:
         """The JSON text to serve for each row; redacted where the rules say so."""
         raws = [row[raw_index] for row in rows]
         if self.rules is None or not self.redaction_fields:
@@ -275,12 +297,12 @@ def _refs_pass(view: View, rows: Sequence[dict[str, Any]]) -> set[int]:
 
 def _refine(
     view: View,
-    batch: list[Row],
+    batch: list[_Raw],
     nfields: int,
     refine: tuple[str, ...],
     versions: frozenset[str],
     exact: tuple[datetime, ...],
-) -> list[Row]:
+) -> list[_Raw]:
     """Finish a partner's rules on one batch: references, then first/last among
     the visible versions (a version is "last" when no visible one is newer).
     ``refine`` names the columns after the caller's fields (REFINE_FIELDS, and
@@ -300,14 +322,14 @@ def _refine(
         names = ("pk", *REFINE_FIELDS, "version")
         others = [
             dict(zip(names, row, strict=True))
-            for row in view.versions.filter(stix_id__among=sorted(unsure)).values_list(*names)
+            for row in view._versions.filter(stix_id__among=sorted(unsure)).values_list(*names)
         ]
         shown = _refs_pass(view, others)
         for other in others:
             version_of[other["pk"]] = other["version"]
             if other["pk"] in shown:
                 visible_versions.setdefault(other["stix_id"], []).append(other["version"])
-    keep: list[Row] = []
+    keep: list[_Raw] = []
     for row, i in kept:
         if i["is_latest"] and "first" not in versions and not exact:
             keep.append(row)  # "last" alone: the stored newest version is the newest seen
@@ -329,7 +351,7 @@ def _stream(
     after: Cursor | None,
     limit: int,
     fields: Sequence[str],
-) -> list[Row]:
+) -> list[_Raw]:
     """Rows of ``qs`` whose view date is ``column`` + ``shift``, in that order."""
     if added_after is not None:
         qs = qs.filter(**{f"{column}__gt": added_after - shift})

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
+from django.db.models import Q
 from django.utils import timezone
 
 from intelshare import ingest, policy, services, sightings, stix
@@ -77,7 +78,7 @@ class Hub:
             partner=self.partners[slug], collection=self.world.collection, now=timezone.now()
         )
         rows = view.window(
-            view.versions.filter(type="sighting"),
+            Q(type="sighting"),
             added_after=None,
             after=None,
             limit=1000,
