@@ -16,6 +16,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from sync import runs
+
 # A throwaway account on a throwaway database.
 PASSWORD = "drill-Password-7c1e"
 
@@ -144,12 +146,12 @@ def cmd_feeds(args: dict[str, Any]) -> dict[str, Any]:
 
     rounds: list[dict[str, Any]] = []
     for _ in range(args.get("rounds", 1)):
-        runs: dict[str, Any] = {}
+        outcomes: dict[str, Any] = {}
 
         def one(name: str, feed_id: int, into: dict[str, Any]) -> None:
             began = time.monotonic()
             try:
-                result = pull.run(feed_id=feed_id, owner=services.new_owner(via="drill"))
+                result = pull.run(feed_id=feed_id, owner=runs.new_owner(via="drill"))
                 run = result.run
                 into[name] = {
                     "seconds": round(time.monotonic() - began, 2),
@@ -169,7 +171,7 @@ def cmd_feeds(args: dict[str, Any]) -> dict[str, Any]:
                 connection.close()
 
         threads = [
-            threading.Thread(target=one, args=(name, feed.pk, runs), daemon=True)
+            threading.Thread(target=one, args=(name, feed.pk, outcomes), daemon=True)
             for name, feed in feeds.items()
         ]
         for thread in threads:
@@ -178,7 +180,7 @@ def cmd_feeds(args: dict[str, Any]) -> dict[str, Any]:
             thread.join(timeout=args.get("join_timeout", 120))
         for thread, name in zip(threads, feeds, strict=True):
             if thread.is_alive():
-                runs[name] = {"outcome": "still running", "seconds": None}
+                outcomes[name] = {"outcome": "still running", "seconds": None}
         now = timezone.now()
         state = {}
         for name, feed in feeds.items():
@@ -192,9 +194,9 @@ def cmd_feeds(args: dict[str, Any]) -> dict[str, Any]:
                     else None
                 ),
                 "last_error": feed.last_error[:200],
-                "runs": SyncRun.objects.filter(feed=feed).count(),
+                "outcomes": SyncRun.objects.filter(feed=feed).count(),
             }
-        rounds.append({"runs": runs, "feeds": state})
+        rounds.append({"outcomes": outcomes, "feeds": state})
     # What the beat dispatcher would enqueue now: backed-off feeds must not be due.
     due = sorted(feed.name for feed in Feed.objects.filter(pk__in=services.dispatch_due()))
     return {"rounds": rounds, "due_now": due}
@@ -222,7 +224,7 @@ def cmd_pull(args: dict[str, Any]) -> dict[str, Any]:
             collection=_collection(),
             page_size=args["page_size"],
         )
-    result = pull.run(feed_id=feed.pk, owner=services.new_owner(via="drill"))
+    result = pull.run(feed_id=feed.pk, owner=runs.new_owner(via="drill"))
     feed.refresh_from_db()
     run = result.run
     if run is None:

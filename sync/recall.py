@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from intelshare import audit, policy
 from intelshare.models import AuditEvent, Collection, User
-from sync import services
+from sync import runs, services
 from sync.client import RemoteError, RemoteRejected
 from sync.models import Feed, Recall, RecallDelivery, RecallReceipt
 
@@ -158,7 +158,7 @@ def deliver(
         if delivery.attempts >= RecallDelivery.MAX_ATTEMPTS:
             delivery.state = RecallDelivery.FAILED
         else:
-            wait = services.backoff(
+            wait = runs.backoff(
                 delivery.attempts, transient=True, retry_after=getattr(exc, "retry_after", None)
             )
             delivery.next_attempt = now + timedelta(seconds=wait)
