@@ -134,7 +134,7 @@ def _page() -> bytes:
 
 
 def _env() -> dict[str, str]:
-    # INTELSHARE_SYNC_REQUEST_SECONDS bounds a whole request (sync/client.py,
+    # INTELSHARE_SYNC_REQUEST_SECONDS bounds a whole request (sync/client/transport.py,
     # _Deadline); partner_trickle proves it.
     return {
         "INTELSHARE_SYNC_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),

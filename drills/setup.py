@@ -205,8 +205,8 @@ def cmd_feeds(args: dict[str, Any]) -> dict[str, Any]:
 def cmd_pull(args: dict[str, Any]) -> dict[str, Any]:
     """One ``sync.pull.run`` of the pull feed ``args["name"]`` (created on first use,
     pages of ``page_size``); reports the run and the feed's checkpoint after it."""
+    from intelshare.stix import format_timestamp
     from sync import pull, services
-    from sync.client import format_timestamp
     from sync.models import Feed
 
     feed = Feed.objects.filter(name=args["name"]).first()

@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from intelshare import policy, stix
 from intelshare.models import ObjectVersion
+from intelshare.stix import parse_timestamp
 from sync import pull, runs, services
-from sync.client import parse_timestamp
 from sync.models import Feed, Quarantine, SyncRun
 from tests.factories import TLP2_GREEN, World
 from tests.support.medallion import (

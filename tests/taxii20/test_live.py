@@ -120,7 +120,7 @@ def test_green_partner_sees_the_same_over_both_faces(
 def test_sync_pulls_from_the_hubs_own_20_face(
     live: tuple[str, World, Seeded], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """sync/client.py's TAXII 2.0 path (Range pages, Content-Range) pulls the green
+    """sync.client's TAXII 2.0 path (Range pages, Content-Range) pulls the green
     partner's view of one collection over 2.0 into another collection, through ingest:
     the same ids, stored as STIX 2.1, nothing quarantined; a second run adds only
     what is new."""
