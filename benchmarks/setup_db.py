@@ -121,7 +121,7 @@ def cmd_stats(args: argparse.Namespace) -> dict[str, Any]:
     (what the partner sees is measured over HTTP by the policy line)."""
     from intelshare import policy
 
-    versions = policy.staff_versions(collection=_collection(args.alias)).versions
+    versions = policy.catalogue(collection=_collection(args.alias))
     return {"versions": versions.count(), "latest": versions.filter(is_latest=True).count()}
 
 

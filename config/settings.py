@@ -161,7 +161,7 @@ INTELSHARE_SYNC_CONNECT_TIMEOUT = env_int("INTELSHARE_SYNC_CONNECT_TIMEOUT", def
 # The only source of the partner timeouts (sync.client.Timeout.from_settings).
 INTELSHARE_SYNC_READ_TIMEOUT = env_int("INTELSHARE_SYNC_READ_TIMEOUT", default=60)
 # The read timeout bounds each wait for a byte; this bounds a whole request, so a
-# partner trickling its answer cannot hold a run (sync/client.py, _Deadline).
+# partner trickling its answer cannot hold a run (sync/client/transport.py, _Deadline).
 INTELSHARE_SYNC_REQUEST_SECONDS = env_int("INTELSHARE_SYNC_REQUEST_SECONDS", default=300)
 INTELSHARE_SYNC_DISPATCH_SECONDS = env_int("INTELSHARE_SYNC_DISPATCH_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE["sync.dispatch_due_feeds"] = {

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from console import selectors
 from console.common import page, staff_only
 from console.objects import search_from
-from intelshare import ingest
+from intelshare import sightings
 from intelshare.models import Collection, Partner
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -51,7 +51,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     result = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        result = ingest.store(
+        result = sightings.store(
             collection=data["collection"],
             objects=data["bundle"],
             source_partner=data["source_partner"],

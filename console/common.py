@@ -62,6 +62,7 @@ RULE_TEXT = {
     "grant": "no read grant on the collection",
     "tlp-ceiling": "TLP above the agreement's ceiling",
     "originator-control": "another partner's contribution it may not pass on",
+    "sightings": "another partner's sighting, not routed to this partner",
     "types": "type not allowed by the agreement",
     "embargo": "still under embargo",
     "granular-markings": "a property is marked above the ceiling",

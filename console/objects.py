@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from console import selectors
 from console.common import RULE_TEXT, page, rule_text, staff_only
-from intelshare import policy, preview, stix
+from intelshare import policy, preview, sightings, stix
 from intelshare.admin.sharing import KNOWN_TYPES
 from intelshare.models import Collection, Partner
 from sync.models import Recall
@@ -53,6 +53,7 @@ def search_from(get: QueryDict) -> selectors.Search:
         collection=collection,
         added_from=_date(get.get("from")),
         added_to=_date(get.get("to")),
+        hit=get.get("hit") == "1",
     )
 
 
@@ -61,7 +62,8 @@ def objects(request: HttpRequest) -> HttpResponse:
     get = request.GET
     wanted = search_from(get)
     searched = any(
-        get.get(k) for k in ("q", "type", "tlp", "source", "origin", "collection", "from", "to")
+        get.get(k)
+        for k in ("q", "type", "tlp", "source", "origin", "collection", "from", "to", "hit")
     )
     hits = selectors.search(wanted)
     return page(
@@ -180,6 +182,9 @@ def object_detail(request: HttpRequest, stix_id: str) -> HttpResponse:
             "receipts": receipts,
             "scanned": scanned,
             "receipt_days": RECEIPT_DAYS,
+            "seen": sightings.seen({v.collection_id for v in found.versions}, [stix_id]).get(
+                stix_id
+            ),
             "json": orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode(),
         },
         title=stix.object_name(obj) or stix_id,

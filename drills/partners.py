@@ -134,7 +134,7 @@ def _page() -> bytes:
 
 
 def _env() -> dict[str, str]:
-    # INTELSHARE_SYNC_REQUEST_SECONDS bounds a whole request (sync/client.py,
+    # INTELSHARE_SYNC_REQUEST_SECONDS bounds a whole request (sync/client/transport.py,
     # _Deadline); partner_trickle proves it.
     return {
         "INTELSHARE_SYNC_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
@@ -144,7 +144,7 @@ def _env() -> dict[str, str]:
 
 
 def _window(failures: int, *, transient: bool) -> tuple[float, float]:
-    """Where ``next_attempt`` may fall after the n-th failure (sync.services.backoff)."""
+    """Where ``next_attempt`` may fall after the n-th failure (sync.runs.backoff)."""
     base = TRANSIENT_BASE if transient else PERMANENT_BASE
     ceiling = base * 2 ** (failures - 1)
     grace = GRACE if transient else 0.0

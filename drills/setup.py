@@ -16,6 +16,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from sync import runs
+
 # A throwaway account on a throwaway database.
 PASSWORD = "drill-Password-7c1e"
 
@@ -93,8 +95,7 @@ def cmd_versions(args: dict[str, Any]) -> dict[str, Any]:
     """Every stored (id, version) of the drill collection, through the staff path."""
     from intelshare import policy, stix
 
-    view = policy.staff_versions(collection=_collection())
-    rows = view.versions.values_list("stix_id", "version")
+    rows = policy.catalogue(collection=_collection()).values_list("stix_id", "version")
     return {"versions": [[sid, stix.format_version(v)] for sid, v in rows.iterator()]}
 
 
@@ -145,12 +146,12 @@ def cmd_feeds(args: dict[str, Any]) -> dict[str, Any]:
 
     rounds: list[dict[str, Any]] = []
     for _ in range(args.get("rounds", 1)):
-        runs: dict[str, Any] = {}
+        outcomes: dict[str, Any] = {}
 
         def one(name: str, feed_id: int, into: dict[str, Any]) -> None:
             began = time.monotonic()
             try:
-                result = pull.run(feed_id=feed_id, owner=services.new_owner(via="drill"))
+                result = pull.run(feed_id=feed_id, owner=runs.new_owner(via="drill"))
                 run = result.run
                 into[name] = {
                     "seconds": round(time.monotonic() - began, 2),
@@ -170,7 +171,7 @@ def cmd_feeds(args: dict[str, Any]) -> dict[str, Any]:
                 connection.close()
 
         threads = [
-            threading.Thread(target=one, args=(name, feed.pk, runs), daemon=True)
+            threading.Thread(target=one, args=(name, feed.pk, outcomes), daemon=True)
             for name, feed in feeds.items()
         ]
         for thread in threads:
@@ -179,7 +180,7 @@ def cmd_feeds(args: dict[str, Any]) -> dict[str, Any]:
             thread.join(timeout=args.get("join_timeout", 120))
         for thread, name in zip(threads, feeds, strict=True):
             if thread.is_alive():
-                runs[name] = {"outcome": "still running", "seconds": None}
+                outcomes[name] = {"outcome": "still running", "seconds": None}
         now = timezone.now()
         state = {}
         for name, feed in feeds.items():
@@ -193,9 +194,9 @@ def cmd_feeds(args: dict[str, Any]) -> dict[str, Any]:
                     else None
                 ),
                 "last_error": feed.last_error[:200],
-                "runs": SyncRun.objects.filter(feed=feed).count(),
+                "outcomes": SyncRun.objects.filter(feed=feed).count(),
             }
-        rounds.append({"runs": runs, "feeds": state})
+        rounds.append({"outcomes": outcomes, "feeds": state})
     # What the beat dispatcher would enqueue now: backed-off feeds must not be due.
     due = sorted(feed.name for feed in Feed.objects.filter(pk__in=services.dispatch_due()))
     return {"rounds": rounds, "due_now": due}
@@ -204,8 +205,8 @@ def cmd_feeds(args: dict[str, Any]) -> dict[str, Any]:
 def cmd_pull(args: dict[str, Any]) -> dict[str, Any]:
     """One ``sync.pull.run`` of the pull feed ``args["name"]`` (created on first use,
     pages of ``page_size``); reports the run and the feed's checkpoint after it."""
+    from intelshare.stix import format_timestamp
     from sync import pull, services
-    from sync.client import format_timestamp
     from sync.models import Feed
 
     feed = Feed.objects.filter(name=args["name"]).first()
@@ -223,7 +224,7 @@ def cmd_pull(args: dict[str, Any]) -> dict[str, Any]:
             collection=_collection(),
             page_size=args["page_size"],
         )
-    result = pull.run(feed_id=feed.pk, owner=services.new_owner(via="drill"))
+    result = pull.run(feed_id=feed.pk, owner=runs.new_owner(via="drill"))
     feed.refresh_from_db()
     run = result.run
     if run is None:

@@ -10,7 +10,7 @@ resumes from ``X-TAXII-Date-Added-Last`` never skips a version.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -46,6 +46,7 @@ _VERSION_FIELDS = (
     "is_latest",
     "raw",
     "label",
+    "routed_to_id",
 )
 
 # Extra per-object checks (e.g. extension schemas); each returns error strings.
@@ -148,6 +149,7 @@ def store(
     source_partner: Partner | None = None,
     default_tlp: int | None = None,
     origin: str = "",
+    routes: Mapping[str, int] | None = None,
 ) -> StoreResult:
     """Validate ``objects`` and store every valid version not stored yet.
 
@@ -156,7 +158,8 @@ def store(
     objects are never stored. ``default_tlp`` (a partner feed's setting) is
     the policy TLP of versions without a TLP marking; the object is not
     rewritten. Without it, unmarked versions follow the collection's default.
-    ``origin`` records where the versions came from (provenance).
+    ``origin`` records where the versions came from (provenance). ``routes`` maps a
+    partner's sighting ids to the partner they are routed to (``intelshare.sightings``).
     """
     slots: list[Outcome | _Candidate] = []
     for obj in objects:
@@ -167,7 +170,7 @@ def store(
     if candidates:
         with transaction.atomic():
             decided = _store_candidates(
-                collection, candidates, source_partner, default_tlp, origin[:100]
+                collection, candidates, source_partner, default_tlp, origin[:100], routes or {}
             )
     result = StoreResult()
     for slot in slots:
@@ -217,6 +220,7 @@ def _store_candidates(
     source_partner: Partner | None,
     default_tlp: int | None,
     origin: str,
+    routes: Mapping[str, int],
 ) -> dict[int, Outcome]:
     last = _lock_clock(collection)
     existing = _existing(collection, {c.facts.stix_id for c in candidates})
@@ -265,7 +269,7 @@ def _store_candidates(
                 if s.is_latest and s.version < latest[sid]
             ]
         )
-        _insert(collection, new, latest, source_partner, default_tlp, origin)
+        _insert(collection, new, latest, source_partner, default_tlp, origin, routes)
         Collection.objects.filter(pk=collection.pk).update(last_date_added=stamp - TICK)
     return decided
 
@@ -287,6 +291,7 @@ def _insert(
     source_partner: Partner | None,
     default_tlp: int | None,
     origin: str,
+    routes: Mapping[str, int],
 ) -> None:
     """Insert the new versions and their references (``bulk``: COPY on PostgreSQL)."""
     partner_id = source_partner.pk if source_partner is not None else None
@@ -309,6 +314,7 @@ def _insert(
             n.version == latest[n.facts.stix_id],
             n.raw,
             n.facts.label,
+            routes.get(n.facts.stix_id) if n.facts.type == "sighting" else None,
         )
         for n in new
     ]

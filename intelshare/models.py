@@ -165,6 +165,7 @@ class Agreement(models.Model):
     """
 
     WITHHOLD, REDACT = "withhold", "redact"
+    NAMED, ANONYMOUS, UNSHARED = "named", "anonymous", "none"
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="agreements")
     name = models.CharField(max_length=200)
@@ -197,6 +198,16 @@ class Agreement(models.Model):
         blank=True,
         related_name="consented_by",
         help_text="Partners that may receive this partner's TLP:AMBER contributions.",
+    )
+    sightings = models.CharField(
+        max_length=10,
+        default=ANONYMOUS,
+        choices=[
+            (NAMED, "named: each sighting goes to the sighted object's originator"),
+            (ANONYMOUS, "anonymous: only counted in the hub's roll-up"),
+            (UNSHARED, "none: kept on the hub"),
+        ],
+        help_text="How this partner's sightings are shared.",
     )
     rate_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="TAXII requests per minute; empty = the hub default."
@@ -269,6 +280,11 @@ class ObjectVersion(models.Model):
     revoked = models.BooleanField(default=False)
     is_latest = models.BooleanField(default=True)
     raw = models.TextField()
+    # A partner's sighting reaches only this partner (the sighted object's originator,
+    # when the sender shares sightings by name); other partners' sightings reach no one.
+    routed_to = models.ForeignKey(
+        Partner, null=True, blank=True, db_index=False, on_delete=models.SET_NULL, related_name="+"
+    )
     # stix.search_label(raw): trigram-indexed on PostgreSQL (migration 0004).
     label = models.TextField(default="", blank=True)
 

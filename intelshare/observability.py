@@ -142,7 +142,7 @@ def _versions_stored() -> list[list[Any]]:
         from intelshare import policy
 
         counts = [
-            [str(collection), policy.staff_versions(collection=collection).versions.count()]
+            [str(collection), policy.catalogue(collection=collection).count()]
             for collection in Collection.objects.only("pk", "alias", "title")
         ]
         cache.set(VERSIONS_KEY, counts, VERSIONS_TTL)

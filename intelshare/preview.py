@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core import signing
+from django.db.models import Q
 
 from intelshare import policy, stix
 from intelshare.models import Collection, Partner
@@ -27,6 +28,7 @@ RULES = (
     "grant",
     "tlp-ceiling",
     "originator-control",
+    "sightings",
     "types",
     "embargo",
     "granular-markings",
@@ -102,7 +104,7 @@ def page(
     after = _cursor(cursor, partner, collection) if cursor else None
     view = policy.visible(partner=partner, collection=collection, now=now)
     found = view.window(
-        view.versions,
+        None,
         added_after=None,
         after=after,
         limit=limit + 1,
@@ -126,6 +128,7 @@ _FACT_COLUMNS = (
     "granular_rank",
     "granular_required_rank",
     "has_refs",
+    "routed_to_id",
 )
 
 
@@ -134,7 +137,7 @@ def _chunks(
 ) -> Iterator[list[tuple[Any, ...]]]:
     """The collection's fact rows in chunks: all of them oldest first, or only the
     ``newest`` most recently stored, newest first."""
-    versions = policy.staff_versions(collection=collection).versions
+    versions = policy.catalogue(collection=collection)
     rows = versions.order_by("pk") if newest is None else versions.order_by("-pk")[:newest]
     chunk: list[tuple[Any, ...]] = []
     for row in rows.values_list(*_FACT_COLUMNS).iterator(chunk_size=_CHUNK):
@@ -161,7 +164,7 @@ def _decisions(
             continue
         to_check: dict[int, tuple[Any, ...]] = {}
         for row in chunk:
-            pk, sid, typ, tlp, source, added, g_rank, g_req, has_refs = row
+            pk, sid, typ, tlp, source, added, g_rank, g_req, has_refs, routed = row
             facts = policy.VersionFacts(
                 stix_id=sid,
                 type=typ,
@@ -170,6 +173,7 @@ def _decisions(
                 date_added=added,
                 granular_rank=g_rank,
                 granular_required_rank=g_req,
+                routed_to_id=routed,
             )
             decision = policy.decide(rules, facts, now)
             if decision.shared and decision.rule == "shared" and has_refs:
@@ -180,7 +184,7 @@ def _decisions(
             seen = {
                 found[0]
                 for found in view.window(
-                    view.versions.filter(pk__in=list(to_check)),
+                    Q(pk__in=list(to_check)),
                     added_after=None,
                     after=None,
                     limit=len(to_check),

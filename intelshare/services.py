@@ -30,6 +30,7 @@ AGREEMENT_FIELDS = frozenset(
         "valid_from",
         "valid_until",
         "granular_mode",
+        "sightings",
         "rate_limit",
     }
 )

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
-from intelshare import ingest, stix
+from intelshare import ingest, sightings, stix
 from intelshare.models import Collection, Partner, Status, User
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def submit(
             total_count=len(objects),
         )
         with transaction.atomic():
-            result = ingest.store(
+            result = sightings.store(
                 collection=collection,
                 objects=objects,
                 source_partner=partner,
@@ -128,7 +128,7 @@ def process(status_id: str) -> None:
                 return
             done = locked.success_count + locked.failure_count
             chunk = objects[done : done + CHUNK]
-            result = ingest.store(
+            result = sightings.store(
                 collection=locked.collection,
                 objects=chunk,
                 source_partner=locked.partner,

@@ -26,8 +26,8 @@ import orjson
 from django.db import transaction
 from django.db.models import F
 
-from intelshare import ingest
-from sync import services
+from intelshare import ingest, sightings
+from sync import runs, services
 from sync.client import Page, RemoteError
 from sync.models import Feed, Quarantine, SyncRun
 
@@ -40,15 +40,15 @@ def run(
     owner: str,
     deadline: float | None = None,
     client_factory: services.ClientFactory = services.client_for,
-) -> services.RunResult:
+) -> runs.RunResult:
     """One pull run of ``feed_id`` under lease ``owner``.
 
     ``deadline`` (``time.monotonic()``): stop after the page that passes it;
     the feed is then due again at once (outcome ``partial``).
     """
-    begun = services.run_begin(feed_id=feed_id, owner=owner, direction=Feed.PULL)
+    begun = runs.run_begin(feed_id=feed_id, owner=owner, direction=Feed.PULL)
     if begun is None:
-        return services.RunResult(None)
+        return runs.RunResult(None)
     feed, sync_run = begun
     more = False
     try:
@@ -58,15 +58,15 @@ def run(
                 if deadline is not None and page.more and time.monotonic() > deadline:
                     more = True
                     break
-    except services.LeaseLost:
+    except runs.LeaseLost:
         logger.warning("feed %s run %s: lease lost; stopped", feed.pk, sync_run.pk)
-        return services.run_lost(sync_run)
+        return runs.run_lost(sync_run)
     except RemoteError as exc:
-        return services.run_fail(feed, sync_run, owner, exc)
+        return runs.run_fail(feed, sync_run, owner, exc)
     except Exception as exc:
-        services.run_fail(feed, sync_run, owner, exc)
+        runs.run_fail(feed, sync_run, owner, exc)
         raise
-    return services.run_succeed(feed, sync_run, owner, more=more)
+    return runs.run_succeed(feed, sync_run, owner, more=more)
 
 
 def _later(current: datetime | None, candidate: datetime | None) -> datetime | None:
@@ -96,7 +96,7 @@ def _store_page(feed: Feed, sync_run: SyncRun, owner: str, page: Page) -> None:
     checkpoint = _later(feed.checkpoint, page.checkpoint)
     newest = _later(feed.remote_added_last, page.date_added_last)
     with transaction.atomic():
-        result = ingest.store(
+        result = sightings.store(
             collection=feed.collection,
             objects=page.objects,
             source_partner=feed.partner,
@@ -110,7 +110,7 @@ def _store_page(feed: Feed, sync_run: SyncRun, owner: str, page: Page) -> None:
         ]
         if bad:
             Quarantine.objects.bulk_create(bad, ignore_conflicts=True)
-        services.lease_keep(
+        runs.lease_keep(
             feed_id=feed.pk, owner=owner, checkpoint=checkpoint, remote_added_last=newest
         )
         SyncRun.objects.filter(pk=sync_run.pk).update(

@@ -20,11 +20,11 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from intelshare import policy, stix
-from sync import recall, services
+from sync import recall, runs, services
 from sync.client import RemoteError, RemoteRejected, RemoteUnavailable, TaxiiClient
 from sync.models import Feed, SyncRun
 
@@ -64,24 +64,24 @@ def run(
     owner: str,
     deadline: float | None = None,
     client_factory: services.ClientFactory = services.client_for,
-) -> services.RunResult:
+) -> runs.RunResult:
     """One push run of ``feed_id`` under lease ``owner`` (see the module docstring)."""
-    begun = services.run_begin(feed_id=feed_id, owner=owner, direction=Feed.PUSH)
+    begun = runs.run_begin(feed_id=feed_id, owner=owner, direction=Feed.PUSH)
     if begun is None:
-        return services.RunResult(None)
+        return runs.RunResult(None)
     feed, sync_run = begun
     try:
         with client_factory(feed) as client:
             more = _push(feed, sync_run, owner, client, deadline)
-    except services.LeaseLost:
+    except runs.LeaseLost:
         logger.warning("feed %s run %s: lease lost; stopped", feed.pk, sync_run.pk)
-        return services.run_lost(sync_run)
+        return runs.run_lost(sync_run)
     except (RemoteError, PushStopped) as exc:
-        return services.run_fail(feed, sync_run, owner, exc)
+        return runs.run_fail(feed, sync_run, owner, exc)
     except Exception as exc:
-        services.run_fail(feed, sync_run, owner, exc)
+        runs.run_fail(feed, sync_run, owner, exc)
         raise
-    return services.run_succeed(feed, sync_run, owner, more=more)
+    return runs.run_succeed(feed, sync_run, owner, more=more)
 
 
 def _push(
@@ -92,14 +92,14 @@ def _push(
         _resolve_inflight(feed, sync_run, owner, client)
     limit = client.api_root_info().max_content_length
     view = policy.visible(partner=feed.partner, collection=feed.collection, now=timezone.now())
-    versions = view.versions.exclude(source_partner=feed.partner)
+    theirs = ~Q(source_partner=feed.partner)
     fields = ("raw", *view.redaction_fields)
     while True:
         cursor = None
         if feed.push_cursor_date is not None and feed.push_cursor_pk is not None:
             cursor = policy.Cursor(feed.push_cursor_date, feed.push_cursor_pk)
         rows = view.window(
-            versions, added_after=None, after=cursor, limit=feed.page_size, fields=fields
+            theirs, added_after=None, after=cursor, limit=feed.page_size, fields=fields
         )
         if not rows:
             return False
@@ -115,7 +115,7 @@ def _items(rows: Sequence[policy.Row], texts: Sequence[str]) -> list[Item]:
         obj = orjson.loads(text)
         size = len(json.dumps(obj, ensure_ascii=False).encode())
         version = obj.get("modified") or obj.get("created") or ""
-        items.append(Item(row[0], row[1], obj["id"], version, obj, size))
+        items.append(Item(row.pk, row.added, obj["id"], version, obj, size))
     return items
 
 
@@ -150,12 +150,12 @@ def _send(
             failures=[{"id": item.stix_id, "version": item.version, "message": note}],
         )
         raise PushStopped(f"{item.stix_id} is {note}")
-    services.lease_keep(feed_id=feed.pk, owner=owner)
+    runs.lease_keep(feed_id=feed.pk, owner=owner)
     status = client.add_objects({"objects": [item.obj for item in envelope]})
     # Remember the status before waiting: a crash from here on re-reads it
     # instead of sending the envelope a second time.
     inflight = {"status_id": status["id"], "items": [item.as_json() for item in envelope]}
-    services.lease_keep(feed_id=feed.pk, owner=owner, push_inflight=inflight)
+    runs.lease_keep(feed_id=feed.pk, owner=owner, push_inflight=inflight)
     feed.push_inflight = inflight
     _settle(feed, sync_run, owner, client, envelope, status)
 
@@ -170,7 +170,7 @@ def _resolve_inflight(feed: Feed, sync_run: SyncRun, owner: str, client: TaxiiCl
             raise
         # The remote forgot the status: nothing to learn, send those again.
         logger.warning("feed %s: status of the in-flight envelope is gone; re-sending", feed.pk)
-        services.lease_keep(feed_id=feed.pk, owner=owner, push_inflight=None)
+        runs.lease_keep(feed_id=feed.pk, owner=owner, push_inflight=None)
         feed.push_inflight = None
         return
     _settle(feed, sync_run, owner, client, items, status)
@@ -274,7 +274,7 @@ def _record(
         {key: str(d.get(key, ""))[:500] for key in ("id", "version", "message")} for d in failures
     ]
     with transaction.atomic():
-        services.lease_keep(feed_id=feed.pk, owner=owner, **changes)
+        runs.lease_keep(feed_id=feed.pk, owner=owner, **changes)
         counts: dict[str, Any] = {
             "pages": F("pages") + 1,
             "pushed": F("pushed") + pushed,

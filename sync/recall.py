@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app
-from django.db import connection, transaction
-from django.db.models import Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from intelshare import audit, policy
 from intelshare.models import AuditEvent, Collection, User
-from sync import services
+from sync import runs, services
 from sync.client import RemoteError, RemoteRejected
 from sync.models import Feed, Recall, RecallDelivery, RecallReceipt
 
@@ -50,24 +50,6 @@ def record_push(*, feed: Feed, version_pks: Sequence[int], at: datetime) -> None
     )
 
 
-def _carrying(pks: Sequence[int]) -> QuerySet[AuditEvent]:
-    """Audit events whose ``versions`` hold any of ``pks`` (GIN-indexed ``@>`` on
-    PostgreSQL; ``json_each`` on SQLite)."""
-    if connection.vendor == "postgresql":
-        match = Q()
-        for pk in pks:
-            match |= Q(versions__contains=[pk])
-        return AuditEvent.objects.filter(match)
-    marks = ", ".join(["%s"] * len(pks))
-    # Placeholders only: the keys are parameters.
-    inner = RawSQL(  # noqa: S611
-        "SELECT e.id FROM intelshare_auditevent e, json_each(e.versions) j"  # noqa: S608
-        f" WHERE j.value IN ({marks})",
-        list(pks),
-    )
-    return AuditEvent.objects.filter(pk__in=inner)
-
-
 def on_deleting(
     *,
     collection: Collection,
@@ -86,9 +68,14 @@ def on_deleting(
         versions=sorted(texts.values()),
         by=by if by is not None and by.pk else None,
     )
+    added = min(
+        policy.catalogue(collection=collection)
+        .filter(pk__in=list(texts))
+        .values_list("date_added", flat=True)
+    )
     served = (
-        _carrying(list(texts))
-        .filter(partner__isnull=False, collection=collection)
+        audit.carrying(list(texts))
+        .filter(partner__isnull=False, collection=collection, at__gte=added)
         .filter(Q(method="GET", status_code__in=(200, 206)) | Q(endpoint=PUSH_ENDPOINT))
         .order_by("at", "id")
         .values_list("partner_id", "at", "endpoint", "filters", "versions")
@@ -171,7 +158,7 @@ def deliver(
         if delivery.attempts >= RecallDelivery.MAX_ATTEMPTS:
             delivery.state = RecallDelivery.FAILED
         else:
-            wait = services.backoff(
+            wait = runs.backoff(
                 delivery.attempts, transient=True, retry_after=getattr(exc, "retry_after", None)
             )
             delivery.next_attempt = now + timedelta(seconds=wait)

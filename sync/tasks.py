@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from celery import Task, shared_task
 from django.conf import settings
 
-from sync import pull, push, recall, services
+from sync import pull, push, recall, runs, services
 from sync.models import Feed
 
 logger = logging.getLogger(__name__)
@@ -27,14 +27,14 @@ MAX_RETRIES = 8
 class _Service(Protocol):
     def __call__(
         self, *, feed_id: int, owner: str, deadline: float | None = ...
-    ) -> services.RunResult: ...
+    ) -> runs.RunResult: ...
 
 
 def _run(task: Task[Any, Any], service: _Service, feed_id: int) -> None:
     if not Feed.objects.filter(pk=feed_id, enabled=True).exists():
         logger.info("feed %s is paused or gone; skipped", feed_id)
         return
-    owner = services.new_owner(task.request.id, via="task")
+    owner = runs.new_owner(task.request.id, via="task")
     deadline = time.monotonic() + settings.INTELSHARE_SYNC_RUN_SECONDS
     result = service(feed_id=feed_id, owner=owner, deadline=deadline)
     if result.retry_in is None:

@@ -3,15 +3,15 @@ only; what a partner receives is decided by ``intelshare.policy`` alone)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 import orjson
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from console.selectors.dashboard import origin_kind, partners
-from intelshare import stix
+from intelshare import sightings, stix
 from intelshare.models import AuditEvent, Collection, ObjectVersion, Partner, VersionRef
 
 # --- objects ----------------------------------------------------------------------------
@@ -31,6 +31,7 @@ class Hit:
     origin: str
     source_partner: Partner | None
     external_ids: tuple[str, ...]
+    seen: dict[str, Any] | None = None  # the hub's roll-up of partners' sightings
 
 
 def _parsed(raw: str) -> dict[str, Any]:
@@ -51,6 +52,7 @@ class Search:
     collection: str = ""
     added_from: date | None = None
     added_to: date | None = None
+    hit: bool = False  # sighted by partners (a roll-up exists)
 
 
 def _searched(s: Search) -> QuerySet[ObjectVersion]:
@@ -77,6 +79,15 @@ def _searched(s: Search) -> QuerySet[ObjectVersion]:
         qs = qs.filter(date_added__date__gte=s.added_from)
     if s.added_to:
         qs = qs.filter(date_added__date__lte=s.added_to)
+    if s.hit:
+        rollups = VersionRef.objects.filter(
+            ref=OuterRef("stix_id"),
+            kind=VersionRef.ENDPOINT,
+            version__collection_id=OuterRef("collection_id"),
+            version__origin=sightings.ROLLUP_ORIGIN,
+            version__is_latest=True,
+        )
+        qs = qs.filter(Exists(rollups))
     return qs.order_by("-date_added", "-id")
 
 
@@ -99,7 +110,8 @@ def search(s: Search, *, limit: int = SEARCH_LIMIT) -> list[Hit]:
                 stix.external_ids(obj),
             )
         )
-    return hits
+    seen = sightings.seen({h.collection.pk for h in hits}, {h.stix_id for h in hits})
+    return [replace(h, seen=seen.get(h.stix_id)) for h in hits]
 
 
 BUNDLE_LIMIT = 5000

@@ -34,6 +34,7 @@ RULE_FIELDS = (
     "valid_from",
     "valid_until",
     "granular_mode",
+    "sightings",
     "rate_limit",
 )
 
@@ -300,6 +301,7 @@ class AgreementAdmin(DeletesGrants, admin.ModelAdmin):
                     "denied_types",
                     "embargo",
                     "granular_mode",
+                    "sightings",
                     "consents",
                     "rate_limit",
                 )

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField, RangeField
+from django_filters.widgets import DateRangeWidget
 
 from intelshare import policy
 from intelshare.models import Agreement, ApiToken, AuditEvent, Collection, Partner, User
@@ -79,6 +85,28 @@ def _served_any(pks: list[int]) -> Q:
     )
 
 
+class _UtcDateTimeField(IsoDateTimeField):
+    """ISO 8601 read as UTC: Python accepts offsets PostgreSQL refuses (over 15:59)."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        parsed = super().to_python(value)
+        try:
+            return parsed.astimezone(UTC) if parsed is not None and parsed.tzinfo else parsed
+        except OverflowError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class _UtcDateTimeRangeField(RangeField):
+    widget = DateRangeWidget
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__((_UtcDateTimeField(), _UtcDateTimeField()), *args, **kwargs)
+
+
+class _UtcDateTimeRangeFilter(filters.IsoDateTimeFromToRangeFilter):
+    field_class = _UtcDateTimeRangeField
+
+
 class AuditEventFilter(filters.FilterSet):
     partner = filters.CharFilter(field_name="partner__slug", help_text="partner slug")
     collection = filters.UUIDFilter(field_name="collection")
@@ -87,9 +115,7 @@ class AuditEventFilter(filters.FilterSet):
         help_text="STIX id: requests for this object, and those that served or stored a "
         "version of it",
     )
-    at = filters.IsoDateTimeFromToRangeFilter(
-        help_text="time range: at_after=…&at_before=… (ISO 8601)"
-    )
+    at = _UtcDateTimeRangeFilter(help_text="time range: at_after=…&at_before=… (ISO 8601)")
 
     class Meta:
         model = AuditEvent
@@ -100,8 +126,8 @@ class AuditEventFilter(filters.FilterSet):
     ) -> QuerySet[AuditEvent]:
         pks: list[int] = []
         for collection in Collection.objects.all():
-            view = policy.staff_versions(collection=collection)
-            pks += list(view.versions.filter(stix_id=value).values_list("pk", flat=True)[:200])
+            stored = policy.catalogue(collection=collection).filter(stix_id=value)
+            pks += list(stored.values_list("pk", flat=True)[:200])
         named = Q(object_id=value)
         return queryset.filter(named | _served_any(pks) if pks else named)
 

@@ -288,6 +288,7 @@ class AgreementSerializer(serializers.ModelSerializer):
             "valid_from",
             "valid_until",
             "granular_mode",
+            "sightings",
             "consents",
             "rate_limit",
             "grants",

@@ -138,7 +138,7 @@ class CollectionViewSet(StaffOnly, viewsets.ModelViewSet):
     ordering = ("created", "id")
 
     def perform_destroy(self, instance: Collection) -> None:
-        if policy.staff_versions(collection=instance).versions.exists():
+        if policy.catalogue(collection=instance).exists():
             raise Conflict(
                 "The collection holds object versions; delete them first "
                 "(TAXII DELETE), or keep the collection."

@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import orjson
-from django.db.models import QuerySet
+from django.db.models import Q
 
 from intelshare import stix
-from intelshare.models import STIX_21, ObjectVersion
-from intelshare.policy import Cursor, View
+from intelshare.models import STIX_21
+from intelshare.policy import Row, View
 from intelshare.taxii.filters import Query
 
 
@@ -25,7 +24,7 @@ from intelshare.taxii.filters import Query
 class Selection:
     """The TAXII filters of a request, to be read through a view."""
 
-    qs: QuerySet[ObjectVersion]
+    narrow: Q
     versions: frozenset[str]
     exact: tuple[datetime, ...]
 
@@ -38,22 +37,22 @@ def select(
     default_versions: tuple[str, ...] = ("last",),
 ) -> Selection:
     """Apply the TAXII filters of ``query`` to what ``view`` lets the caller see."""
-    qs = view.versions
+    narrow = Q()
     if stix_id is not None:
-        qs = qs.filter(stix_id=stix_id)
+        narrow &= Q(stix_id=stix_id)
     if query.ids:
-        qs = qs.filter(stix_id__in=query.ids)
+        narrow &= Q(stix_id__in=query.ids)
     if query.types:
-        qs = qs.filter(type__in=query.types)
+        narrow &= Q(type__in=query.types)
     if query.spec_versions:
-        qs = qs.filter(spec_version__in=query.spec_versions)
+        narrow &= Q(spec_version__in=query.spec_versions)
     keywords = query.version_keywords if query.versions else frozenset(default_versions)
-    return Selection(qs, keywords, query.version_values)
+    return Selection(narrow, keywords, query.version_values)
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    rows: Sequence[tuple[Any, ...]]  # (pk, view date_added, *fields)
+    rows: Sequence[Row]
     more: bool
     next: str | None
     view: View
@@ -63,15 +62,15 @@ class Page:
         if not self.rows:
             return {}
         return {
-            "X-TAXII-Date-Added-First": stix.format_timestamp(self.rows[0][1]),
-            "X-TAXII-Date-Added-Last": stix.format_timestamp(self.rows[-1][1]),
+            "X-TAXII-Date-Added-First": stix.format_timestamp(self.rows[0].added),
+            "X-TAXII-Date-Added-Last": stix.format_timestamp(self.rows[-1].added),
         }
 
 
 def fetch(view: View, selection: Selection, query: Query, *fields: str) -> Page:
     """One page of ``selection`` in ``view``'s order; ``limit + 1`` rows tell ``more``."""
     rows = view.window(
-        selection.qs,
+        selection.narrow,
         added_after=query.added_after,
         after=query.cursor,
         limit=query.limit + 1,
@@ -81,7 +80,7 @@ def fetch(view: View, selection: Selection, query: Query, *fields: str) -> Page:
     )
     more = len(rows) > query.limit
     rows = rows[: query.limit]
-    token = query.next_token(Cursor(rows[-1][1], rows[-1][0])) if more else None
+    token = query.next_token(rows[-1].cursor) if more else None
     return Page(rows, more, token, view)
 
 

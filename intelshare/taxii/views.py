@@ -242,7 +242,7 @@ class CollectionScopedView(TaxiiView):
 
     def served(self, page: pages.Page) -> dict[str, str]:
         """Note a page's versions for the audit event; returns its headers."""
-        self.audit_versions = [row[0] for row in page.rows]
+        self.audit_versions = [row.pk for row in page.rows]
         return page.headers()
 
     def query(self, request: Request, allowed: frozenset[str], *scope: object) -> filters.Query:
@@ -333,7 +333,7 @@ class ObjectView(CollectionScopedView):
         query = self.query(request, DELETE_FILTERS, collection.pk, object_id)
         doomed = pages.select(view, query, stix_id=object_id, default_versions=("all",))
         rows = view.window(
-            doomed.qs,
+            doomed.narrow,
             added_after=None,
             after=None,
             limit=100_000,
@@ -341,7 +341,7 @@ class ObjectView(CollectionScopedView):
             versions=doomed.versions,
             exact=doomed.exact,
         )
-        self.audit_versions = [row[0] for row in rows]
+        self.audit_versions = [row.pk for row in rows]
         ingest.delete(
             collection=collection,
             stix_id=object_id,

@@ -84,8 +84,8 @@ class Page:
         first = self.span.first
         return {
             "Content-Range": f"items {first}-{first + len(self.rows) - 1}/{total}",
-            "X-TAXII-Date-Added-First": stamp(self.rows[0][1]),
-            "X-TAXII-Date-Added-Last": stamp(self.rows[-1][1]),
+            "X-TAXII-Date-Added-First": stamp(self.rows[0].added),
+            "X-TAXII-Date-Added-Last": stamp(self.rows[-1].added),
         }
 
 
@@ -115,7 +115,7 @@ def fetch(
     after = _remembered(key, span.first) if span.first else None
     if span.first and after is None:
         before = view.window(
-            selection.qs,
+            selection.narrow,
             added_after=added_after,
             after=None,
             limit=span.first,
@@ -129,9 +129,9 @@ def fetch(
                 error_code="range-not-satisfiable",
                 headers={"Content-Range": f"items */{len(before)}"},
             )
-        after = Cursor(before[-1][1], before[-1][0])
+        after = before[-1].cursor
     rows = view.window(
-        selection.qs,
+        selection.narrow,
         added_after=added_after,
         after=after,
         limit=span.count + 1,

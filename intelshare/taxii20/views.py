@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import orjson
+from django.db.models import Q
 from django.http import HttpResponse
 from rest_framework.request import Request
 
@@ -157,14 +158,16 @@ class Scoped20View(Taxii20Mixin, CollectionScopedView):
         """The 2.1 face's selection without what STIX 2.0 cannot express by type, so
         Range positions count only items a 2.0 reader can receive."""
         chosen = pages.select(view, query, stix_id=stix_id)
-        qs = chosen.qs.exclude(type__in=sorted(convert.TYPES_21_ONLY)).exclude(
-            stix_id__in=sorted(convert.TLP2_MARKING_IDS)
+        narrow = (
+            chosen.narrow
+            & ~Q(type__in=sorted(convert.TYPES_21_ONLY))
+            & ~Q(stix_id__in=sorted(convert.TLP2_MARKING_IDS))
         )
-        return pages.Selection(qs, chosen.versions, chosen.exact)
+        return pages.Selection(narrow, chosen.versions, chosen.exact)
 
     def converted(
         self, view: policy.View, page: ranges.Page
-    ) -> tuple[list[tuple[tuple[Any, ...], dict[str, Any]]], convert.Tally]:
+    ) -> tuple[list[tuple[policy.Row, dict[str, Any]]], convert.Tally]:
         """The page's rows ``(pk, date, raw, …)`` paired with their 2.0 objects; the
         audit event lists the versions served, not those skipped."""
         tally = convert.Tally()
@@ -173,7 +176,7 @@ class Scoped20View(Taxii20Mixin, CollectionScopedView):
             obj = convert.down(orjson.loads(raw), tally)
             if obj is not None:
                 served.append((row, obj))
-        self.audit_versions = [row[0] for row, _ in served]
+        self.audit_versions = [row.pk for row, _ in served]
         if tally.skipped or tally.dropped:
             logger.info(
                 "TAXII 2.0 %s of collection %s: %d served, %d skipped, %d properties dropped (%s)",
@@ -322,7 +325,7 @@ class Manifest20View(Scoped20View):
                 obj["id"],
                 {
                     "id": obj["id"],
-                    "date_added": stix.format_timestamp(row[1]),
+                    "date_added": stix.format_timestamp(row.added),
                     "versions": [],
                     "media_types": [STIX_20],
                 },

@@ -165,6 +165,7 @@ def _agreement_form(partner: Partner, **fields: Any) -> dict[str, Any]:
         "denied_types": "",
         "embargo": "0",
         "granular_mode": "withhold",
+        "sightings": "anonymous",
         "valid_from_0": "2020-01-01",
         "valid_from_1": "00:00:00",
         "valid_until_0": "",

@@ -143,6 +143,8 @@ def test_agree_updates_only_what_is_given_and_records_widening(world: World) -> 
         "indicator,malware",
         "--granular",
         "redact",
+        "--sightings",
+        "named",
         "--consent",
         "acme",
         "--rate-limit",
@@ -154,6 +156,7 @@ def test_agree_updates_only_what_is_given_and_records_widening(world: World) -> 
     agreement.refresh_from_db()
     assert agreement.allowed_types == ["indicator", "malware"]
     assert agreement.granular_mode == "redact" and agreement.rate_limit == 120
+    assert agreement.sightings == Agreement.NAMED and "sightings named" in out
     assert list(agreement.consents.values_list("slug", flat=True)) == ["acme"]
     run("agree", "globex", "--all-types", "--no-consents", "--no-end", "--no-rate-limit")
     agreement.refresh_from_db()

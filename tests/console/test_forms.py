@@ -29,6 +29,7 @@ def _agreement_data(agreement: Agreement, **extra: Any) -> dict[str, Any]:
         "tlp_ceiling": agreement.tlp_ceiling,
         "embargo": "0",
         "granular_mode": "withhold",
+        "sightings": "anonymous",
         "valid_from_0": "2020-01-01",
         "valid_from_1": "00:00:00",
         "valid_until_0": "",

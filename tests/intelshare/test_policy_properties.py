@@ -46,7 +46,7 @@ MARKS = [
     ids.TLP1_AMBER,
 ]
 RANK = stix.TLP_MARKINGS
-TYPES = ("indicator", "malware", "relationship", "report")
+TYPES = ("indicator", "malware", "relationship", "report", "sighting")
 ELSEWHERE = f"malware--{uuid.UUID(int=424242, version=4)}"  # never stored
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 EMBARGO = timedelta(hours=2)
@@ -79,6 +79,7 @@ class VersionSpec:
     source: str | None
     granular: tuple[str, str] | None  # (marking id, selector)
     gap_minutes: int  # clock advance before storing it
+    routed: str | None = None  # a partner's sighting: the partner it is routed to
 
 
 @dataclass
@@ -108,6 +109,7 @@ versions_st = st.lists(
         granular=st.none()
         | st.tuples(st.sampled_from(MARKS[1:]), st.sampled_from(["description", "pattern"])),
         gap_minutes=st.integers(0, 90),
+        routed=st.none() | st.sampled_from(PARTNERS),
     ),
     min_size=1,
     max_size=3,
@@ -129,15 +131,10 @@ def worlds(
     )
     objects = [ObjectSpec(n, t, v) for n, (t, v) in enumerate(base)]
     targets = st.none() | st.integers(0, len(base) - 1)
-    for t in ("relationship", "report"):
+    sizes = {"relationship": (2, 2), "report": (1, 3), "sighting": (1, 1)}
+    for t, (low, high) in sizes.items():
         for _ in range(draw(st.integers(min_reports if t == "report" else 0, 2))):
-            refs = draw(
-                st.lists(
-                    targets,
-                    min_size=2 if t == "relationship" else 1,
-                    max_size=2 if t == "relationship" else 3,
-                )
-            )
+            refs = draw(st.lists(targets, min_size=low, max_size=high))
             objects.append(ObjectSpec(len(objects), t, draw(versions_st), refs))
     final_gap = draw(st.integers(0, 240))
     return default_tlp, agreements, objects, final_gap
@@ -177,6 +174,8 @@ def _stix(spec: ObjectSpec, objects: list[ObjectSpec], k: int, v: VersionSpec) -
             target_ref=refs[1],
             description="SYNTHETIC",
         )
+    elif spec.type == "sighting":
+        obj.update(sighting_of_ref=refs[0], count=1 + spec.n, description="SYNTHETIC")
     else:
         obj.update(
             name="SYNTHETIC",
@@ -201,6 +200,7 @@ class Stored:
     obj: dict[str, Any]
     source: str | None
     date_added: datetime
+    routed: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -252,6 +252,8 @@ class Oracle:
             or (tlp == stix.TLP_AMBER and p not in self.agreements[s.source].consents)
         ):
             return False
+        if s.obj["type"] == "sighting" and s.source is not None and s.routed != p:
+            return False  # another partner's sighting reaches only whom it is routed to
         if a.allowed and s.obj["type"] not in a.allowed:  # empty or None: every type
             return False
         if s.obj["type"] in a.denied:
@@ -274,6 +276,8 @@ class Oracle:
         if obj["type"] == "relationship" and any(
             self.hidden(p, obj[k], now) for k in ("source_ref", "target_ref")
         ):
+            return False
+        if obj["type"] == "sighting" and self.hidden(p, obj["sighting_of_ref"], now):
             return False
         return not (
             obj["type"] == "report" and all(self.hidden(p, r, now) for r in obj["object_refs"])
@@ -349,10 +353,12 @@ class Built:
         for spec, k, v in items:
             self.clock.advance(minutes=v.gap_minutes)
             obj = _stix(spec, self.objects, k, v)
+            routed = v.routed if spec.type == "sighting" and v.source else None
             result = ingest.store(
                 collection=self.coll,
                 objects=[obj],
                 source_partner=self.partners[v.source] if v.source else None,
+                routes={obj["id"]: self.partners[routed].pk} if routed else None,
             )
             assert result.failed == 0, result.outcomes
             added = ObjectVersion.objects.get(
@@ -360,7 +366,7 @@ class Built:
                 stix_id=obj["id"],
                 version=stix.parse_timestamp(obj["modified"]),
             )
-            self.stored.append(Stored(obj, v.source, added.date_added))
+            self.stored.append(Stored(obj, v.source, added.date_added, routed))
 
     def path(self, suffix: str) -> str:
         return f"/taxii2/{self.coll.api_root.slug}/collections/{self.coll.pk}/{suffix}"
@@ -388,7 +394,7 @@ class Built:
 def _all_items(objects: list[ObjectSpec]) -> list[tuple[ObjectSpec, int, VersionSpec]]:
     items = [(spec, k, v) for spec in objects for k, v in enumerate(spec.versions)]
     # Endpoints first, so references usually point at stored objects.
-    return sorted(items, key=lambda i: (i[0].type in ("relationship", "report"), i[1]))
+    return sorted(items, key=lambda i: (i[0].type in ("relationship", "report", "sighting"), i[1]))
 
 
 @pytest.fixture

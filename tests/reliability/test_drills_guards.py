@@ -7,6 +7,7 @@ import pytest
 from drills import stack
 from drills.load import Fingerprint
 from drills.partners import _window
+from sync import runs
 
 
 def test_only_drill_databases_are_ever_recreated() -> None:
@@ -38,10 +39,9 @@ def test_the_load_fingerprint_is_order_free_and_counts_repeats() -> None:
 
 
 def test_the_backoff_windows_follow_sync_services() -> None:
-    from sync import services
 
     for failures in (1, 2, 3):
         low, high = _window(failures, transient=True)
         for rand in (0.0, 1.0):
-            delay = services.backoff(failures, transient=True, rand=lambda r=rand: r)
-            assert low <= delay + services.RETRY_GRACE.total_seconds() <= high
+            delay = runs.backoff(failures, transient=True, rand=lambda r=rand: r)
+            assert low <= delay + runs.RETRY_GRACE.total_seconds() <= high

@@ -75,6 +75,7 @@ class Filler:
             "collection_id": str(world.collection.pk),
             "feed_id": "1",
             "token_id": "1",
+            "recall_id": "1",
         }
         self.stix_id = stix_id
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from intelshare.models import ObjectVersion, Partner
-from sync import pull, push, services
+from sync import pull, push, runs, services
 from sync.client import Page, TaxiiClient
 from sync.models import Feed, SyncRun
 from tests.factories import World
@@ -63,7 +63,7 @@ def make_feed(
 def run_feed(feed: Feed, **kwargs: Any) -> SyncRun:
     """One pull or push of ``feed`` by its direction; ``feed`` is reloaded after it."""
     task = push.run if feed.direction == Feed.PUSH else pull.run
-    result = task(feed_id=feed.pk, owner=services.new_owner(), **kwargs)
+    result = task(feed_id=feed.pk, owner=runs.new_owner(), **kwargs)
     assert result.run is not None
     feed.refresh_from_db()
     return result.run

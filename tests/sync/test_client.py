@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import certifi
 import pytest
 
+from intelshare.stix import format_timestamp, parse_timestamp
 from sync.client import (
     BasicAuth,
     BearerAuth,
@@ -34,9 +35,7 @@ from sync.client import (
     RemoteUnavailable,
     TaxiiClient,
     Timeout,
-    format_timestamp,
     parse_retry_after,
-    parse_timestamp,
 )
 from tests.support.medallion import (
     DEFAULT_COLLECTIONS,
@@ -767,26 +766,29 @@ def test_tls_verifies_by_default_and_presents_the_client_certificate(
         ("2024-05-01T00:00:00.1Z", datetime(2024, 5, 1, 0, 0, 0, 100000, UTC)),
         ("2024-05-01T00:00:00Z", datetime(2024, 5, 1, tzinfo=UTC)),
         ("2024-05-01T00:00:00.1234569Z", datetime(2024, 5, 1, 0, 0, 0, 123456, UTC)),
-        ("2024-05-01T02:00:00.000001+02:00", datetime(2024, 5, 1, 0, 0, 0, 1, UTC)),
     ],
 )
-def test_parse_timestamp(text: str, expected: datetime) -> None:
+def test_header_timestamps_are_read_by_the_hubs_one_parser(text: str, expected: datetime) -> None:
     """TAXII 2.1 §2 timestamps; extra digits truncate (never skip data)."""
     assert parse_timestamp(text) == expected
 
 
-@pytest.mark.parametrize("text", ["2024-05-01", "2024-05-01T00:00:00", "yesterday"])
-def test_parse_timestamp_rejects_non_timestamps(text: str) -> None:
-    with pytest.raises(ValueError, match="TAXII timestamp"):
+@pytest.mark.parametrize(
+    "text", ["2024-05-01", "2024-05-01T00:00:00", "yesterday", "2024-05-01T02:00:00+02:00"]
+)
+def test_non_utc_or_partial_timestamps_are_refused(text: str) -> None:
+    """§2: UTC with ``Z``; a partner header with an offset is not TAXII."""
+    with pytest.raises(ValueError, match="timestamp"):
         parse_timestamp(text)
 
 
-def test_format_timestamp_keeps_microseconds_and_refuses_naive() -> None:
+def test_a_naive_added_after_is_refused_before_any_request() -> None:
+    client = TaxiiClient("http://127.0.0.1:9/api/", "c", timeout=FAST)
+    with client, pytest.raises(ValueError, match="aware"):
+        next(client.pages(added_after=datetime(2024, 5, 1)))  # noqa: DTZ001
     assert format_timestamp(datetime(2024, 5, 1, 0, 0, 0, 10, UTC)) == (
         "2024-05-01T00:00:00.000010Z"
     )
-    with pytest.raises(ValueError, match="aware"):
-        format_timestamp(datetime(2024, 5, 1))  # noqa: DTZ001
 
 
 def test_parse_retry_after_seconds_and_http_date() -> None:

@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from intelshare import policy, stix
 from intelshare.models import ObjectVersion
-from sync import pull, services
-from sync.client import parse_timestamp
+from intelshare.stix import parse_timestamp
+from sync import pull, runs, services
 from sync.models import Feed, Quarantine, SyncRun
 from tests.factories import TLP2_GREEN, World
 from tests.support.medallion import (
@@ -170,7 +170,8 @@ def test_unmarked_objects_get_the_feed_default_tlp_without_being_rewritten(
         collection=world.collection,
         now=timezone.now(),
     )
-    assert set(view.versions.values_list("stix_id", flat=True)) == {green["id"]}
+    rows = view.window(added_after=None, after=None, limit=100, fields=("stix_id",))
+    assert {row[2] for row in rows} == {green["id"]}
 
 
 def test_invalid_objects_are_quarantined_with_reasons_and_can_be_released(
@@ -223,7 +224,7 @@ def test_rejected_credentials_mark_the_feed_unhealthy_without_retrying(
     """401 (TAXII 2.1 §5.1) is permanent: no Celery retry, a long backoff, no checkpoint."""
     feed = make_feed(world, partner, INCR)
     services.feed_set_secret(feed=feed, secret="wrong-password")
-    result = pull.run(feed_id=feed.pk, owner=services.new_owner())
+    result = pull.run(feed_id=feed.pk, owner=runs.new_owner())
     feed.refresh_from_db()
 
     assert result.retry_in is None
@@ -232,7 +233,7 @@ def test_rejected_credentials_mark_the_feed_unhealthy_without_retrying(
     assert feed.consecutive_failures == 1 and not feed.healthy
     assert feed.checkpoint is None and feed.lease_owner == ""
     assert feed.next_attempt is not None
-    assert feed.next_attempt - timezone.now() > timedelta(seconds=services.PERMANENT_BASE / 2 - 5)
+    assert feed.next_attempt - timezone.now() > timedelta(seconds=runs.PERMANENT_BASE / 2 - 5)
 
 
 def test_run_budget_stops_between_pages_and_the_next_run_continues(
@@ -265,11 +266,11 @@ def test_stopped_partner_backs_off_keeps_the_checkpoint_and_recovers(
     server.stop()
     delays = []
     for failures in (1, 2, 3):
-        result = pull.run(feed_id=feed.pk, owner=services.new_owner())
+        result = pull.run(feed_id=feed.pk, owner=runs.new_owner())
         feed.refresh_from_db()
         assert result.run is not None and result.run.outcome == SyncRun.FAILED
         assert result.retry_in is not None
-        ceiling = services.TRANSIENT_BASE * 2 ** (failures - 1)
+        ceiling = runs.TRANSIENT_BASE * 2 ** (failures - 1)
         assert ceiling / 2 <= result.retry_in <= ceiling
         delays.append(result.retry_in)
         assert feed.consecutive_failures == failures and not feed.healthy
@@ -303,7 +304,7 @@ def test_partner_killed_mid_pull_then_the_retried_run_ends_with_exactly_the_remo
     feed = make_feed(world, server, INCR, page_size=25)
 
     result = pull.run(
-        feed_id=feed.pk, owner=services.new_owner(), client_factory=KillAfterPages(server, 5)
+        feed_id=feed.pk, owner=runs.new_owner(), client_factory=KillAfterPages(server, 5)
     )
     feed.refresh_from_db()
     assert result.run is not None and result.run.outcome == SyncRun.FAILED
@@ -432,7 +433,7 @@ def test_partner_killed_mid_pull_of_versions_then_the_resumed_run_has_no_gap_or_
     feed = make_feed(world, server, VERSIONS, page_size=7)
 
     result = pull.run(
-        feed_id=feed.pk, owner=services.new_owner(), client_factory=KillAfterPages(server, cut // 7)
+        feed_id=feed.pk, owner=runs.new_owner(), client_factory=KillAfterPages(server, cut // 7)
     )
     feed.refresh_from_db()
     assert result.run is not None and result.run.outcome == SyncRun.FAILED

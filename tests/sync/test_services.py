@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from sync import crypto, pull, services
+from sync import crypto, pull, runs, services
 from sync.models import Feed, SyncRun
 from sync.tasks import pull_feed as pull_feed_task
 from tests.factories import World
@@ -101,21 +102,21 @@ def test_the_lease_admits_one_run_and_the_redelivery_of_the_same_task(world: Wor
     message) takes over, and the previous holder then cannot write."""
     feed = _feed(world)
     now = timezone.now()
-    first = services.new_owner("task-a")
-    assert services.lease_take(feed_id=feed.pk, owner=first, now=now)
-    assert not services.lease_take(feed_id=feed.pk, owner=services.new_owner("task-b"), now=now)
-    assert pull.run(feed_id=feed.pk, owner=services.new_owner("task-b")).run is None
+    first = runs.new_owner("task-a")
+    assert runs.lease_take(feed_id=feed.pk, owner=first, now=now)
+    assert not runs.lease_take(feed_id=feed.pk, owner=runs.new_owner("task-b"), now=now)
+    assert pull.run(feed_id=feed.pk, owner=runs.new_owner("task-b")).run is None
     assert not SyncRun.objects.exists()
 
-    again = services.new_owner("task-a")
-    assert services.lease_take(feed_id=feed.pk, owner=again, now=now)
-    with pytest.raises(services.LeaseLost), transaction.atomic():
-        services.lease_keep(feed_id=feed.pk, owner=first, checkpoint=now)
+    again = runs.new_owner("task-a")
+    assert runs.lease_take(feed_id=feed.pk, owner=again, now=now)
+    with pytest.raises(runs.LeaseLost), transaction.atomic():
+        runs.lease_keep(feed_id=feed.pk, owner=first, checkpoint=now)
     feed.refresh_from_db()
     assert feed.checkpoint is None and feed.lease_owner == again
 
-    later = now + timedelta(seconds=services.settings.INTELSHARE_SYNC_LEASE_SECONDS + 1)
-    assert services.lease_take(feed_id=feed.pk, owner=services.new_owner("task-c"), now=later)
+    later = now + timedelta(seconds=settings.INTELSHARE_SYNC_LEASE_SECONDS + 1)
+    assert runs.lease_take(feed_id=feed.pk, owner=runs.new_owner("task-c"), now=later)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -129,7 +130,7 @@ def test_concurrent_runs_get_the_lease_once(world: World) -> None:
         try:
             barrier.wait()
             wins.append(
-                services.lease_take(feed_id=feed.pk, owner=services.new_owner(), now=timezone.now())
+                runs.lease_take(feed_id=feed.pk, owner=runs.new_owner(), now=timezone.now())
             )
         finally:
             connections.close_all()
@@ -146,14 +147,14 @@ def test_concurrent_runs_get_the_lease_once(world: World) -> None:
 
 
 def test_backoff_grows_with_jitter_up_to_a_cap_and_honours_retry_after() -> None:
-    low = [services.backoff(n, transient=True, rand=lambda: 0.0) for n in range(1, 10)]
-    high = [services.backoff(n, transient=True, rand=lambda: 1.0) for n in range(1, 10)]
+    low = [runs.backoff(n, transient=True, rand=lambda: 0.0) for n in range(1, 10)]
+    high = [runs.backoff(n, transient=True, rand=lambda: 1.0) for n in range(1, 10)]
     assert low[:4] == [15.0, 30.0, 60.0, 120.0]
     assert high[:4] == [30.0, 60.0, 120.0, 240.0]
-    assert max(high) == services.TRANSIENT_CAP
-    assert services.backoff(1, transient=True, retry_after=120, rand=lambda: 1.0) == 120.0
-    assert services.backoff(1, transient=True, retry_after=10**9) == services.RETRY_AFTER_CAP
-    assert services.backoff(1, transient=False, rand=lambda: 0.0) == services.PERMANENT_BASE / 2
+    assert max(high) == runs.TRANSIENT_CAP
+    assert runs.backoff(1, transient=True, retry_after=120, rand=lambda: 1.0) == 120.0
+    assert runs.backoff(1, transient=True, retry_after=10**9) == runs.RETRY_AFTER_CAP
+    assert runs.backoff(1, transient=False, rand=lambda: 0.0) == runs.PERMANENT_BASE / 2
 
 
 # --- dispatch ----------------------------------------------------------------------------
@@ -169,7 +170,7 @@ def test_dispatcher_enqueues_due_enabled_idle_feeds_once_after_commit(
     later = _feed(world, name="later")
     Feed.objects.filter(pk=later.pk).update(next_attempt=now + timedelta(minutes=5))
     busy = _feed(world, name="busy")
-    services.lease_take(feed_id=busy.pk, owner=services.new_owner(), now=now)
+    runs.lease_take(feed_id=busy.pk, owner=runs.new_owner(), now=now)
     past = _feed(world, name="past")
     Feed.objects.filter(pk=past.pk).update(next_attempt=now - timedelta(seconds=1))
 
@@ -198,9 +199,9 @@ def test_task_retries_transient_failures_then_leaves_the_feed_to_the_dispatcher(
     feed = _feed(world)
     pull_feed_task.apply(args=[feed.pk])
     feed.refresh_from_db()
-    runs = SyncRun.objects.filter(feed=feed)
-    assert runs.count() == MAX_RETRIES + 1
-    assert set(runs.values_list("outcome", flat=True)) == {SyncRun.FAILED}
+    found = SyncRun.objects.filter(feed=feed)
+    assert found.count() == MAX_RETRIES + 1
+    assert set(found.values_list("outcome", flat=True)) == {SyncRun.FAILED}
     assert feed.consecutive_failures == MAX_RETRIES + 1
     assert feed.lease_owner == "" and feed.next_attempt is not None
     assert feed.next_attempt > timezone.now()

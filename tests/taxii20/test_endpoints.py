@@ -325,9 +325,7 @@ def test_post_bundle_up_converts_and_reads_back(world: World, taxii20: Any) -> N
     again = client.get(f"/taxii20/intel/status/{status['id']}/")
     assert orjson.loads(again.content) == status
     assert taxii20("globex").get(f"/taxii20/intel/status/{status['id']}/").status_code == 404
-    stored = orjson.loads(
-        policy.staff_versions(collection=world.collection).versions.get(stix_id=sent["id"]).raw
-    )
+    stored = orjson.loads(policy.catalogue(collection=world.collection).get(stix_id=sent["id"]).raw)
     assert (stored["spec_version"], stored["pattern_type"]) == ("2.1", "stix")
     assert _objects(client, f"{path}{sent['id']}/").status_code == 200
     served = {o["id"]: o for o in orjson.loads(_objects(client, path).content)["objects"]}

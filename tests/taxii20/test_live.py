@@ -13,7 +13,7 @@ from intelshare import ingest, stix
 from intelshare import services as hub
 from intelshare import stixids as ids
 from intelshare.models import Agreement, ObjectVersion
-from sync import pull, services
+from sync import pull, runs, services
 from sync.models import Feed, SyncRun
 from tests.factories import PASSWORD, TLP2_GREEN, World, indicator, make_world
 
@@ -120,7 +120,7 @@ def test_green_partner_sees_the_same_over_both_faces(
 def test_sync_pulls_from_the_hubs_own_20_face(
     live: tuple[str, World, Seeded], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """sync/client.py's TAXII 2.0 path (Range pages, Content-Range) pulls the green
+    """sync.client's TAXII 2.0 path (Range pages, Content-Range) pulls the green
     partner's view of one collection over 2.0 into another collection, through ingest:
     the same ids, stored as STIX 2.1, nothing quarantined; a second run adds only
     what is new."""
@@ -143,7 +143,7 @@ def test_sync_pulls_from_the_hubs_own_20_face(
         collection=world.other,
         page_size=3,
     )
-    result = pull.run(feed_id=feed.pk, owner=services.new_owner())
+    result = pull.run(feed_id=feed.pk, owner=runs.new_owner())
     assert result.run is not None
     run = SyncRun.objects.get(pk=result.run.pk)
     assert run.error == "", run.error
@@ -160,7 +160,7 @@ def test_sync_pulls_from_the_hubs_own_20_face(
     assert run.pages == 4
 
     ingest.store(collection=world.collection, objects=[indicator(300, markings=[TLP2_GREEN])])
-    pull.run(feed_id=feed.pk, owner=services.new_owner())
+    pull.run(feed_id=feed.pk, owner=runs.new_owner())
     latest = SyncRun.objects.filter(feed=feed).latest("pk")
     assert latest.stored == 1 and latest.quarantined == 0
     assert pulled.filter(stix_id=indicator(300)["id"]).exists()

@@ -87,6 +87,11 @@ class Command(BaseCommand):
             choices=[Agreement.WITHHOLD, Agreement.REDACT],
             help="a property marked above the ceiling: withhold the version or remove the property",
         )
+        parser.add_argument(
+            "--sightings",
+            choices=[Agreement.NAMED, Agreement.ANONYMOUS, Agreement.UNSHARED],
+            help="the partner's sightings: to the originator, only counted, or kept on the hub",
+        )
         consents = parser.add_mutually_exclusive_group()
         consents.add_argument(
             "--consent",
@@ -121,6 +126,8 @@ class Command(BaseCommand):
             rules["valid_until"] = None
         if options["granular"]:
             rules["granular_mode"] = options["granular"]
+        if options["sightings"]:
+            rules["sightings"] = options["sightings"]
         if options["rate_limit"] is not None:
             if options["rate_limit"] < 1:
                 raise CommandError("--rate-limit must be at least 1")
@@ -182,7 +189,7 @@ class Command(BaseCommand):
             f"  tlp ceiling {stix.TLP_NAMES[agreement.tlp_ceiling]}, embargo "
             f"{agreement.embargo}, types {agreement.allowed_types or 'all'}"
             f" minus {agreement.denied_types or 'none'}, granular "
-            f"{agreement.granular_mode}, valid "
+            f"{agreement.granular_mode}, sightings {agreement.sightings}, valid "
             f"{agreement.valid_from.isoformat()} .. {until}"
         )
         for grant in agreement.grants.select_related("collection"):

@@ -51,15 +51,13 @@ class Command(BaseCommand):
         )
         cursor, count = None, 0
         while True:
-            rows = view.window(
-                view.versions, added_after=None, after=cursor, limit=PAGE, fields=fields
-            )
+            rows = view.window(None, added_after=None, after=cursor, limit=PAGE, fields=fields)
             if not rows:
                 break
             for text in view.render(rows, 2):
                 out.write((b"," if count else b"") + text.encode())
                 count += 1
-            cursor = policy.Cursor(rows[-1][1], rows[-1][0])
+            cursor = rows[-1].cursor
         out.write(b"]}\n")
         out.flush()
         return count

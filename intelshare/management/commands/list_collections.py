@@ -19,7 +19,7 @@ class Command(BaseCommand):
         for c in Collection.objects.select_related("api_root").order_by(
             "api_root__slug", "created"
         ):
-            stored = policy.staff_versions(collection=c).versions.count()
+            stored = policy.catalogue(collection=c).count()
             rows.append(
                 (
                     c.api_root.slug,

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sync import pull, push, services
+from sync import pull, push, runs, services
 from sync.models import Feed, SyncRun
 
 
@@ -41,7 +41,7 @@ class Command(BaseCommand):
         if options["direction"] and options["direction"] != feed.direction:
             raise CommandError(f"{feed} is a {feed.direction} feed")
         service = pull.run if feed.direction == Feed.PULL else push.run
-        result = service(feed_id=feed.pk, owner=services.new_owner(via="cli"))
+        result = service(feed_id=feed.pk, owner=runs.new_owner(via="cli"))
         run = result.run
         if run is None:
             raise CommandError(f"{feed} is running elsewhere; try again later")

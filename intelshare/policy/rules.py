@@ -1,0 +1,169 @@
+"""A partner's agreement on one collection compiled to ``Rules``, and the rules in
+Python (``decide``): for ``explain`` and as the property tests' reference."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Exists, OuterRef
+
+from intelshare import stix
+from intelshare.models import Agreement, Collection, Grant, Reveal, User
+
+TLP_MARKING_IDS = tuple(stix.TLP_MARKINGS)
+ZERO = timedelta(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking: a partner user, or the hub's staff."""
+
+    user_id: int | None
+    partner_id: int | None
+    is_staff: bool
+
+    @classmethod
+    def of(cls, user: User) -> Caller:
+        return cls(user_id=user.pk, partner_id=user.partner_id, is_staff=user.is_hub_staff)
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """A caller's rights on one collection (TAXII ``can_read``/``can_write``)."""
+
+    can_read: bool
+    can_write: bool
+
+
+STAFF_ACCESS = Access(can_read=True, can_write=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """One partner's agreement on one collection, compiled at one instant."""
+
+    partner_id: int
+    grant_id: int
+    collection_id: uuid.UUID
+    can_read: bool
+    can_write: bool
+    active: bool
+    tlp_ceiling: int
+    default_tlp: int
+    allowed_types: frozenset[str] | None
+    denied_types: frozenset[str]
+    embargo: timedelta
+    redact: bool
+    consenting: frozenset[int]  # partners whose AMBER contributions may flow here
+    # Whether a widening revealed versions through this grant (DESIGN.md "widening");
+    # without any, a page reads one stream instead of a stream and a join to reveals.
+    has_reveals: bool = True
+
+
+def compile_rules(*, partner_id: int, collection: Collection, now: datetime) -> Rules | None:
+    """The rules of ``partner_id`` on ``collection`` at ``now``; ``None`` without a grant."""
+    grant = (
+        Grant.objects.select_related("agreement")
+        .annotate(has_reveals=Exists(Reveal.objects.filter(grant_id=OuterRef("pk"))))
+        .filter(partner_id=partner_id, collection=collection)
+        .first()
+    )
+    if grant is None:
+        return None
+    agreement = grant.agreement
+    consenting = Agreement.objects.filter(
+        grants__collection=collection, consents__id=partner_id
+    ).values_list("partner_id", flat=True)
+    allowed = agreement.allowed_types
+    return Rules(
+        partner_id=partner_id,
+        grant_id=grant.pk,
+        collection_id=collection.pk,
+        can_read=grant.can_read,
+        can_write=grant.can_write,
+        active=agreement.active_at(now),
+        tlp_ceiling=agreement.tlp_ceiling,
+        default_tlp=collection.default_tlp,
+        allowed_types=frozenset(allowed) if allowed else None,
+        denied_types=frozenset(agreement.denied_types or ()),
+        embargo=agreement.embargo,
+        redact=agreement.granular_mode == Agreement.REDACT,
+        consenting=frozenset(p for p in consenting if p != partner_id),
+        has_reveals=grant.has_reveals,
+    )
+
+
+# --- the rules in Python ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VersionFacts:
+    """What the rules look at for one stored version."""
+
+    stix_id: str
+    type: str
+    tlp_rank: int | None
+    source_partner_id: int | None
+    date_added: datetime
+    granular_rank: int | None = None
+    granular_required_rank: int | None = None
+    routed_to_id: int | None = None
+    endpoint_hidden: bool = False  # an endpoint is stored here but not visible
+    members: int = 0  # references of a report/grouping/note/opinion
+    members_hidden: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    shared: bool
+    rule: str
+
+
+def _base_decision(rules: Rules, facts: VersionFacts, now: datetime) -> Decision:
+    """Every rule but references (which look at other versions' decisions)."""
+    if not rules.active:
+        return Decision(False, "validity")
+    if not rules.can_read:
+        return Decision(False, "grant")
+    if facts.source_partner_id == rules.partner_id:
+        return Decision(True, "own-contribution")
+    if facts.stix_id in stix.TLP_MARKINGS:
+        return Decision(True, "tlp-marking-definition")
+    tlp = rules.default_tlp if facts.tlp_rank is None else facts.tlp_rank
+    if tlp > rules.tlp_ceiling:
+        return Decision(False, "tlp-ceiling")
+    if facts.source_partner_id is not None and (
+        tlp > stix.TLP_AMBER
+        or (tlp == stix.TLP_AMBER and facts.source_partner_id not in rules.consenting)
+    ):
+        return Decision(False, "originator-control")
+    if (
+        facts.type == "sighting"
+        and facts.source_partner_id is not None
+        and facts.routed_to_id != rules.partner_id
+    ):
+        return Decision(False, "sightings")
+    if rules.allowed_types is not None and facts.type not in rules.allowed_types:
+        return Decision(False, "types")
+    if facts.type in rules.denied_types:
+        return Decision(False, "types")
+    if rules.embargo and facts.date_added + rules.embargo > now:
+        return Decision(False, "embargo")
+    granular = facts.granular_required_rank if rules.redact else facts.granular_rank
+    if granular is not None and granular > rules.tlp_ceiling:
+        return Decision(False, "granular-markings")
+    return Decision(True, "shared")
+
+
+def decide(rules: Rules, facts: VersionFacts, now: datetime) -> Decision:
+    """Whether one version reaches the partner of ``rules`` at ``now``, and why."""
+    base = _base_decision(rules, facts, now)
+    if not base.shared or base.rule != "shared":
+        return base
+    if facts.endpoint_hidden:
+        return Decision(False, "references")
+    if facts.members and facts.members_hidden == facts.members:
+        return Decision(False, "references")
+    return base
