@@ -1,4 +1,4 @@
-"""Smoke run of the benchmark: ``python -m benchmarks --quick`` works end to end.
+"""Smoke run of the benchmark: ``python -m tools.benchmarks --quick`` works end to end.
 
 It starts intelshare under gunicorn on its own PostgreSQL database and drives it over
 real HTTP at a tiny size; it proves the command and the shape of its JSON, never a
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import pg
+from tools.benchmarks import pg
 
 pytestmark = [pytest.mark.live, pytest.mark.postgres]
 
@@ -38,7 +38,7 @@ def test_quick_benchmark_writes_every_phase(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "benchmarks",
+            "tools.benchmarks",
             "--quick",
             "--peers",
             "",

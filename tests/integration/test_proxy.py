@@ -29,12 +29,12 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.staticfiles import finders
 from taxii2client.v21 import Server, as_pages
 
-from benchmarks.servers import gunicorn_extra, venv_bin
 from intelshare.localca import LocalCertificate, make_local_ca
 from intelshare.models import ApiRoot
 from tests.factories import PASSWORD, World, indicator, make_world
 from tests.integration import celery_worker
 from tests.support.nginx import NginxServer, free_port, nginx_binary
+from tools.benchmarks.servers import gunicorn_extra, venv_bin
 
 ROOT = Path(__file__).resolve().parents[2]
 TAXII = "application/taxii+json;version=2.1"

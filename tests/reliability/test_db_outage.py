@@ -1,6 +1,6 @@
 """The database going away, simulated in the test process.
 
-The real drill restarts PostgreSQL under gunicorn (``python -m drills --only
+The real drill restarts PostgreSQL under gunicorn (``python -m tools.drills --only
 pg-post --only pg-pull``); restarting the machine's PostgreSQL from pytest
 would break every other database user, so here the outage is made inside
 this process: the connection is closed and new connections are refused (on
@@ -188,7 +188,7 @@ def test_broker_down_after_commit_still_answers_202(
 
 def test_cache_down_answers_503_not_500(world: World, taxii: Any) -> None:
     """CACHE_URL=redis://… holds verified credentials and rate limits; Redis gone
-    means 503 + Retry-After (python -m drills --only redis-queued does it for real)."""
+    means 503 + Retry-After (python -m tools.drills --only redis-queued does it for real)."""
     from redis.exceptions import ConnectionError as RedisDown
 
     with mock.patch(

@@ -1,13 +1,13 @@
-"""The drills' own safety rails (``python -m drills`` restarts shared services)."""
+"""The drills' own safety rails (``python -m tools.drills`` restarts shared services)."""
 
 from __future__ import annotations
 
 import pytest
 
-from drills import stack
-from drills.load import Fingerprint
-from drills.partners import _window
 from sync import runs
+from tools.drills import stack
+from tools.drills.load import Fingerprint
+from tools.drills.partners import _window
 
 
 def test_only_drill_databases_are_ever_recreated() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import requests
 
-from benchmarks.stats import Budget, Phase
+from tools.benchmarks.stats import Budget, Phase
 
 TAXII = "application/taxii+json;version=2.1"
 PAGE = 1000

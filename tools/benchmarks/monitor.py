@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import report
-from benchmarks.servers import Process
+from tools.benchmarks import report
+from tools.benchmarks.servers import Process
 
 
 class RssSampler:

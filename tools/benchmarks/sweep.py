@@ -7,11 +7,11 @@ import contextlib
 from typing import Any
 from urllib.parse import urlencode
 
-from benchmarks import pg, taxii
-from benchmarks.monitor import RssSampler, say, step
-from benchmarks.servers import Intelshare, Process
-from benchmarks.setup_db import PARTNER, STAFF
-from benchmarks.stats import Budget, Phase
+from tools.benchmarks import pg, taxii
+from tools.benchmarks.monitor import RssSampler, say, step
+from tools.benchmarks.servers import Intelshare, Process
+from tools.benchmarks.setup_db import PARTNER, STAFF
+from tools.benchmarks.stats import Budget, Phase
 
 PAGE = {"limit": str(taxii.PAGE)}
 

@@ -5,7 +5,7 @@ committed), configured for TAXII 2.1 only, an API root and collections made
 with its own CLI (``opentaxii-add-api-root``, ``opentaxii-add-collection``,
 ``opentaxii-create-account``), served by gunicorn as its docs say
 (``--config python:opentaxii.http``), through the shim in
-``benchmarks/shims/opentaxii_wsgi.py`` (upstream issue #243).
+``tools/benchmarks/shims/opentaxii_wsgi.py`` (upstream issue #243).
 Pins: SQLAlchemy < 2 (0.9.3 predates 2.0); psycopg2 for its PostgreSQL URL.
 """
 
@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks import pg
-from benchmarks.servers import REPO, Process, gunicorn_extra
+from tools.benchmarks import pg
+from tools.benchmarks.servers import REPO, Process, gunicorn_extra
 
 VERSION = "0.9.3"
 REQUIREMENTS = [f"opentaxii=={VERSION}", "sqlalchemy<2", "psycopg2-binary", "gunicorn"]
@@ -125,7 +125,7 @@ logging:
             str(gunicorn),
             "opentaxii_wsgi:app",
             "--pythonpath",
-            str(REPO / "benchmarks" / "shims"),
+            str(REPO / "tools" / "benchmarks" / "shims"),
             "--config",
             "python:opentaxii.http",
             "--bind",

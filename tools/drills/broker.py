@@ -23,11 +23,11 @@ from typing import Any
 import orjson
 import requests
 
-from drills import machine
-from drills.objects import batch, key
-from drills.result import Result
-from drills.stack import Stack, queue_length
-from drills.taxii import Client, Tally, basic
+from tools.drills import machine
+from tools.drills.objects import batch, key
+from tools.drills.result import Result
+from tools.drills.stack import Stack, queue_length
+from tools.drills.taxii import Client, Tally, basic
 
 INLINE_MAX = 10
 

@@ -3,7 +3,7 @@
 Every process is started here, in its own session, and stopped by its id
 (SIGTERM, then SIGKILL of its own process group after a grace period). Every
 address is 127.0.0.1. Django work (schema, accounts, counts) runs in
-``python -m drills.setup`` subprocesses with the same environment as the
+``python -m tools.drills.setup`` subprocesses with the same environment as the
 servers, so the drill process itself never imports the app.
 """
 
@@ -27,9 +27,9 @@ import requests
 from cryptography.fernet import Fernet
 from psycopg import sql
 
-from benchmarks.servers import children  # /proc reader shared with the benchmark
+from tools.benchmarks.servers import children  # /proc reader shared with the benchmark
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
 PG_ADMIN_URL = f"postgres://postgres@{LOOPBACK}:5432/postgres"
 BROKER_URL = f"redis://{LOOPBACK}:6379/5"
@@ -195,14 +195,14 @@ class Stack:
         return self.django("world", **world)
 
     def django(self, command: str, timeout: float = 300, **args: Any) -> Any:
-        """Run ``python -m drills.setup command`` and return the JSON it prints."""
+        """Run ``python -m tools.drills.setup command`` and return the JSON it prints."""
         return self.django_result(self.django_start(command, **args), timeout)
 
     def django_start(self, command: str, **args: Any) -> subprocess.Popen[str]:
         """``django`` without waiting, for a drill that acts while the command runs;
         ``django_result`` collects it."""
         return subprocess.Popen(
-            [sys.executable, "-m", "drills.setup", command, json.dumps(args)],
+            [sys.executable, "-m", "tools.drills.setup", command, json.dumps(args)],
             cwd=REPO,
             env=self.env,
             stdin=subprocess.DEVNULL,

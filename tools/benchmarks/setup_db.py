@@ -1,11 +1,11 @@
 """Django-side helpers of the benchmark, run as a subprocess with ``DATABASE_URL``:
 
-    python -m benchmarks.setup_db world
-    python -m benchmarks.setup_db collection --alias cmp-10000
-    python -m benchmarks.setup_db load --alias scale-1000000 --count 1000000 --seed 8
-    python -m benchmarks.setup_db stats --alias cmp-10000
-    python -m benchmarks.setup_db explain --alias scale-1000000 --user … --path …
-    python -m benchmarks.setup_db validate-cost --count 2000 --seed 8
+    python -m tools.benchmarks.setup_db world
+    python -m tools.benchmarks.setup_db collection --alias cmp-10000
+    python -m tools.benchmarks.setup_db load --alias scale-1000000 --count 1000000 --seed 8
+    python -m tools.benchmarks.setup_db stats --alias cmp-10000
+    python -m tools.benchmarks.setup_db explain --alias scale-1000000 --user … --path …
+    python -m tools.benchmarks.setup_db validate-cost --count 2000 --seed 8
 
 Everything goes through intelshare's own code: ``services`` for agreements,
 ``ingest.store`` for bulk loads (in chunks, one transaction each: the fast way
@@ -219,7 +219,7 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.setup_db")
+    parser = argparse.ArgumentParser(prog="python -m tools.benchmarks.setup_db")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("world")
     for name in ("collection", "stats"):

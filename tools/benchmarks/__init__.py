@@ -1,4 +1,4 @@
-"""The performance benchmark: ``python -m benchmarks``.
+"""The performance benchmark: ``python -m tools.benchmarks``.
 
 It starts intelshare under gunicorn on a fresh PostgreSQL database, medallion
 3.0.0 and OpenTAXII 0.9.3 on loopback, loads the same synthetic LLM-misuse

@@ -1,4 +1,4 @@
-"""``python -m drills [--only NAME ...]`` and ``python -m drills load [...]``.
+"""``python -m tools.drills [--only NAME ...]`` and ``python -m tools.drills load [...]``.
 
 Drills: pg-post, pg-pull (PostgreSQL restarted), redis-queued, redis-running
 (Redis restarted), partners (hanging, garbage and slow partner feeds beside a
@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from drills import machine
-from drills.result import Result
+from tools.drills import machine
+from tools.drills.result import Result
 
 
 def _drills(args: argparse.Namespace) -> dict[str, Callable[[Path], Result]]:
-    from drills import broker, db, partners
+    from tools.drills import broker, db, partners
 
     return {
         "pg-post": lambda w: db.pg_post(w, down=args.pg_down),
@@ -146,11 +146,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     if argv[:1] == ["load"]:
-        from drills import load
+        from tools.drills import load
 
         return load.main(argv[1:])
     parser = argparse.ArgumentParser(
-        prog="python -m drills",
+        prog="python -m tools.drills",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,9 +1,9 @@
-"""The drills' Django side, run as ``python -m drills.setup <command> '<json args>'``.
+"""The drills' Django side, run as ``python -m tools.drills.setup <command> '<json args>'``.
 
 Everything goes through intelshare's own code (``accounts``, ``services``,
 ``ingest``, ``submissions``, ``sync.services``, ``sync.pull``); each command
 prints one JSON document as the last line of stdout. The servers and this
-process share one environment (``drills.stack.Stack.env``).
+process share one environment (``tools.drills.stack.Stack.env``).
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ def cmd_world(args: dict[str, Any]) -> dict[str, Any]:
 
 def cmd_load(args: dict[str, Any]) -> dict[str, Any]:
     """Store ``count`` synthetic indicators through ``ingest.store`` (the writer's)."""
-    from drills.objects import batch
     from intelshare import ingest
     from intelshare.models import Partner
+    from tools.drills.objects import batch
 
     collection = _collection()
     writer = Partner.objects.get(slug="drill-writer")

@@ -1,7 +1,7 @@
 """Timing of the operator console's pages on a large hub (not a test):
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/intelshare_console_bench \\
-        .venv/bin/python -m benchmarks.console --versions 100000 --events 100000
+        .venv/bin/python -m tools.benchmarks.console --versions 100000 --events 100000
 
 Loads ``--versions`` synthetic versions (``intelshare.content.generator``, through
 ``ingest.store`` in chunks) and the starter pack into one collection, writes
@@ -138,7 +138,7 @@ def _time(paths: dict[str, str], repeats: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.console")
+    parser = argparse.ArgumentParser(prog="python -m tools.benchmarks.console")
     parser.add_argument("--versions", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)

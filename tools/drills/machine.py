@@ -2,7 +2,7 @@
 
 The commands are the machine's documented ones
 (/work/.library/env/machines/python-svc.md). ``ensure_up()`` runs in the
-``finally`` of every drill and at the end of ``python -m drills``.
+``finally`` of every drill and at the end of ``python -m tools.drills``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from drills.stack import DRILL_DATABASE, LOOPBACK, PG_ADMIN_URL
+from tools.drills.stack import DRILL_DATABASE, LOOPBACK, PG_ADMIN_URL
 
 REDIS_START = [
     "redis-server",

@@ -20,9 +20,9 @@ from typing import IO, Any
 import requests
 from cryptography.fernet import Fernet
 
-from benchmarks.taxii import TAXII
+from tools.benchmarks.taxii import TAXII
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -177,9 +177,9 @@ class Intelshare(Process):
         return result.stdout
 
     def setup(self, *args: str, timeout: float = 3600) -> Any:
-        """Run ``python -m benchmarks.setup_db`` with this server's environment."""
+        """Run ``python -m tools.benchmarks.setup_db`` with this server's environment."""
         result = subprocess.run(
-            [sys.executable, "-m", "benchmarks.setup_db", *args],
+            [sys.executable, "-m", "tools.benchmarks.setup_db", *args],
             cwd=REPO,
             env=self.env,
             capture_output=True,

@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-_REPO = str(Path(__file__).resolve().parent.parent)
+_REPO = str(Path(__file__).resolve().parents[2])
 _LIB = re.compile(r"^.*?/(?:site-packages|lib/python3\.\d+)/")
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
 
@@ -114,7 +114,7 @@ def summarize(path: Path, top: int = 25, marker: str = "handle_request") -> dict
                 s in k
                 for s in (
                     "intelshare/",
-                    "benchmarks/",
+                    "tools/benchmarks/",
                     "opentaxii/",
                     "medallion/",
                     "django/db/",

@@ -1,4 +1,4 @@
-"""Orchestration of one benchmark run (``python -m benchmarks --help``)."""
+"""Orchestration of one benchmark run (``python -m tools.benchmarks --help``)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import opentaxii, pg, pyspy, report, taxii
-from benchmarks.monitor import LOAD, RssSampler, say, step
-from benchmarks.servers import REPO, Intelshare, Medallion, Process
-from benchmarks.setup_db import PARTNER, STAFF
-from benchmarks.stats import Budget, Phase
-from benchmarks.sweep import policy_line, scale_sweep
 from intelshare.content.generator import generate
+from tools.benchmarks import opentaxii, pg, pyspy, report, taxii
+from tools.benchmarks.monitor import LOAD, RssSampler, say, step
+from tools.benchmarks.servers import REPO, Intelshare, Medallion, Process
+from tools.benchmarks.setup_db import PARTNER, STAFF
+from tools.benchmarks.stats import Budget, Phase
+from tools.benchmarks.sweep import policy_line, scale_sweep
 
 PAGE = {"limit": str(taxii.PAGE)}
 
@@ -31,7 +31,7 @@ def _sizes(text: str) -> list[int]:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks",
+        prog="python -m tools.benchmarks",
         description="intelshare vs medallion 3.0.0 and OpenTAXII 0.9.3 on loopback. "
         "Needs PostgreSQL on 127.0.0.1:5432 (user postgres).",
     )
@@ -108,7 +108,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--keep-db", action="store_true", help="leave the benchmark databases for inspection"
     )
     parser.add_argument(
-        "--output", type=Path, default=REPO / "benchmarks" / "results" / "latest.json"
+        "--output", type=Path, default=REPO / "tools" / "benchmarks" / "results" / "latest.json"
     )
     args = parser.parse_args(argv)
     quick = args.quick

@@ -1,4 +1,4 @@
-"""``python -m drills load``: readers and writers against gunicorn + PostgreSQL.
+"""``python -m tools.drills load``: readers and writers against gunicorn + PostgreSQL.
 
 Issue 7, "Load": 50 concurrent readers and 5 writers for 5 minutes; zero
 errors, zero lost or duplicated versions (a final full pull compared with
@@ -43,11 +43,11 @@ from typing import Any
 import orjson
 import requests
 
-from benchmarks.servers import rss_kib
-from drills import machine
-from drills.objects import batch, key
-from drills.stack import Stack
-from drills.taxii import Client, basic
+from tools.benchmarks.servers import rss_kib
+from tools.drills import machine
+from tools.drills.objects import batch, key
+from tools.drills.stack import Stack
+from tools.drills.taxii import Client, basic
 
 SEED = 5000
 SMALL, LARGE, LARGE_EVERY = 50, 1500, 25
@@ -638,7 +638,7 @@ def _say(text: str) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m drills load",
+        prog="python -m tools.drills load",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -664,7 +664,7 @@ def main(argv: list[str]) -> int:
         "--full-every", type=float, default=60.0, help="seconds between a reader's extra full pulls"
     )
     parser.add_argument("--rss-every", type=float, default=5.0)
-    parser.add_argument("--workdir", default="/tmp/intelshare-drills/load")
+    parser.add_argument("--workdir", default="/tmp/intelshare-tools/drills/load")
     args = parser.parse_args(argv)
     args.reader_procs = max(1, min(args.reader_procs, args.readers))
     return run(args)

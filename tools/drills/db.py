@@ -20,11 +20,11 @@ from typing import Any
 import orjson
 import requests
 
-from drills import machine
-from drills.objects import batch, key
-from drills.result import Result
-from drills.stack import Stack
-from drills.taxii import Client, Tally, basic, retry_after
+from tools.drills import machine
+from tools.drills.objects import batch, key
+from tools.drills.result import Result
+from tools.drills.stack import Stack
+from tools.drills.taxii import Client, Tally, basic, retry_after
 
 SMALL, LARGE = 20, 120  # objects per envelope: inline, and over the inline limit (worker)
 INLINE_MAX = 50

@@ -7,7 +7,7 @@ HTTP whose body is not JSON), one answers a valid TAXII page too late
 a time, each byte within the read timeout (``trickle``). medallion 3.0.0
 (``tests/support/medallion.py``) plays the healthy partner. Feeds are
 created with ``sync.services.feed_create`` and run concurrently with
-``sync.pull.run`` in a ``drills.setup`` subprocess whose sync timeouts are
+``sync.pull.run`` in a ``tools.drills.setup`` subprocess whose sync timeouts are
 short (connect 2 s, read 3 s).
 
 What must hold: every bad run ends within its timeout as a failed
@@ -34,9 +34,9 @@ from pathlib import Path
 import orjson
 import psycopg
 
-from drills.objects import indicator
-from drills.result import Result
-from drills.stack import LOOPBACK, Stack, database_url
+from tools.drills.objects import indicator
+from tools.drills.result import Result
+from tools.drills.stack import LOOPBACK, Stack, database_url
 
 CONNECT_TIMEOUT, READ_TIMEOUT, REQUEST_SECONDS = 2, 3, 10
 REMOTE_COLLECTION = "7a0c6f5e-3b1d-4e2f-9a8b-0c1d2e3f4a5b"

@@ -1,5 +1,0 @@
-"""``python -m benchmarks``: see ``benchmarks.run``."""
-
-from benchmarks.run import main
-
-raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""``python -m tools.benchmarks``: see ``benchmarks.run``."""
+
+from tools.benchmarks.run import main
+
+raise SystemExit(main())
