@@ -17,7 +17,7 @@ from django.utils import timezone
 from console import selectors
 from console.common import RULE_TEXT, page, rule_text, staff_only
 from intelshare import policy, preview, sightings, stix
-from intelshare.admin.sharing import KNOWN_TYPES
+from intelshare.admin.forms import KNOWN_TYPES
 from intelshare.models import Collection, Partner
 from sync.models import Recall
 

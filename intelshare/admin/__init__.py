@@ -3,7 +3,8 @@
 - ``accounts``: partners (agreements inline, grants, feeds, last pulls and the
   preview page); ``users``: users (tokens inline) and API tokens (shown once).
 - ``sharing``: API roots, collections, agreements (grants inline, "revoke now")
-  and grants; every agreement write goes through ``intelshare.services``.
+  and grants; every agreement write goes through ``intelshare.services``, from
+  the forms of ``forms``.
 - ``records``: object versions, references, reveals, audit events, statuses
   (read-only).
 """

@@ -24,7 +24,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from intelshare import preview, services
-from intelshare.admin.sharing import AgreementInlineForm, DeletesGrants, save_agreement
+from intelshare.admin.forms import AgreementInlineForm, save_agreement
+from intelshare.admin.sharing import DeletesGrants
 from intelshare.models import Agreement, ApiToken, AuditEvent, Collection, Grant, Partner, User
 
 LAST_PULLS = 10
