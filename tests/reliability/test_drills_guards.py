@@ -6,8 +6,8 @@ import pytest
 
 from sync import runs
 from tools.drills import stack
-from tools.drills.load import Fingerprint
 from tools.drills.partners import _window
+from tools.drills.traffic import Fingerprint
 
 
 def test_only_drill_databases_are_ever_recreated() -> None:

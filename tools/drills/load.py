@@ -27,370 +27,21 @@ latencies include some client-side queuing; they are upper bounds.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import itertools
 import json
 import multiprocessing as mp
 import os
-import statistics
 import sys
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import orjson
-import requests
-
-from tools.benchmarks.servers import rss_kib
 from tools.drills import machine
+from tools.drills.meters import RssSampler, memory_report, percentiles, postgres_pids, series
 from tools.drills.objects import batch, key
 from tools.drills.stack import Stack
 from tools.drills.taxii import Client, basic
-
-SEED = 5000
-SMALL, LARGE, LARGE_EVERY = 50, 1500, 25
-MASK = (1 << 64) - 1
-
-
-def _hash(k: tuple[str, str]) -> int:
-    digest = hashlib.blake2b(f"{k[0]}|{k[1]}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
-
-
-class Fingerprint:
-    """Count and sum (mod 2^64) of 64-bit hashes: equal sets give equal prints."""
-
-    def __init__(self) -> None:
-        self.count, self.total = 0, 0
-
-    def add(self, k: tuple[str, str]) -> None:
-        self.count += 1
-        self.total = (self.total + _hash(k)) & MASK
-
-    def value(self) -> tuple[int, int]:
-        return self.count, self.total
-
-
-# --- readers (child processes) -------------------------------------------------------------
-
-
-def _pull(
-    client: Client,
-    params: dict[str, Any],
-    samples: list[tuple[str, float, float, int, int]],
-    kind: str,
-    sink: Any,
-    errors: list[str],
-) -> str | None:
-    """Follow ``next`` to the end; feed each object's key to ``sink``; returns the last
-    ``X-TAXII-Date-Added-Last`` seen (None when nothing was returned). Raises on error."""
-    last = None
-    params = dict(params)
-    while True:
-        began = time.monotonic()
-        try:
-            response = client.get(client.objects_path, params)
-        except requests.RequestException as exc:
-            samples.append((kind, began, time.monotonic() - began, 0, 0))
-            errors.append(f"{kind}: {type(exc).__name__}: {str(exc)[:120]}")
-            raise
-        elapsed = time.monotonic() - began
-        if response.status_code != 200:
-            samples.append((kind, began, elapsed, response.status_code, 0))
-            errors.append(f"{kind}: HTTP {response.status_code}: {response.text[:150]}")
-            raise RuntimeError("bad answer")
-        body = orjson.loads(response.content)
-        objects = body.get("objects", ())
-        samples.append((kind, began, elapsed, response.status_code, len(objects)))
-        for obj in objects:
-            sink(key(obj))
-        last = response.headers.get("X-TAXII-Date-Added-Last") or last
-        if not body.get("more"):
-            return last
-        params = {k: v for k, v in params.items() if k != "next"}
-        params["next"] = body["next"]
-
-
-def _reader(
-    n: int,
-    base_url: str,
-    auth: str,
-    collection: str,
-    full_every: float,
-    think: float,
-    stop: Any,
-    out: Any,
-) -> None:
-    client = Client(base_url, auth, collection=collection)
-    samples: list[tuple[str, float, float, int, int]] = []
-    errors: list[str] = []
-    stream = Fingerprint()
-    duplicates_in_full = 0
-    added_after: str | None = None
-    # Stagger the extra full pulls over the period.
-    next_full = time.monotonic() + full_every * ((n * 7919) % 100) / 100
-    try:
-        added_after = _pull(client, {"limit": 1000}, samples, "full", stream.add, errors)
-        while not stop.is_set():
-            if time.monotonic() >= next_full:
-                seen: set[int] = set()
-                count = [0]
-
-                def sink(
-                    k: tuple[str, str], seen: set[int] = seen, count: list[int] = count
-                ) -> None:
-                    count[0] += 1
-                    seen.add(_hash(k))
-
-                _pull(client, {"limit": 1000}, samples, "full", sink, errors)
-                duplicates_in_full += count[0] - len(seen)
-                next_full = time.monotonic() + full_every
-            params: dict[str, Any] = {"limit": 500}
-            if added_after:
-                params["added_after"] = added_after
-            added_after = (
-                _pull(client, params, samples, "incremental", stream.add, errors) or added_after
-            )
-            stop.wait(think)
-        # Catch up once the writers are done and every status is complete.
-        params = {"limit": 1000, **({"added_after": added_after} if added_after else {})}
-        _pull(client, params, samples, "incremental", stream.add, errors)
-    except Exception as exc:
-        errors.append(f"reader {n} stopped: {type(exc).__name__}: {str(exc)[:150]}")
-    finally:
-        client.close()
-    out.put(
-        {
-            "reader": n,
-            "samples": samples,
-            "errors": errors,
-            "stream": stream.value(),
-            "duplicates_in_full": duplicates_in_full,
-        }
-    )
-
-
-def _reader_proc(ids: list[int], *args: Any) -> None:
-    threads = [threading.Thread(target=_reader, args=(n, *args)) for n in ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-
-# --- writers (threads here) ------------------------------------------------------------------
-
-
-class Writers:
-    def __init__(self, stack: Stack, world: dict[str, Any], count: int, think: float) -> None:
-        user = world["users"]["writer"]
-        self.auth = basic(user["username"], user["password"])
-        self.stack, self.world, self.count, self.think = stack, world, count, think
-        self.stop = threading.Event()
-        self.numbers = itertools.count()
-        self.lock = threading.Lock()
-        self.sent: dict[str, list[tuple[str, str]]] = {}
-        self.samples: list[tuple[str, float, float, int, int]] = []
-        self.errors: list[str] = []
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(count)]
-
-    def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
-
-    def finish(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=120)
-
-    def _run(self) -> None:
-        client = Client(self.stack.base_url, self.auth, collection=self.world["collection"])
-        try:
-            while not self.stop.is_set():
-                n = next(self.numbers)
-                size = LARGE if n % LARGE_EVERY == LARGE_EVERY - 1 else SMALL
-                objects = batch("load", n * 10_000, size)
-                kind = "post-large" if size == LARGE else "post"
-                began = time.monotonic()
-                try:
-                    response = client.post_objects(objects)
-                except requests.RequestException as exc:
-                    with self.lock:
-                        self.samples.append((kind, began, time.monotonic() - began, 0, size))
-                        self.errors.append(f"{kind}: {type(exc).__name__}: {str(exc)[:120]}")
-                    continue
-                with self.lock:
-                    self.samples.append(
-                        (kind, began, time.monotonic() - began, response.status_code, size)
-                    )
-                    if response.status_code == 202:
-                        status = orjson.loads(response.content)
-                        self.sent[status["id"]] = [key(o) for o in objects]
-                    else:
-                        self.errors.append(
-                            f"{kind}: HTTP {response.status_code}: {response.text[:150]}"
-                        )
-                self.stop.wait(self.think)
-        finally:
-            client.close()
-
-
-# --- memory ----------------------------------------------------------------------------------
-
-
-class RssSampler(threading.Thread):
-    """RSS of the gunicorn master and workers and the Celery master and children."""
-
-    def __init__(self, stack: Stack, period: float) -> None:
-        super().__init__(daemon=True)
-        self.stack, self.period = stack, period
-        self.samples: list[tuple[float, str, int, int]] = []  # t, role, pid, KiB
-        self.stopping = threading.Event()
-        self.cpu = CpuTracker()
-        self.groups: Any = None  # set by run(): () -> {group: [pid, ...]}
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            now = time.monotonic()
-            if self.groups is not None:
-                self.cpu.observe(self.groups())
-            web, worker = self.stack.web_pids(), self.stack.worker_pids()
-            for role, pids in (("gunicorn", web), ("celery", worker)):
-                for i, pid in enumerate(pids):
-                    kib = rss_kib(pid)
-                    if kib is not None:
-                        name = f"{role}-{'master' if i == 0 else 'worker'}"
-                        self.samples.append((now, name, pid, kib))
-            self.stopping.wait(self.period)
-
-
-def _cpu_ticks(pid: int) -> int:
-    """utime + stime of ``pid`` (all its threads), in clock ticks; 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0
-    return int(fields[11]) + int(fields[12])
-
-
-def _postgres_pids() -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip().startswith("postgres"):
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
-def _machine_busy() -> tuple[int, int]:
-    """(busy, total) clock ticks of the whole machine, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
-class CpuTracker:
-    """CPU time of groups of processes over a window, sampled every few seconds, so
-    that PostgreSQL backends which come and go (CONN_MAX_AGE) are counted: a process
-    first seen after the start counts from zero. Lower bounds: a process that lived
-    between two samples is missed."""
-
-    def __init__(self) -> None:
-        self.first: dict[tuple[str, int], int] = {}
-        self.last: dict[tuple[str, int], int] = {}
-        self.began: float | None = None
-        self.ended: float | None = None
-        self.busy: tuple[int, int] = (0, 0)
-        self.lock = threading.Lock()
-
-    def observe(self, groups: dict[str, list[int]]) -> None:
-        with self.lock:
-            if self.ended is not None:
-                return
-            starting = self.began is None
-            for name, pids in groups.items():
-                for pid in pids:
-                    ticks = _cpu_ticks(pid)
-                    if ticks:
-                        self.first.setdefault((name, pid), ticks if starting else 0)
-                        self.last[(name, pid)] = ticks
-            if starting:
-                self.began, self.busy = time.monotonic(), _machine_busy()
-
-    def finish(self, groups: dict[str, list[int]]) -> dict[str, float]:
-        self.observe(groups)
-        with self.lock:
-            self.ended = time.monotonic()
-            seconds = self.ended - (self.began or self.ended) or 1.0
-            tick = os.sysconf("SC_CLK_TCK")
-            used: dict[str, float] = defaultdict(float)
-            for (name, pid), ticks in self.last.items():
-                used[name] += (ticks - self.first[(name, pid)]) / tick / seconds
-            busy = _machine_busy()
-            used["machine (everything)"] = (
-                (os.cpu_count() or 1) * (busy[0] - self.busy[0]) / max(1, busy[1] - self.busy[1])
-            )
-        return {name: round(value, 2) for name, value in used.items()}
-
-
-# --- the run ---------------------------------------------------------------------------------
-
-
-def _percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    values = sorted(values)
-
-    def q(p: float) -> float:
-        return round(1000 * values[min(len(values) - 1, int(p * len(values)))], 1)
-
-    return {
-        "n": len(values),
-        "p50_ms": q(0.50),
-        "p95_ms": q(0.95),
-        "p99_ms": q(0.99),
-        "max_ms": round(1000 * values[-1], 1),
-    }
-
-
-def _memory(
-    samples: list[tuple[float, str, int, int]], t0: float, minutes: float
-) -> dict[str, dict[str, Any]]:
-    by_pid: dict[tuple[str, int], list[tuple[float, int]]] = defaultdict(list)
-    for t, name, pid, kib in samples:
-        by_pid[(name, pid)].append((t - t0, kib))
-    end = minutes * 60
-    report = {}
-    for (name, pid), points in sorted(by_pid.items()):
-
-        def mean(lo: float, hi: float, points: list[tuple[float, int]] = points) -> float | None:
-            chosen = [kib for t, kib in points if lo <= t < hi]
-            return round(statistics.mean(chosen) / 1024, 1) if chosen else None
-
-        first, second, last = mean(0, 60), mean(60, 120), mean(end - 60, end)
-        peak = round(max(kib for _, kib in points) / 1024, 1)
-        report[f"{name}:{pid}"] = {
-            "first_min_mib": first,
-            "second_min_mib": second,
-            "last_min_mib": last,
-            "peak_mib": peak,
-        }
-    return report
-
-
-def _series(
-    samples: list[tuple[float, str, int, int]], t0: float
-) -> dict[str, list[tuple[int, float]]]:
-    """Per process: (second since the start, MiB) for every sample."""
-    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    for t, name, pid, kib in samples:
-        series[f"{name}:{pid}"].append((round(t - t0), round(kib / 1024, 1)))
-    return series
+from tools.drills.traffic import SEED, Fingerprint, Writers, pull, reader_proc
 
 
 def run(args: argparse.Namespace) -> int:
@@ -425,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             ids = list(range(args.readers))
             for chunk in (ids[i :: args.reader_procs] for i in range(args.reader_procs)):
                 proc = ctx.Process(
-                    target=_reader_proc,
+                    target=reader_proc,
                     args=(
                         chunk,
                         stack.base_url,
@@ -447,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                 return {
                     "gunicorn": stack.web_pids(),
                     "celery": stack.worker_pids(),
-                    "postgres (all databases)": _postgres_pids(),
+                    "postgres (all databases)": postgres_pids(),
                     "load generator": [os.getpid(), *(p.pid for p in procs if p.pid)],
                 }
 
@@ -497,7 +148,7 @@ def _final_pull(stack: Stack, world: dict[str, Any]) -> tuple[list[tuple[str, st
     got: list[tuple[str, str]] = []
     errors: list[str] = []
     try:
-        _pull(client, {"limit": 1000, "match[version]": "all"}, [], "final", got.append, errors)
+        pull(client, {"limit": 1000, "match[version]": "all"}, [], "final", got.append, errors)
     except Exception as exc:
         errors.append(f"final pull: {type(exc).__name__}: {exc}")
     finally:
@@ -527,10 +178,10 @@ def _report(
     in_window = [s for s in samples if s[1] <= window_end]
     errors = list(writers.errors) + [e for r in reports for e in r["errors"]] + final_errors
     latency = {
-        kind: _percentiles([s[2] for s in in_window if s[0] == kind])
+        kind: percentiles([s[2] for s in in_window if s[0] == kind])
         for kind in sorted({s[0] for s in in_window})
     }
-    latency["all"] = _percentiles([s[2] for s in in_window])
+    latency["all"] = percentiles([s[2] for s in in_window])
     served = sum(s[4] for s in in_window if s[0] in ("full", "incremental"))
     codes: dict[str, int] = defaultdict(int)
     for s in samples:
@@ -552,7 +203,7 @@ def _report(
         expected_print.add(k)
     stream_bad = [r["reader"] for r in reports if tuple(r["stream"]) != expected_print.value()]
     full_dups = sum(r["duplicates_in_full"] for r in reports)
-    memory = _memory(sampler.samples, t0, args.minutes)
+    memory = memory_report(sampler.samples, t0, args.minutes)
     grown = {
         name: m
         for name, m in memory.items()
@@ -585,7 +236,7 @@ def _report(
         "memory_grew_after_warmup": sorted(grown),
         "cpu_cores_used": cpu,
         "cpu_cores_available": os.cpu_count(),
-        "rss_series_mib": _series(sampler.samples, t0),
+        "rss_series_mib": series(sampler.samples, t0),
     }
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "load.json").write_text(json.dumps(result, indent=1, default=str))
