@@ -32,19 +32,18 @@ from __future__ import annotations
 import atexit
 import itertools
 import json
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import requests
+
+from tools.procs import Logged, free_port
 
 MEDIA_TYPE_TAXII_V21 = "application/taxii+json;version=2.1"
 API_ROOT = "api1"
@@ -162,12 +161,6 @@ DEFAULT_COLLECTIONS = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class MedallionServer:
     """A medallion process on 127.0.0.1 with its files under ``workdir``.
 
@@ -200,8 +193,7 @@ class MedallionServer:
         self.config_path = self.workdir / "medallion-config.json"
         self.data_path = self.workdir / "medallion-data.json"
         self.log_path = self.workdir / "medallion.log"
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        self._process = Logged("medallion", self.log_path)
 
     # -- addresses ----------------------------------------------------------
 
@@ -227,11 +219,11 @@ class MedallionServer:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        return self._process.pid
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._process.alive
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -254,7 +246,7 @@ class MedallionServer:
         pick_port = self.port == 0
         for _attempt in range(3):
             if pick_port:
-                self.port = _free_port()
+                self.port = free_port()
             self._write_files()
             self._spawn()
             if self._wait_ready():
@@ -268,19 +260,9 @@ class MedallionServer:
 
     def stop(self) -> None:
         """Terminate the process by pid; kill it if it ignores SIGTERM."""
-        process, self._process = self._process, None
-        if process is not None:
+        if self._process.popen is not None:
             atexit.unregister(self.stop)
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=5)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        self._process.stop(grace=5)
 
     def restart(self) -> None:
         """Stop and start on the same port.
@@ -417,49 +399,18 @@ class MedallionServer:
         }
 
     def _spawn(self) -> None:
-        self._log = self.log_path.open("ab")
-        self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "medallion.scripts.run",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "WARN",
-                str(self.config_path),
-            ],
-            cwd=self.workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        argv = [sys.executable, "-m", "medallion.scripts.run", "--host", "127.0.0.1"]
+        argv += ["--port", str(self.port), "--log-level", "WARN", str(self.config_path)]
+        self._process.spawn(argv, None, self.workdir)
 
     def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                return False
-            try:
-                response = requests.get(
-                    self.discovery_url,
-                    headers={"Accept": MEDIA_TYPE_TAXII_V21},
-                    auth=self.auth,
-                    timeout=1,
-                )
-            except requests.RequestException:
-                time.sleep(0.05)
-                continue
-            if response.status_code == 200:
-                return True
-            time.sleep(0.05)
-        return False
+        return self._process.wait_http(
+            self.discovery_url,
+            timeout=self.startup_timeout,
+            auth=self.auth,
+            headers={"Accept": MEDIA_TYPE_TAXII_V21},
+            interval=0.05,
+        )
 
     def _log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return self._process.log_tail(lines)

@@ -9,26 +9,17 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import requests
 from cryptography.fernet import Fernet
 
 from tools.benchmarks.taxii import TAXII
+from tools.procs import Logged, children, free_port, rss_kib
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def gunicorn_extra(gunicorn: Path) -> list[str]:
@@ -43,95 +34,28 @@ def gunicorn_extra(gunicorn: Path) -> list[str]:
     return ["--no-control-socket"] if "--no-control-socket" in helptext else []
 
 
-def rss_kib(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
-
-
-class Process:
-    """One server process with its log file; stopped by pid."""
+class Process(Logged):
+    """One server process with its log file under ``workdir``; stopped by pid."""
 
     def __init__(self, name: str, workdir: Path) -> None:
-        self.name = name
+        super().__init__(name, workdir / f"{name}.log")
         self.workdir = workdir
         self.port = free_port()
-        self.popen: subprocess.Popen[bytes] | None = None
-        self.log_path = workdir / f"{name}.log"
-        self._log: IO[bytes] | None = None
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    @property
-    def pid(self) -> int | None:
-        return self.popen.pid if self.popen else None
-
-    def spawn(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("ab")
-        self.popen = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
     def wait_ready(self, url: str, auth: tuple[str, str] | None, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.popen is None or self.popen.poll() is not None:
-                break
-            try:
-                response = requests.get(url, auth=auth, headers={"Accept": TAXII}, timeout=5)
-                if response.status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"{self.name} did not start on {url}:\n{self.log_tail()}")
+        if not self.wait_http(url, timeout=timeout, auth=auth, headers={"Accept": TAXII}):
+            self.stop()
+            raise RuntimeError(f"{self.name} did not start on {url}:\n{self.log_tail()}")
 
     def workers(self) -> list[int]:
         return children(self.pid) if self.pid else []
 
     def worker_rss_kib(self) -> dict[str, int | None]:
         return {str(pid): rss_kib(pid) for pid in self.workers()}
-
-    def stop(self) -> None:
-        popen, self.popen = self.popen, None
-        if popen is not None and popen.poll() is None:
-            popen.send_signal(signal.SIGTERM)
-            try:
-                popen.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                popen.kill()
-                popen.wait(timeout=10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, lines: int = 25) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
 
 
 def venv_bin(name: str) -> Path:

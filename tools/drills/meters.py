@@ -11,8 +11,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from tools.benchmarks.servers import rss_kib
 from tools.drills.stack import Stack
+from tools.procs import rss_kib
 
 
 class RssSampler(threading.Thread):
