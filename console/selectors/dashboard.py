@@ -12,8 +12,8 @@ from django.core.cache import cache
 from django.db.models import Case, CharField, Count, Q, Sum, Value, When
 from django.db.models.functions import TruncDate
 
-from intelshare import preview
-from intelshare.models import AuditEvent, Collection, Grant, ObjectVersion, Partner
+from intelshare import policy, preview
+from intelshare.models import AuditEvent, Collection, Grant, Partner
 from sync.models import Feed, Quarantine, SyncRun
 
 ORIGIN_KINDS = ("post", "feed", "cli", "pack", "atlas", "console", "other")
@@ -137,7 +137,8 @@ def ingested_per_day(*, now: datetime, days: int = 14) -> list[IngestDay]:
     start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     collection_ids = list(Collection.objects.values_list("pk", flat=True))
     rows = (
-        ObjectVersion.objects.filter(collection_id__in=collection_ids, date_added__gte=start)
+        policy.catalogue()
+        .filter(collection_id__in=collection_ids, date_added__gte=start)
         .annotate(day=TruncDate("date_added"), kind=origin_kind())
         .values("day", "kind")
         .annotate(n=Count("id"))

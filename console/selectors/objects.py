@@ -11,8 +11,8 @@ import orjson
 from django.db.models import Exists, OuterRef, QuerySet
 
 from console.selectors.dashboard import origin_kind, partners
-from intelshare import sightings, stix
-from intelshare.models import AuditEvent, Collection, ObjectVersion, Partner, VersionRef
+from intelshare import audit, policy, sightings, stix
+from intelshare.models import Collection, ObjectVersion, Partner, VersionRef
 
 # --- objects ----------------------------------------------------------------------------
 
@@ -59,7 +59,7 @@ def _searched(s: Search) -> QuerySet[ObjectVersion]:
     """The latest versions matching ``s``, newest first: a STIX id exactly, other
     text anywhere in a name, alias or external id (``ObjectVersion.label``, trigram
     indexed on PostgreSQL)."""
-    qs: QuerySet[ObjectVersion] = ObjectVersion.objects.filter(is_latest=True)
+    qs: QuerySet[ObjectVersion] = policy.catalogue().filter(is_latest=True)
     text = s.q.strip()
     if text and stix.IDENTIFIER.fullmatch(text):
         qs = qs.filter(stix_id=text)
@@ -150,7 +150,8 @@ def object_page(stix_id: str) -> ObjectPage | None:
     """An object's latest version, its versions, what it refers to and what refers
     to it (relationships, reports and other containers)."""
     versions = list(
-        ObjectVersion.objects.filter(stix_id=stix_id)
+        policy.catalogue()
+        .filter(stix_id=stix_id)
         .select_related("collection", "source_partner")
         .order_by("-version", "collection_id")[:200]
     )
@@ -208,8 +209,8 @@ def names(stix_ids: set[str]) -> dict[str, str]:
     """Readable names of the latest stored versions of ``stix_ids`` (one query)."""
     found: dict[str, str] = {}
     ids = [i for i in stix_ids if stix.IDENTIFIER.fullmatch(i)][:500]
-    for sid, raw in ObjectVersion.objects.filter(stix_id__in=ids, is_latest=True).values_list(
-        "stix_id", "raw"
+    for sid, raw in (
+        policy.catalogue().filter(stix_id__in=ids, is_latest=True).values_list("stix_id", "raw")
     ):
         found.setdefault(sid, stix.object_name(_parsed(raw)))
     return found
@@ -223,38 +224,36 @@ class Receipt:
     collection_id: Any
 
 
-AUDIT_SCANNED = 20000
+RECEIPTS_SHOWN = 500
 
 
 def receipts(*, stix_id: str, since: datetime) -> tuple[list[Receipt], int]:
-    """Which partners were served a version of ``stix_id`` since ``since`` (audit),
-    scanning at most ``AUDIT_SCANNED`` events, newest first; returns the receipts and
-    the number of events scanned."""
-    versions = dict(ObjectVersion.objects.filter(stix_id=stix_id).values_list("pk", "version"))
+    """Which partners were served a version of ``stix_id`` since ``since``, newest
+    first (the audit, matched in SQL: ``audit.carrying``); and how many requests."""
+    versions = dict(policy.catalogue().filter(stix_id=stix_id).values_list("pk", "version"))
     if not versions:
         return [], 0
     by_pk = {p.pk: p for p in partners()}
     events = (
-        AuditEvent.objects.filter(
-            partner_id__in=list(by_pk), at__gte=since, method="GET", status_code=200, count__gt=0
-        )
+        audit.carrying(list(versions))
+        .filter(partner_id__in=list(by_pk), at__gte=since, method="GET", status_code__in=(200, 206))
         .order_by("-at")
-        .values_list("partner_id", "at", "collection_id", "versions")[:AUDIT_SCANNED]
+        .values_list("partner_id", "at", "collection_id", "versions")[:RECEIPTS_SHOWN]
     )
     found: list[Receipt] = []
-    scanned = 0
-    for partner_id, at, collection_id, served in events.iterator(chunk_size=2000):
-        scanned += 1
-        for pk in served:
-            if pk in versions:
-                found.append(
-                    Receipt(by_pk[partner_id], at, stix.format_version(versions[pk]), collection_id)
-                )
-    return found, scanned
+    requests = 0
+    for partner_id, at, collection_id, served in events:
+        requests += 1
+        found += [
+            Receipt(by_pk[partner_id], at, stix.format_version(versions[pk]), collection_id)
+            for pk in served
+            if pk in versions
+        ]
+    return found, requests
 
 
 def tlp_ranks(pks: list[int]) -> dict[int, int | None]:
     """The stored TLP rank of each version in ``pks`` (staff: no partner's view)."""
     if not pks:
         return {}
-    return dict(ObjectVersion.objects.filter(pk__in=pks).values_list("pk", "tlp_rank"))
+    return dict(policy.catalogue().filter(pk__in=pks).values_list("pk", "tlp_rank"))

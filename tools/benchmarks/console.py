@@ -32,10 +32,10 @@ def _setup(versions: int, events: int, seed: int) -> dict[str, Any]:
     from django.core.management import call_command
     from django.utils import timezone
 
-    from intelshare import ingest, services, stix
+    from intelshare import ingest, policy, services, stix
     from intelshare.content.generator import generate
     from intelshare.content.pack import load_pack
-    from intelshare.models import ApiRoot, AuditEvent, Collection, ObjectVersion, Partner, User
+    from intelshare.models import ApiRoot, AuditEvent, Collection, Partner, User
 
     call_command("migrate", verbosity=0)
     call_command("flush", interactive=False, verbosity=0)
@@ -55,7 +55,7 @@ def _setup(versions: int, events: int, seed: int) -> dict[str, Any]:
             collections=[collection],
             tlp_ceiling=stix.TLP_GREEN if n % 2 else stix.TLP_AMBER,
         )
-    pks = list(ObjectVersion.objects.values_list("pk", flat=True)[:1000])
+    pks = list(policy.catalogue().values_list("pk", flat=True)[:1000])
     now = timezone.now()
     step = timedelta(days=30) / max(1, events)
     batch = []
@@ -77,32 +77,33 @@ def _setup(versions: int, events: int, seed: int) -> dict[str, Any]:
             batch = []
     AuditEvent.objects.bulk_create(batch)
     User.objects.create_superuser("bench-console", password="bench-console-pass")
-    forest = ObjectVersion.objects.filter(
-        type="intrusion-set", raw__contains="Forest Blizzard"
-    ).first()
+    forest = (
+        policy.catalogue().filter(type="intrusion-set", raw__contains="Forest Blizzard").first()
+    )
     return {
         "collection": str(collection.pk),
         "partner": partners[1].pk,
         "object": forest.stix_id if forest else "",
         "load_seconds": round(loaded, 1),
-        "versions": ObjectVersion.objects.count(),
+        "versions": policy.catalogue().count(),
         "events": AuditEvent.objects.count(),
     }
 
 
 def _existing() -> dict[str, Any]:
     """The setup facts of a database an earlier run loaded (``--reuse``)."""
-    from intelshare.models import AuditEvent, Collection, ObjectVersion, Partner
+    from intelshare import policy
+    from intelshare.models import AuditEvent, Collection, Partner
 
-    forest = ObjectVersion.objects.filter(
-        type="intrusion-set", raw__contains="Forest Blizzard"
-    ).first()
+    forest = (
+        policy.catalogue().filter(type="intrusion-set", raw__contains="Forest Blizzard").first()
+    )
     return {
         "collection": str(Collection.objects.get(alias="bench").pk),
         "partner": Partner.objects.get(slug="partner-1").pk,
         "object": forest.stix_id if forest else "",
         "load_seconds": None,
-        "versions": ObjectVersion.objects.count(),
+        "versions": policy.catalogue().count(),
         "events": AuditEvent.objects.count(),
     }
 
