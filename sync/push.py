@@ -88,6 +88,8 @@ def _push(
     feed: Feed, sync_run: SyncRun, owner: str, client: TaxiiClient, deadline: float | None
 ) -> bool:
     """Send everything after the cursor; True if stopped by ``deadline`` with more to do."""
+    for delivery_id in recall.due(feed=feed):  # recalls first: a DELETE owed is older
+        recall.deliver(delivery_id, client=client)
     if feed.push_inflight:
         _resolve_inflight(feed, sync_run, owner, client)
     limit = client.api_root_info().max_content_length

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from django.utils import timezone
 from intelshare import audit, policy
 from intelshare.models import AuditEvent, Collection, User
 from sync import runs, services
-from sync.client import RemoteError, RemoteRejected
+from sync.client import RemoteError, RemoteRejected, TaxiiClient
 from sync.models import Feed, Recall, RecallDelivery, RecallReceipt
 
 logger = logging.getLogger(__name__)
@@ -134,10 +135,14 @@ def _claim(delivery_id: int, now: datetime) -> RecallDelivery | None:
 
 
 def deliver(
-    delivery_id: int, *, client_factory: services.ClientFactory = services.client_for
+    delivery_id: int,
+    *,
+    client_factory: services.ClientFactory = services.client_for,
+    client: TaxiiClient | None = None,
 ) -> RecallDelivery | None:
-    """Send one delivery's DELETE if it is due; record the answer. A 404 means the
-    partner no longer has the versions: done."""
+    """Send one delivery's DELETE if it is due (through ``client`` when a push run
+    lends its own); record the answer. A 404 means the partner no longer has the
+    versions: done."""
     now = timezone.now()
     delivery = _claim(delivery_id, now)
     if delivery is None:
@@ -145,8 +150,8 @@ def deliver(
     recall, feed = delivery.recall, delivery.feed
     delivery.attempts += 1
     try:
-        with client_factory(feed) as client:
-            client.delete_object(recall.stix_id, delivery.versions)
+        with nullcontext(client) if client is not None else client_factory(feed) as using:
+            using.delete_object(recall.stix_id, delivery.versions)
     except RemoteRejected as exc:
         done = exc.status_code == 404
         delivery.state = RecallDelivery.DONE if done else RecallDelivery.REFUSED
@@ -188,12 +193,12 @@ def deliver(
     return delivery
 
 
-def due(*, now: datetime | None = None, limit: int = 100) -> list[int]:
-    """Pending deliveries whose time has come (the dispatcher sends them)."""
-    return list(
-        RecallDelivery.objects.filter(
-            state=RecallDelivery.PENDING, next_attempt__lte=now or timezone.now()
-        )
-        .order_by("next_attempt")
-        .values_list("pk", flat=True)[:limit]
+def due(*, now: datetime | None = None, feed: Feed | None = None, limit: int = 100) -> list[int]:
+    """Pending deliveries whose time has come (the dispatcher, or a push run for its
+    own feed, sends them)."""
+    pending = RecallDelivery.objects.filter(
+        state=RecallDelivery.PENDING, next_attempt__lte=now or timezone.now()
     )
+    if feed is not None:
+        pending = pending.filter(feed=feed)
+    return list(pending.order_by("next_attempt").values_list("pk", flat=True)[:limit])
