@@ -5,12 +5,16 @@ sighting of something the sender may not see is refused as if it did not exist."
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 
+import orjson
 import pytest
 from django.db.models import Q
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from intelshare import ingest, policy, services, sightings, stix
 from intelshare.models import Agreement, ObjectVersion, Partner
@@ -190,3 +194,54 @@ def test_a_rollup_is_withheld_from_whoever_may_not_see_the_sighted_object(hub: H
     rid = sightings.rollup_id(hub.world.collection, hub.target["id"])
     assert rid in hub.seen_by("acme")
     assert rid not in hub.seen_by("globex")
+
+
+MODES = (Agreement.NAMED, Agreement.ANONYMOUS, Agreement.UNSHARED)
+
+
+@settings(
+    max_examples=int(os.environ.get("INTELSHARE_PROPERTY_EXAMPLES", "15")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    modes=st.tuples(st.sampled_from(MODES), st.sampled_from(MODES)),
+    sent=st.lists(
+        st.tuples(st.sampled_from(("beta", "gamma")), st.integers(0, 50)), min_size=1, max_size=5
+    ),
+)
+def test_no_partner_learns_who_saw_what_unless_named(
+    hub: Hub, modes: tuple[str, str], sent: list[tuple[str, int]]
+) -> None:
+    """Over random modes and sightings: the roll-up sums exactly the counted ones and
+    names no one; each partner receives its own sightings, those routed to it by name
+    (acme, the originator), the roll-up, and nothing else."""
+    hub.mode("beta", modes[0])
+    hub.mode("gamma", modes[1])
+    mode = {"beta": modes[0], "gamma": modes[1]}
+    target = indicator(uuid.uuid4().int % 10**6 + 10, markings=[TLP2_GREEN])
+    ingest.store(collection=hub.world.collection, objects=[target], source_partner=hub.acme)
+    mine: dict[str, set[str]] = {"beta": set(), "gamma": set()}
+    for slug, count in sent:
+        obj = sighting(0, target["id"], count=count, id=f"sighting--{uuid.uuid4()}")
+        obj["where_sighted_refs"] = [f"identity--{uuid.uuid5(uuid.NAMESPACE_DNS, slug)}"]
+        assert hub.send(slug, [obj]).new == 1
+        mine[slug].add(obj["id"])
+    counted = [(s, c) for s, c in sent if mode[s] != Agreement.UNSHARED]
+    rid = sightings.rollup_id(hub.world.collection, target["id"])
+    named = {i for s in mine for i in mine[s] if mode[s] == Agreement.NAMED}
+    for reader in ("acme", "globex", "beta", "gamma"):
+        received = {
+            k: v for k, v in hub.seen_by(reader).items() if v.get("sighting_of_ref") == target["id"]
+        }
+        expected = set(mine.get(reader, set())) | (named if reader == "acme" else set())
+        if counted:
+            expected.add(rid)
+        assert set(received) == expected, (reader, modes, sent)
+        if counted:
+            rollup = received[rid]
+            assert rollup["count"] == sum(c for _, c in counted)
+            assert rollup[sightings.PARTNERS_PROPERTY] == len({s for s, _ in counted})
+            text = orjson.dumps(rollup).decode().lower()
+            assert "where_sighted_refs" not in text
+            assert all(f"{uuid.uuid5(uuid.NAMESPACE_DNS, s)}" not in text for s in mine)
