@@ -91,7 +91,7 @@ def _stage(url: str) -> Stage:
     withdrawn = indicator(801)
     ingest.store(collection=world.other, objects=[withdrawn])
     withdrawn_pk = ObjectVersion.objects.get(stix_id=withdrawn["id"]).pk
-    recall.record_push(feed=failing, version_pks=[withdrawn_pk], at=now)
+    recall.record_push(feed=failing, version_pks=[withdrawn_pk], at=timezone.now())
     ingest.delete(collection=world.other, stix_id=withdrawn["id"], version_pks=[withdrawn_pk])
     recall.deliver(RecallDelivery.objects.get().pk)  # a dead port: pending, with the error
     forest = ObjectVersion.objects.get(type="intrusion-set", raw__contains="Forest Blizzard")
