@@ -170,7 +170,8 @@ TIMESTAMP_PROPERTIES = (
     "start_time",
     "stop_time",
 )
-TYPE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){1,248}[a-z0-9]$")
+TYPE_NAME = r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,248}[a-z0-9]"
+TYPE = re.compile(rf"^{TYPE_NAME}$")
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # STIX 2.1 §2.7 types and §2.9 identifiers; the TAXII filters and URLs use them too.
 # Always ``fullmatch``: ``$`` also matches before a final newline.

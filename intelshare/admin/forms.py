@@ -13,10 +13,9 @@ from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from intelshare import services
+from intelshare import services, stix
 from intelshare.models import Agreement, Collection, Grant
 
-_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
 RULE_FIELDS = (
     "tlp_ceiling",
     "allowed_types",
@@ -122,7 +121,7 @@ class StixTypesField(forms.CharField):
         if isinstance(value, list):
             return value
         names = [n for n in re.split(r"[\s,]+", value or "") if n]
-        bad = [n for n in names if not _TYPE.match(n)]
+        bad = [n for n in names if not stix.TYPE.fullmatch(n)]
         if bad:
             raise forms.ValidationError(f"Not STIX types: {', '.join(bad)}")
         return names or self.empty_list_value

@@ -12,8 +12,6 @@ from rest_framework import serializers
 
 from intelshare import paths, stix
 
-STIX_TYPE_RE = r"^[a-z0-9](?:[a-z0-9-]{1,248})[a-z0-9]$"
-
 
 class SlugRelated(serializers.SlugRelatedField):
     """A row named by its slug; a control character names none (and PostgreSQL text
@@ -53,7 +51,9 @@ class SecondsField(serializers.IntegerField):
 
 def stix_types(**kwargs: Any) -> serializers.ListField:
     return serializers.ListField(
-        child=serializers.RegexField(STIX_TYPE_RE, max_length=250), max_length=200, **kwargs
+        child=serializers.RegexField(rf"^{stix.TYPE_NAME}\Z", max_length=250),
+        max_length=200,
+        **kwargs,
     )
 
 

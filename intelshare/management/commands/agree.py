@@ -21,12 +21,10 @@ from intelshare.management.commands._cli import (
 )
 from intelshare.models import Agreement, Grant
 
-_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
-
 
 def _types(values: list[str] | None, option: str) -> list[str]:
     names = [n for v in values or () for n in re.split(r"[\s,]+", v) if n]
-    bad = [n for n in names if not _TYPE.match(n)]
+    bad = [n for n in names if not stix.TYPE.fullmatch(n)]
     if bad:
         raise CommandError(f"{option}: not STIX types: {', '.join(bad)}")
     return names
