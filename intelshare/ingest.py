@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, NamedTuple
 
 import orjson
@@ -20,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from intelshare import signals, stix
-from intelshare.db import bulk
+from intelshare.db import bulk, stats
 from intelshare.models import Collection, ObjectVersion, Partner, User, VersionRef
 
 logger = logging.getLogger(__name__)
@@ -172,6 +173,8 @@ def store(
             decided = _store_candidates(
                 collection, candidates, source_partner, default_tlp, origin[:100], routes or {}
             )
+            inserted = sum(1 for o in decided.values() if o.stored)
+            transaction.on_commit(partial(stats.refresh_after, inserted))
     result = StoreResult()
     for slot in slots:
         result.outcomes.append(decided[id(slot)] if isinstance(slot, _Candidate) else slot)
