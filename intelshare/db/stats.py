@@ -4,7 +4,7 @@ Right after a large import the planner still holds the statistics of a small tab
 until autovacuum gets to it, and plans partner pages for that table (measured in
 the issue-16 harness: pages 2-4x slower until then). After a store commits, the
 versions tables are analyzed when the rows changed since their last ANALYZE reach
-``max(MIN_ROWS, SHARE * live rows)`` — autovacuum's own rule with a lower floor.
+``max(MIN_ROWS, SHARE * live rows)``: at most one ANALYZE each time the table grows by half.
 
 Reads ``pg_stat_user_tables.n_mod_since_analyze`` (PostgreSQL 9.4+), whose counts a
 backend reports at most once a second, so the rows just committed are added.
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 TABLES = ("intelshare_objectversion", "intelshare_versionref")
 MIN_ROWS = 10_000
-SHARE = 0.2
+SHARE = 0.5
 CHECK_FROM = 1_000  # smaller stores never trigger a check
 
 
