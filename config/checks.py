@@ -1,9 +1,4 @@
-"""Checks that stop a deployment before it serves or works with keys of its own.
-
-Registered without ``deploy=True``, so every management command (``migrate``
-first) runs them; the WSGI/ASGI entry points and Celery's worker and beat, which
-run no system checks by themselves, call ``refuse_to_start()``.
-"""
+"""Checks that stop a deployment before it serves or works with keys of its own."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""Typed readers for environment variables (STYLE.md §6).
-
-Every setting has a working default so that a laptop with nothing configured
-runs the embedded mode: SQLite and a Celery transport that needs no server.
-"""
+"""Typed readers for environment variables (STYLE.md §6)."""
 
 from __future__ import annotations
 
@@ -62,12 +58,7 @@ def env_list(name: str, *, default: list[str]) -> list[str]:
 
 
 def key_file(path: Path, make: Callable[[], str]) -> str:
-    """The key kept in ``path`` (mode 0600), made by ``make`` if there is none yet.
-
-    Processes starting together on one var dir (the demo's web, worker and beat)
-    agree on one key: it is written aside, then hard-linked into place, so the file
-    appears whole or not at all and the first link wins.
-    """
+    """The key kept in ``path`` (mode 0600), made by ``make`` if there is none yet."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, aside = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # 0600

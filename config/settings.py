@@ -1,12 +1,4 @@
-"""Settings for intelshare, all read from the environment (STYLE.md §6).
-
-With nothing set the hub runs embedded: a SQLite file and Celery's filesystem
-transport under ``var/``. ``DATABASE_URL=postgres://…`` and
-``CELERY_BROKER_URL=redis://…`` switch to the production services; the code
-is the same. A setting read from one environment variable has that variable's
-name. Importing this module writes nothing: the embedded mode's directories and
-keys are made when the app starts (config/apps.py) or a key is first used.
-"""
+"""Settings for intelshare, all read from the environment (STYLE.md §6)."""
 
 from __future__ import annotations
 
@@ -42,8 +34,7 @@ MIDDLEWARE = [
     # First: the request id is on every log line, and every request is counted.
     "intelshare.observability.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Static files (admin, API docs) from the processes that serve the app; no CDN,
-    # no separate web server needed (WHITENOISE_USE_FINDERS below).
+    # Static files from the app's own processes: no CDN, no separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -81,9 +72,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets readers run beside the one writer; IMMEDIATE takes the write
-    # lock at BEGIN, which serialises writers in commit order (DESIGN.md
-    # "Storage": date_added increases in commit order).
+    # WAL: readers beside the one writer; IMMEDIATE: writers serialised in commit order.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
@@ -96,8 +85,7 @@ elif "postgresql" in DATABASES["default"]["ENGINE"]:
     # (measured: ~150 ms per policy page on PostgreSQL 15).
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# One process on one machine: keys may be made locally (config/env.py), cookies go over
-# plain HTTP on loopback. Anything else is a deployment (see "security" below).
+# One process on one machine, loopback only; anything else is a deployment.
 EMBEDDED = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 
 # --- cache (verified Basic credentials, rate limits) -----------------------
@@ -123,8 +111,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    # Longer than the longest task's time limit, so an unacknowledged task is
-    # redelivered only when its worker is really gone.
+    # Longer than any task's time limit: redelivered only when its worker is gone.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -150,18 +137,15 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- sync ---
-# Partner feeds (sync/); their credential keys are in "security" below.
 # A run holds its feed this long past its last committed page or envelope.
 INTELSHARE_SYNC_LEASE_SECONDS = env_int("INTELSHARE_SYNC_LEASE_SECONDS", default=600)
-# A run's budget; more pages wait for the next run, due at once. Below the
-# tasks' soft time limit (3300 s) and the broker's visibility timeout.
+# A run's budget (below the tasks' soft limit and the broker's visibility timeout).
 INTELSHARE_SYNC_RUN_SECONDS = env_int("INTELSHARE_SYNC_RUN_SECONDS", default=3000)
 INTELSHARE_SYNC_STATUS_TIMEOUT = env_int("INTELSHARE_SYNC_STATUS_TIMEOUT", default=120)
 INTELSHARE_SYNC_CONNECT_TIMEOUT = env_int("INTELSHARE_SYNC_CONNECT_TIMEOUT", default=5)
 # The only source of the partner timeouts (sync.client.Timeout.from_settings).
 INTELSHARE_SYNC_READ_TIMEOUT = env_int("INTELSHARE_SYNC_READ_TIMEOUT", default=60)
-# The read timeout bounds each wait for a byte; this bounds a whole request, so a
-# partner trickling its answer cannot hold a run (sync/client/transport.py, _Deadline).
+# Bounds a whole request, so a partner trickling bytes cannot hold a run.
 INTELSHARE_SYNC_REQUEST_SECONDS = env_int("INTELSHARE_SYNC_REQUEST_SECONDS", default=300)
 INTELSHARE_SYNC_DISPATCH_SECONDS = env_int("INTELSHARE_SYNC_DISPATCH_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE["sync.dispatch_due_feeds"] = {
@@ -169,21 +153,18 @@ CELERY_BEAT_SCHEDULE["sync.dispatch_due_feeds"] = {
     "schedule": float(INTELSHARE_SYNC_DISPATCH_SECONDS),
     "options": {"expires": max(1, INTELSHARE_SYNC_DISPATCH_SECONDS - 10)},
 }
-# --- end sync ---
 
 # --- TAXII ------------------------------------------------------------------
 # An API root's max_content_length is its own field (admin, management API).
 INTELSHARE_MAX_PAGE_SIZE = env_int("INTELSHARE_MAX_PAGE_SIZE", default=1000)
-# Envelopes with more objects than this are stored and answered 202 at once,
-# then processed by a Celery task; smaller ones are processed inline.
+# Larger envelopes are stored and answered 202 at once, then processed by a task.
 INTELSHARE_INLINE_MAX_OBJECTS = env_int("INTELSHARE_INLINE_MAX_OBJECTS", default=1000)
 INTELSHARE_STATUS_RETENTION_HOURS = env_int("INTELSHARE_STATUS_RETENTION_HOURS", default=48)
 INTELSHARE_NEXT_MAX_AGE = env_int("INTELSHARE_NEXT_MAX_AGE", default=86400)
 INTELSHARE_AUTH_CACHE_SECONDS = env_int("INTELSHARE_AUTH_CACHE_SECONDS", default=300)
 # TAXII requests per minute per partner when its agreements set none (0 = no limit).
 INTELSHARE_RATE_LIMIT = env_int("INTELSHARE_RATE_LIMIT", default=0)
-# Django's own body limit stays on for every other view; TAXII POST reads its
-# body from the stream, bounded by the API root's max_content_length instead.
+# TAXII POST reads its body from the stream, bounded by max_content_length.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 
 REST_FRAMEWORK = {
@@ -253,14 +234,11 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
-# Serve the apps' static files without a collectstatic step (admin, API docs pages);
-# files collected into STATIC_ROOT, if any, are served too.
+# Static files served without a collectstatic step (collected ones too).
 WHITENOISE_USE_FINDERS = True
 
 # --- security (README "Production"; proved by tests/security) ---------------------
-# Every node of a deployment must share SECRET_KEY (next tokens, sessions) and
-# INTELSHARE_SYNC_KEYS (feed credentials): without them it refuses to start
-# (config/checks.py). Only the embedded mode makes its own, under the var dir.
+# Every node shares SECRET_KEY and INTELSHARE_SYNC_KEYS, or refuses to start.
 SECRET_KEY = env_str("SECRET_KEY", default="") or (
     embedded_secret_key(INTELSHARE_VAR_DIR) if EMBEDDED else ""
 )
@@ -276,21 +254,17 @@ INTELSHARE_BEHIND_TLS_PROXY = env_bool("INTELSHARE_BEHIND_TLS_PROXY", default=Fa
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if INTELSHARE_BEHIND_TLS_PROXY else None
 )
-# The embedded mode serves plain HTTP on loopback; production is behind TLS and
-# gets secure cookies unless told otherwise.
+# Secure cookies unless embedded (plain HTTP on loopback).
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not EMBEDDED)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not EMBEDDED)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=0)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
-# HSTS beyond max-age promises HTTPS for every subdomain and to the browsers'
-# preload lists: both opt-in (check --deploy warns until they are set).
+# HSTS subdomains and preload are opt-in (check --deploy warns until set).
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
-# Probes (the compose healthcheck, an orchestrator) speak plain HTTP to the
-# container, without the proxy's X-Forwarded-Proto: no redirect to https for them.
+# Probes speak plain HTTP without X-Forwarded-Proto: no https redirect for them.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-# --- end security ---

@@ -1,10 +1,5 @@
 """Onboarding in one page: partner, agreement, grants, a token-only user and its
-API token; the token is shown once, on the page the form redirects to.
-
-The plaintext goes from the POST to the next GET through the session (server
-side, never a cookie message) and is popped when shown: a reload shows no
-secret and issues nothing (POST → redirect → GET).
-"""
+API token; the token is shown once, on the page the form redirects to."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""Who saw what: one ``AuditEvent`` per TAXII request (DESIGN.md "explain and audit").
-
-An event is one INSERT with the served versions' keys as a JSON list, so
-auditing costs a page one row, whatever its size.
-"""
+"""Who saw what: one ``AuditEvent`` per TAXII request (DESIGN.md "explain and audit")."""
 
 from __future__ import annotations
 

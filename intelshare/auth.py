@@ -1,12 +1,4 @@
-"""Authentication of every door (TAXII, management API): HTTP Basic and bearer tokens.
-
-Password hashing is deliberately slow, and TAXII clients send Basic on every
-page, so a verified credential is remembered briefly, keyed by an HMAC of the
-header under the secret key (never the password itself; DESIGN.md "Traps").
-The cached entry also carries a keyed fingerprint of the user's stored password
-hash, so a changed password (or a deactivated user) stops working at once, not
-when the entry expires.
-"""
+"""Authentication of every door (TAXII, management API): HTTP Basic and bearer tokens."""
 
 from __future__ import annotations
 

@@ -1,11 +1,4 @@
-"""The one place that writes STIX object versions (DESIGN.md "one ingest path").
-
-TAXII POST, partner sync, the content loaders and the CLI all call
-``store()``; DELETE calls ``delete()``. Each call is one transaction that
-holds the collection's row lock, so ``date_added`` stamps are strictly
-increasing in commit order within a collection and an incremental reader that
-resumes from ``X-TAXII-Date-Added-Last`` never skips a version.
-"""
+"""The one place that writes STIX object versions (DESIGN.md "one ingest path")."""
 
 from __future__ import annotations
 
@@ -152,16 +145,7 @@ def store(
     origin: str = "",
     routes: Mapping[str, int] | None = None,
 ) -> StoreResult:
-    """Validate ``objects`` and store every valid version not stored yet.
-
-    Returns one outcome per input object, in order: stored, already present
-    (a success that stores nothing), or failed with the reason. Invalid
-    objects are never stored. ``default_tlp`` (a partner feed's setting) is
-    the policy TLP of versions without a TLP marking; the object is not
-    rewritten. Without it, unmarked versions follow the collection's default.
-    ``origin`` records where the versions came from (provenance). ``routes`` maps a
-    partner's sighting ids to the partner they are routed to (``intelshare.sightings``).
-    """
+    """Validate ``objects`` and store every valid version not stored yet."""
     slots: list[Outcome | _Candidate] = []
     for obj in objects:
         candidate, failure = validate(obj)
@@ -278,11 +262,7 @@ def _store_candidates(
 
 
 def _demote(pks: list[int]) -> None:
-    """Clear ``is_latest`` on stored versions a newer version superseded.
-
-    By primary key, from the rows ``_existing`` read under the collection lock:
-    an index probe per row, whatever the planner knows about the table.
-    """
+    """Clear ``is_latest`` on stored versions a newer version superseded."""
     for start in range(0, len(pks), _CHUNK):
         ObjectVersion.objects.filter(pk__in=pks[start : start + _CHUNK]).update(is_latest=False)
 
@@ -351,11 +331,7 @@ def delete(
     version_pks: Sequence[int],
     by: User | None = None,
 ) -> int:
-    """Delete the given versions of one object (TAXII §5.7); returns how many.
-
-    The caller has already narrowed ``version_pks`` through ``policy``; observers of
-    ``signals.versions_deleting`` (the recall) see the rows before they go.
-    """
+    """Delete the given versions of one object (TAXII §5.7); returns how many."""
     with transaction.atomic():
         _lock_clock(collection)
         versions = ObjectVersion.objects.filter(collection=collection, stix_id=stix_id)

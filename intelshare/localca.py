@@ -1,12 +1,4 @@
-"""A throwaway certificate authority and server certificate for trials of the proxy.
-
-``python -m intelshare.localca deploy/certs intel.example.org localhost`` writes
-``ca.pem`` (give it to TAXII clients: ``verify=``, ``--ca-bundle``),
-``fullchain.pem`` and ``privkey.pem`` (the proxy's certificate and key). The
-CA's own key is never written: the CA cannot sign anything else, so trusting
-``ca.pem`` trusts this one certificate only. Production uses a certificate from
-the organisation's CA or ACME instead (README "Front door").
-"""
+"""A throwaway certificate authority and server certificate for trials of the proxy."""
 
 from __future__ import annotations
 

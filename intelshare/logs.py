@@ -1,9 +1,4 @@
-"""Log context: the request id on every line, and the JSON line format.
-
-Loaded by ``LOGGING`` in every process (web, worker, beat, commands) before the
-apps are ready, so it imports no models. In a Celery worker the "request id"
-of a task's lines is ``task-<task id>``.
-"""
+"""Log context: the request id on every line, and the JSON line format."""
 
 from __future__ import annotations
 

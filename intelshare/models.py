@@ -144,8 +144,7 @@ class Collection(models.Model):
         default=stix.TLP_AMBER,
         help_text="TLP assumed, for policy only, for versions that carry no TLP marking.",
     )
-    # The last date_added handed out; writers lock this row, so stamps grow in
-    # commit order (DESIGN.md "Storage").
+    # The last date_added handed out; writers lock this row (stamps in commit order).
     last_date_added = models.DateTimeField(null=True, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
 
@@ -160,9 +159,7 @@ class Collection(models.Model):
 
 
 class Agreement(models.Model):
-    """A partner's sharing agreement: its grants and the rules of what may flow to it.
-    Changed through ``intelshare.services``, which records what a widening reveals.
-    """
+    """A partner's agreement: its grants and rules; changed through ``intelshare.services``."""
 
     WITHHOLD, REDACT = "withhold", "redact"
     NAMED, ANONYMOUS, UNSHARED = "named", "anonymous", "none"
@@ -226,9 +223,7 @@ class Agreement(models.Model):
 
 
 class Grant(models.Model):
-    """Access of one partner to one collection under one agreement; ``partner`` repeats
-    ``agreement.partner`` so a partner holds one grant per collection.
-    """
+    """One partner's access to one collection (``partner`` repeats the agreement's)."""
 
     agreement = models.ForeignKey(Agreement, on_delete=models.CASCADE, related_name="grants")
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="grants")
@@ -251,8 +246,7 @@ class Grant(models.Model):
 
 class ObjectVersion(models.Model):
     """One version of one STIX object in one collection: ``raw`` as accepted, the
-    other columns extracted from it. Unique on (collection, stix_id, version).
-    """
+    other columns extracted from it."""
 
     collection = models.ForeignKey(
         Collection, on_delete=models.CASCADE, related_name="versions", db_index=False
@@ -263,25 +257,21 @@ class ObjectVersion(models.Model):
     version = models.DateTimeField()
     date_added = models.DateTimeField()
     tlp_rank = models.PositiveSmallIntegerField(null=True, choices=TLP_CHOICES)
-    # Indexed only where set (Meta): most versions are the hub's own (NULL), and a
-    # full index would cost every insert an entry no lookup ever uses.
+    # Partial index: most versions are the hub's own (NULL).
     source_partner = models.ForeignKey(
         Partner, null=True, blank=True, db_index=False, on_delete=models.SET_NULL, related_name="+"
     )
-    # Where the version came from: "post:<status id>", "feed:<id>/run:<id>",
-    # "pack", "atlas", "cli:<file>"… (provenance, not policy).
+    # Provenance: "post:<status>", "feed:<id>/run:<id>", "pack", "atlas", "cli:<file>"…
     origin = models.CharField(max_length=100, blank=True, default="")
     has_granular = models.BooleanField(default=False)
-    # Highest TLP level among granular markings, and among those that mark a
-    # required property (which redaction cannot remove); NULL when none.
+    # Highest TLP of the granular markings, and of those on required properties.
     granular_rank = models.PositiveSmallIntegerField(null=True)
     granular_required_rank = models.PositiveSmallIntegerField(null=True)
     has_refs = models.BooleanField(default=False)
     revoked = models.BooleanField(default=False)
     is_latest = models.BooleanField(default=True)
     raw = models.TextField()
-    # A partner's sighting reaches only this partner (the sighted object's originator,
-    # when the sender shares sightings by name); other partners' sightings reach no one.
+    # A partner's sighting reaches only this partner (the originator, when named).
     routed_to = models.ForeignKey(
         Partner, null=True, blank=True, db_index=False, on_delete=models.SET_NULL, related_name="+"
     )
@@ -380,9 +370,7 @@ class AuditEvent(models.Model):
 
 
 class Status(models.Model):
-    """A TAXII status resource (§4.3.1) for one POST; its envelope is kept until
-    processed, and its counts change in the transaction of the versions they describe.
-    """
+    """A TAXII status resource (§4.3.1); its counts change with the versions they count."""
 
     PENDING, COMPLETE = "pending", "complete"
 

@@ -1,10 +1,4 @@
-"""What a partner would receive from a collection right now, before it pulls.
-
-``page()`` walks ``policy.visible()`` exactly as the partner's ``/objects/`` would
-(keyset pages, a signed cursor bound to partner and collection). ``summary()``
-runs every version through ``policy.decide`` to say which rule withholds it; it
-reads the whole collection's metadata, so the API computes it on the first page only.
-"""
+"""What a partner would receive from a collection right now, before it pulls."""
 
 from __future__ import annotations
 

@@ -1,15 +1,4 @@
-"""Partners' sightings: checked, routed and rolled up.
-
-A partner may report a sighting only of an object it may see in the collection it
-writes to; anything else is refused with the message a nonexistent id gets. Its
-agreement's ``sightings`` mode decides where the sighting goes: ``named`` routes it
-to the sighted object's originator (``ObjectVersion.routed_to``, enforced by the
-policy's "sightings" rule), ``anonymous`` keeps it on the hub but counts it, ``none``
-keeps it on the hub uncounted. Per sighted object and collection the hub keeps one
-roll-up sighting of its own (summed count, distinct partners, first and last seen,
-the sighted object's markings, no ``where_sighted_refs``), a new version whenever the
-totals change, which the policy shows to whoever may see the sighted object.
-"""
+"""Partners' sightings: checked, routed and rolled up."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""Pure helpers on STIX 2.1 dicts: timestamps, TLP levels, the fast structural check.
-
-Nothing here touches the database or the clock. ``ingest`` calls ``inspect()``
-on every inbound object; ``policy`` uses the TLP table.
-"""
+"""Pure helpers on STIX 2.1 dicts: timestamps, TLP levels, the fast structural check."""
 
 from __future__ import annotations
 
@@ -26,10 +22,7 @@ TLP_NAMES = {
 }
 TLP_BY_NAME = {name: rank for rank, name in TLP_NAMES.items()}
 
-# Exact ids (intelshare.stixids); mistyped copies circulate in public
-# code, so nothing is matched loosely. TLP 1.0 (STIX 2.1 §7.2.1.4) maps onto
-# TLP 2.0: WHITE → CLEAR and AMBER → AMBER (the conservative reading;
-# AMBER+STRICT did not exist in TLP 1.0).
+# Exact ids only. TLP 1.0 (STIX 2.1 §7.2.1.4) maps onto TLP 2.0: WHITE → CLEAR, AMBER → AMBER.
 TLP2_EXTENSION_ID = ids.TLP2_EXTENSION_ID
 TLP_MARKINGS: dict[str, int] = {
     ids.TLP2_CLEAR: TLP_CLEAR,
@@ -45,34 +38,25 @@ TLP_MARKINGS: dict[str, int] = {
 
 
 def tlp_rank(marking_refs: list[str] | None) -> int | None:
-    """The most restrictive TLP level among ``object_marking_refs``; ``None`` if none.
-
-    Rule (DESIGN.md "TLP ceiling"): the effective level of a version is its most
-    restrictive object-level TLP marking. Non-TLP markings do not count.
-    """
+    """The most restrictive TLP level among ``object_marking_refs``; ``None`` if none."""
     ranks = [TLP_MARKINGS[ref] for ref in marking_refs or () if ref in TLP_MARKINGS]
     return max(ranks) if ranks else None
 
 
 # --- timestamps -----------------------------------------------------------------
 
-# The exact form STIX 2.1 §3.2 allows, ASCII digits only; ``fullmatch`` so a
-# trailing newline is not let through as ``$`` would.
+# STIX 2.1 §3.2, ASCII digits only; always ``fullmatch`` (``$`` admits a final newline).
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z")
 
 
 def parse_timestamp(value: object) -> datetime:
-    """Parse an RFC 3339 UTC timestamp (STIX 2.1 §3.2, TAXII 2.1 §2).
-
-    Fractions beyond microseconds are truncated. Raises ``ValueError``.
-    """
+    """Parse an RFC 3339 UTC timestamp (STIX 2.1 §3.2, TAXII 2.1 §2)."""
     if not isinstance(value, str):
         raise ValueError(f"timestamp must be a string, not {type(value).__name__}")
     if _TIMESTAMP.fullmatch(value) is None:
         raise ValueError(f"{value!r} is not a timestamp of the form YYYY-MM-DDTHH:MM:SS[.s]Z")
     try:
-        # The form is checked above; the C parser then reads it (and truncates
-        # fractions beyond microseconds) at a fifth of the cost of doing it here.
+        # Form checked above; the C parser reads it at a fifth of the cost.
         return datetime.fromisoformat(value)
     except ValueError as exc:
         raise ValueError(f"{value!r} is not a valid date and time: {exc}") from None
@@ -173,8 +157,7 @@ TIMESTAMP_PROPERTIES = (
 TYPE_NAME = r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,248}[a-z0-9]"
 TYPE = re.compile(rf"^{TYPE_NAME}$")
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-# STIX 2.1 §2.7 types and §2.9 identifiers; the TAXII filters and URLs use them too.
-# Always ``fullmatch``: ``$`` also matches before a final newline.
+# STIX 2.1 §2.7 types, §2.9 identifiers; always ``fullmatch``.
 IDENTIFIER = re.compile(rf"^[a-z0-9][a-z0-9-]{{1,248}}[a-z0-9]--{_UUID}$")
 
 
@@ -184,12 +167,9 @@ class InvalidStix(ValueError):
 
 # --- indicator patterns (STIX 2.1 §9) ----------------------------------------------
 
-# The shape most STIX patterns take: one observation comparing property paths with
-# strings, joined by AND/OR, perhaps REPEATS/WITHIN. Every string of this form is
-# valid pattern syntax (tests/intelshare/test_patterns.py has the OASIS validator
-# agree), so it costs a regex match instead of ~1 ms of ANTLR parsing. Lower-case
-# names never collide with the grammar's keywords; "hashes" paths are left to the
-# validator, which checks hash values.
+# The common pattern shape (one observation, property paths against strings), valid
+# syntax whenever it matches (tests/intelshare/test_patterns.py): a regex instead of
+# ~1 ms of ANTLR. "hashes" paths are left to the validator.
 _P_TYPE = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
 _P_NAME = r"(?!hashes\b)[a-z_][a-z0-9_]*"
 _P_PATH = rf"{_P_TYPE}:{_P_NAME}(?:\.{_P_NAME})*"
@@ -212,8 +192,7 @@ def pattern_problem(pattern: str) -> str:
     return _validated(pattern)
 
 
-# New versions of an indicator usually keep its pattern: the parse is remembered,
-# for patterns short enough that the cache stays small.
+# New versions usually keep their pattern: short parses are remembered.
 _CACHED_LENGTH = 2000
 
 
@@ -306,12 +285,7 @@ def _check_ref(name: str, value: Any) -> None:
 
 
 def inspect(obj: Any) -> Facts:
-    """Check the structure of one STIX 2.1 object and extract its facts.
-
-    A fast check of what the hub relies on (id form, type, spec_version, the
-    timestamps, required properties, reference forms); the full
-    stix2-validator runs where it pays (content loaders, tests).
-    """
+    """Check the structure of one STIX 2.1 object and extract its facts."""
     if not isinstance(obj, dict):
         raise InvalidStix("object must be a JSON object")
     stix_type = obj.get("type")

@@ -1,9 +1,4 @@
-"""TAXII POST submissions (§5.5) and their status resources (§4.3).
-
-The envelope is persisted before ``202``. Large envelopes are stored by a Celery
-task in chunks, each committed with the status counts, so the status is true at
-every moment and a killed task resumes where it stopped.
-"""
+"""TAXII POST submissions (§5.5) and their status resources (§4.3)."""
 
 from __future__ import annotations
 

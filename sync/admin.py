@@ -1,9 +1,4 @@
-"""Django admin for partner feeds, their runs and the quarantine.
-
-A feed's credential is write-only: the form has a password field that is
-never filled in, and the stored value (encrypted) is not shown anywhere.
-Actions call ``sync.services``.
-"""
+"""Django admin for partner feeds, their runs and the quarantine."""
 
 from __future__ import annotations
 

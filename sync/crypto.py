@@ -1,17 +1,4 @@
-"""Encryption at rest of partner feed credentials (passwords, tokens, header keys).
-
-Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``) behind a
-``MultiFernet``: the keys are ``settings.INTELSHARE_SYNC_KEYS`` (environment
-``INTELSHARE_SYNC_KEYS``, comma-separated Fernet keys). The first key encrypts;
-every key decrypts, so rotation is: put a new key first, keep the old ones,
-run ``manage.py rotate_sync_keys`` (``services.feed_secrets_rotate()``), then
-drop the old keys.
-
-With no key in the environment the embedded mode generates one on first use
-into ``INTELSHARE_VAR_DIR/sync_keys`` (mode 0600), as it does for the secret key.
-A deployment must set the variable: a key file is local to one machine (system
-check ``config.E002``).
-"""
+"""Encryption at rest of partner feed credentials (passwords, tokens, header keys)."""
 
 from __future__ import annotations
 

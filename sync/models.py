@@ -17,12 +17,7 @@ from sync import crypto
 
 
 class Feed(models.Model):
-    """One partner TAXII collection the hub pulls from or pushes to.
-
-    Pull resumes from ``checkpoint`` (the remote's ``X-TAXII-Date-Added-Last``, TAXII
-    2.1 §3.2); push resumes after (``push_cursor_date``, ``push_cursor_pk``) in the
-    partner's view order. The credential is stored encrypted and never shown.
-    """
+    """One partner TAXII collection the hub pulls from or pushes to."""
 
     PULL, PUSH = "pull", "push"
     AUTH_NONE, AUTH_BASIC, AUTH_BEARER, AUTH_HEADER = "none", "basic", "bearer", "header"

@@ -1,18 +1,4 @@
-"""Sync pull: a partner's TAXII collection → the hub (DESIGN.md "Sync", flow 3).
-
-A run drains every page the remote has now (TAXII 2.1 §5.4 Get Objects with
-``added_after`` = the feed's checkpoint and ``match[version]=all``, so every
-version of every object, not only the latest (§3.4.1); following ``next``,
-§3.4/§3.5; the client falls back to ``X-TAXII-Date-Added-Last`` when a server
-gives no ``next``). Each page is one transaction: the valid objects are stored through
-``ingest.store`` as the partner's contribution, the invalid ones quarantined
-with the reason, the feed's checkpoint moved to the page's
-``X-TAXII-Date-Added-Last`` (full microseconds; one microsecond less while
-more pages follow, see ``sync.client.Page.checkpoint``) and the run's
-counters updated. So the checkpoint never passes what was stored, and a run
-killed at any point resumes from its last committed page: re-read objects
-are duplicates, which ``ingest`` ignores (unique version per collection).
-"""
+"""Sync pull: a partner's TAXII collection → the hub (DESIGN.md "Sync", flow 3)."""
 
 from __future__ import annotations
 
@@ -41,11 +27,7 @@ def run(
     deadline: float | None = None,
     client_factory: services.ClientFactory = services.client_for,
 ) -> runs.RunResult:
-    """One pull run of ``feed_id`` under lease ``owner``.
-
-    ``deadline`` (``time.monotonic()``): stop after the page that passes it;
-    the feed is then due again at once (outcome ``partial``).
-    """
+    """One pull run of ``feed_id`` under lease ``owner``."""
     begun = runs.run_begin(feed_id=feed_id, owner=owner, direction=Feed.PULL)
     if begun is None:
         return runs.RunResult(None)

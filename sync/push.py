@@ -1,11 +1,4 @@
-"""Sync push: the hub to a partner's TAXII collection (DESIGN.md "Sync", flow 4).
-
-Rows come from ``policy.visible`` for the feed's partner, minus its own
-contributions, after the push cursor; envelopes stay under the remote's
-``max_content_length`` (TAXII 2.1 §4.2.1) and are followed through the status
-resource (§4.3). The cursor moves past the leading run of successes only. A
-status id left in ``Feed.push_inflight`` by a crash is read before anything is sent.
-"""
+"""Sync push: the hub to a partner's TAXII collection (DESIGN.md "Sync", flow 4)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
 """Recall: versions deleted on the hub are asked back from every push partner that
 received them (a TAXII 2.1 DELETE, §5.7, per feed), and the partners that pulled
-them are named for staff, who tell them out of band.
-
-Who had what comes from the audit: a partner's GET pages and a push feed's accepted
-envelopes record the version keys they carried. The snapshot is taken inside the
-deleting transaction, before the keys stop naming anything.
-"""
+them are named for staff, who tell them out of band."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
 """The run lifecycle of pull and push: the feed's lease, a run's beginning and end,
-and the backoff after failures.
-
-A run holds its feed's lease (a conditional UPDATE), renewed in the transaction
-of every page it commits, so two runs never both move a checkpoint; a redelivered
-Celery message (same task id) takes over the lease of its dead first delivery.
-"""
+and the backoff after failures."""
 
 from __future__ import annotations
 

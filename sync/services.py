@@ -83,11 +83,7 @@ def _expires(feed: Feed) -> float:
 
 
 def dispatch_due(*, now: datetime | None = None) -> list[int]:
-    """Enqueue every enabled feed that is due and not running; returns their ids.
-
-    A conditional UPDATE moves ``next_attempt`` one interval on, so overlapping
-    dispatchers enqueue a feed once.
-    """
+    """Enqueue every enabled feed that is due and not running; returns their ids."""
     now = now or timezone.now()
     due = (
         Feed.objects.filter(enabled=True)

@@ -1,9 +1,4 @@
-"""Celery tasks of the sync app: thin wrappers taking ids.
-
-``acks_late`` + ``reject_on_worker_lost`` redeliver the run of a killed worker;
-the services are idempotent. Time limits stay below the broker's visibility
-timeout, and a run's own budget below the soft limit.
-"""
+"""Celery tasks of the sync app: thin wrappers taking ids."""
 
 from __future__ import annotations
 

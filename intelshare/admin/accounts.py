@@ -1,10 +1,4 @@
-"""Admin of partners and the partner preview page.
-
-A partner's page shows its agreements (editable inline, saved through
-``intelshare.services``), its grants, feeds, users, tokens and last pulls, and
-links to the preview of what it would receive from each collection. Users and
-tokens: ``intelshare.admin.users``.
-"""
+"""Admin of partners and the partner preview page."""
 
 from __future__ import annotations
 

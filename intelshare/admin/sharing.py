@@ -1,10 +1,4 @@
-"""Admin of what flows where: API roots, collections, agreements and grants.
-
-Every agreement write — its own page, the inline under a partner, the grants
-inline, the "revoke now" action — goes through ``intelshare.services`` (grant
-and agreement removal, narrowings, through ``intelshare.accounts``), so a
-widening made here is recorded exactly as one made through the API or the CLI.
-"""
+"""Admin of what flows where: API roots, collections, agreements and grants."""
 
 from __future__ import annotations
 

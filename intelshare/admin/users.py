@@ -1,9 +1,4 @@
-"""Admin of hub users (roles checked, tokens inline) and API tokens.
-
-Tokens are issued through ``intelshare.accounts``; the plaintext is shown once on
-the page that the "add" form redirects to (held in the server-side session for
-that one GET, never in a cookie message) and kept nowhere after.
-"""
+"""Admin of hub users (roles checked, tokens inline) and API tokens."""
 
 from typing import Any
 

@@ -1,6 +1,2 @@
 """The management REST API (``/api/v1/``, hub staff only): one of the three doors
-onto the administration services, beside the Django admin and ``manage.py``.
-
-Views parse input, call ``intelshare.services`` / ``intelshare.accounts`` /
-``sync.services``, and shape output (STYLE.md §1); no rule lives here.
-"""
+onto the administration services, beside the Django admin and ``manage.py``."""

@@ -1,12 +1,4 @@
-"""MITRE ATLAS import: repair the known defects of MITRE's STIX 2.1 bundle.
-
-stix2-validator calls the 5.6.0 bundle invalid (shared/domain/llm-misuse.md §3.4):
-``modified`` before ``created``; relationship ids shared by different
-``mitigates`` links (re-keyed by uuid5 over id, type, source and target, so the
-result is independent of bundle order); a collection object without timestamps
-and with a dangling ``created_by_ref``; objects without ``spec_version``.
-Every change, and every dropped object, is reported as a ``Fix``.
-"""
+"""MITRE ATLAS import: repair the known defects of MITRE's STIX 2.1 bundle."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""The hub's ``llm-misuse`` STIX 2.1 property extension (§7.3): definition and validator.
-
-A property extension rather than a new SCO: the context travels with the object's
-markings and versions, and consumers that do not know it may ignore it (§7.3).
-``ingest.store`` validates every inbound object, so the validator is compiled once.
-"""
+"""The hub's ``llm-misuse`` STIX 2.1 property extension (§7.3): definition and validator."""
 
 from __future__ import annotations
 
@@ -229,11 +224,7 @@ def _message(error: jsonschema.ValidationError) -> str:
 
 
 def validate_extensions(obj: dict[str, Any]) -> list[str]:
-    """Human-readable errors in ``obj``'s llm-misuse block; ``[]`` when fine.
-
-    Objects without the extension are fine. Errors name the property path, e.g.
-    ``extensions[extension-definition--…].prompt_fingerprint.value: …``.
-    """
+    """Human-readable errors in ``obj``'s llm-misuse block; ``[]`` when fine."""
     extensions = obj.get("extensions")
     if not isinstance(extensions, dict) or EXTENSION_ID not in extensions:
         return []

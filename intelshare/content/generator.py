@@ -1,10 +1,4 @@
-"""Synthetic LLM-misuse STIX 2.1 feeds for tests, demos and load runs.
-
-Synthetic, not intelligence: ``.example`` domains, ``org-SYNTHETIC`` accounts,
-``SYNTHETIC`` names (shared/domain/llm-misuse.md §6). The stream is a pure
-function of ``(count, seed, partners)`` and every object comes after what it
-references, so any prefix is self-contained.
-"""
+"""Synthetic LLM-misuse STIX 2.1 feeds for tests, demos and load runs."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
 """Starter pack: the Microsoft/OpenAI report of 14 Feb 2024 on state-affiliated
-actors' use of LLMs, as deterministic STIX 2.1 objects.
-
-Facts are in data/report-2024-02-14.json (shared/domain/llm-misuse.md §1, §2,
-modelling §5.1). Technique ids other than ATT&CK T1682 are the hub's mapping,
-labelled ``intelshare-mapping``. Fixed ids and timestamps: loading twice stores nothing.
-"""
+actors' use of LLMs, as deterministic STIX 2.1 objects."""
 
 from __future__ import annotations
 

@@ -1,15 +1,4 @@
-"""Bulk reads and writes for ingest: COPY and array joins on PostgreSQL, the ORM elsewhere.
-
-COPY replaces ``bulk_create``'s client-quoted INSERT, the largest cost of a
-1,000-object envelope; no ``get_db_prep_save`` runs on that path, so rows hold
-plain values only (str, int, bool, None, aware datetime, UUID). Keys are sent as
-arrays joined to the table rather than ``IN (...)``: without statistics on a new
-collection the planner took it for tiny and scanned it for every envelope.
-
-Written against Django 5.2 (``_meta.get_field(...).column``, sequence naming by
-``pg_get_serial_sequence``) and psycopg 3.2-3.3 (``cursor.copy``);
-``tests/intelshare/db/test_assumptions.py`` checks both.
-"""
+"""Bulk reads and writes for ingest: COPY and array joins on PostgreSQL, the ORM elsewhere."""
 
 from __future__ import annotations
 

@@ -1,12 +1,4 @@
-"""Keep the cyclic garbage collector off the process's long-lived objects.
-
-With ~100k long-lived containers, full collections triggered by envelope parsing
-paused a worker ~100 ms every few POSTs; ``gc.freeze()`` after start-up moves them
-to a generation collections skip.
-
-Written against CPython 3.11-3.13 (``gc.freeze``); ``tests/intelshare/db/test_heap.py``
-fails when the freeze stops covering the loaded application.
-"""
+"""Keep the cyclic garbage collector off the process's long-lived objects."""
 
 from __future__ import annotations
 

@@ -1,13 +1,5 @@
 """``field__among=values``: membership as one array parameter (``= ANY(%s)``) on
-PostgreSQL, ``IN`` elsewhere.
-
-``__in`` with thousands of ids spent more time in Django's client-side binding
-than in PostgreSQL (a third of a partner page); the array goes as a literal
-written here, a tenth of psycopg's per-element list dumper.
-
-Written against Django 5.2 (``In``/``RelatedIn``, ``process_lhs``, ``cast_db_type``)
-and psycopg 3.2-3.3; ``tests/intelshare/db/test_assumptions.py`` checks both.
-"""
+PostgreSQL, ``IN`` elsewhere."""
 
 from __future__ import annotations
 

@@ -1,16 +1,4 @@
-"""Planner statistics refreshed after bulk loads (PostgreSQL).
-
-Right after a large import the planner still holds the statistics of a small table
-until autovacuum gets to it, and plans partner pages for that table (measured in
-the issue-16 harness: pages 2-4x slower until then). After a store commits, the
-versions tables are analyzed when the rows changed since their last ANALYZE reach
-``max(MIN_ROWS, SHARE * live rows)``: at most one ANALYZE each time the table grows by half.
-
-Reads ``pg_stat_user_tables.n_mod_since_analyze`` (PostgreSQL 9.4+), whose counts a
-backend reports at most once a second, so the rows just committed are added.
-``tests/intelshare/db/test_stats.py`` checks that a large load leaves the tables
-analyzed.
-"""
+"""Planner statistics refreshed after bulk loads (PostgreSQL)."""
 
 from __future__ import annotations
 

@@ -57,16 +57,7 @@ REFINE_FIELDS = ("stix_id", "type", "has_refs", "source_partner_id", "is_latest"
 
 @dataclass(frozen=True)
 class View:
-    """The versions of one collection visible to one caller at one instant.
-
-    ``_versions`` applies, in SQL, every rule that looks at a version's own
-    columns; it holds more than the caller may see, so it stays private and every
-    read goes through ``window()``. The rules that look at other rows — references, and "latest" or
-    "first" among the visible versions — are finished per page by
-    ``window()`` with a few batched index lookups, so a page costs what it
-    returns instead of what the collection holds; the page is refilled until
-    it is full, so ``more``/``next`` stay truthful.
-    """
+    """The versions of one collection visible to one caller at one instant."""
 
     _versions: QuerySet[ObjectVersion]
     rules: Rules | None = None  # None for staff
@@ -113,18 +104,7 @@ class View:
         exact: tuple[datetime, ...] = (),
     ) -> list[Row]:
         """Up to ``limit`` visible rows (those matching ``narrow``, a filter of the
-        caller's) in this view's order, after ``added_after`` and ``after``.
-
-        ``versions`` holds the TAXII version keywords (``all``, ``first``,
-        ``last``) and ``exact`` the exact versions asked for (§3.4.1): a row is
-        kept when it matches any of them among the *visible* versions.
-
-        A partner's view date is the moment a version became visible to it:
-        ``date_added`` + embargo; ``date_added`` for what is exempt from the
-        embargo (its own contributions, TLP marking definitions); the moment of
-        the reveal for a version a widening revealed. Each stream is read in
-        index order and they are merged.
-        """
+        caller's) in this view's order, after ``added_after`` and ``after``."""
         qs = self._versions if narrow is None else self._versions.filter(narrow)
         qs = _version_prefilter(self, qs, versions, exact)
         if self.rules is None:

@@ -1,9 +1,4 @@
-"""Reading a POSTed envelope (§3.7, §5.5): strict I-JSON, bounded, nothing stored.
-
-The body must be UTF-8 I-JSON (RFC 7493, which TAXII 2.1 §1.6.7 names):
-no duplicate member names, no NaN/Infinity, integers within ±(2^53 - 1)
-(§2 "integer"), bounded nesting. Anything else is a 400 before storage.
-"""
+"""Reading a POSTed envelope (§3.7, §5.5): strict I-JSON, bounded, nothing stored."""
 
 from __future__ import annotations
 

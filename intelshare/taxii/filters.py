@@ -1,10 +1,4 @@
-"""TAXII 2.1 URL parameters (§3.4): parsed once into a frozen ``Query``.
-
-Views never read ``request.query_params`` themselves. ``next`` is a signed,
-stateless keyset cursor bound to the query that produced it (Appendix B: the
-server never trusts it implicitly), so a forged, stale, truncated or
-mismatched token is a clean 400.
-"""
+"""TAXII 2.1 URL parameters (§3.4): parsed once into a frozen ``Query``."""
 
 from __future__ import annotations
 
@@ -98,11 +92,7 @@ def _versions(params: QueryDict) -> tuple[str, ...]:
 
 
 def parse(params: QueryDict, *, allowed: frozenset[str], scope: str) -> Query:
-    """Parse the parameters ``allowed`` on an endpoint; others are ignored (§3.4 MAY).
-
-    ``scope`` names the endpoint, collection, object and caller; a ``next``
-    token is only valid within the scope and filters that made it.
-    """
+    """Parse the parameters ``allowed`` on an endpoint; others are ignored (§3.4 MAY)."""
     added_after = None
     if ADDED_AFTER in allowed and (raw := _single(params, ADDED_AFTER)) is not None:
         try:

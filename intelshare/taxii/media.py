@@ -1,12 +1,4 @@
-"""Content negotiation for TAXII 2.1 (§1.6.8, §3.1).
-
-Strict where the standard is: a TAXII media type with another version gets
-406 (Accept) or 415 (Content-Type). Lenient where real clients need it, and
-documented in the README: no Accept header, ``*/*``, ``application/*``,
-``application/json``, an unversioned ``application/taxii+json`` (the latest
-version, §1.6.8.2), the deprecated ``application/vnd.oasis.taxii+json``, and
-on POST the STIX media type and a ``charset=utf-8`` parameter.
-"""
+"""Content negotiation for TAXII 2.1 (§1.6.8, §3.1)."""
 
 from __future__ import annotations
 

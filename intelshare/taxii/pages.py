@@ -1,9 +1,4 @@
-"""Keyset pages of visible versions, rendered straight from stored JSON.
-
-A page costs what it returns: ``(date_added, pk)`` keyset order on an index,
-``limit + 1`` rows to learn ``more``, no counts, and the stored JSON text is
-spliced into the envelope without being parsed (DESIGN.md "Traps").
-"""
+"""Keyset pages of visible versions, rendered straight from stored JSON."""
 
 from __future__ import annotations
 

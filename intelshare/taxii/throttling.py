@@ -1,9 +1,4 @@
-"""Per-partner TAXII rate limits: ``429`` with ``Retry-After`` (RFC 6585).
-
-The limit is the smallest ``rate_limit`` among the partner's agreements, else
-``INTELSHARE_RATE_LIMIT`` (requests per minute; 0 = none). Counters live in
-the Django cache: set ``CACHE_URL`` to Redis so every web process shares them.
-"""
+"""Per-partner TAXII rate limits: ``429`` with ``Retry-After`` (RFC 6585)."""
 
 from __future__ import annotations
 

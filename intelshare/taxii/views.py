@@ -1,11 +1,4 @@
-"""TAXII 2.1 endpoints (OASIS Standard §4 and §5).
-
-Every endpoint derives from ``TaxiiView`` (authentication, content
-negotiation, the error envelope); every collection-scoped read starts from
-``CollectionView.view()``, i.e. from ``intelshare.policy``, so no endpoint
-can forget the sharing rules. Hidden means absent: a collection or object a
-caller may not see answers exactly like one that never existed.
-"""
+"""TAXII 2.1 endpoints (OASIS Standard §4 and §5)."""
 
 from __future__ import annotations
 

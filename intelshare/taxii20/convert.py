@@ -1,15 +1,4 @@
-"""STIX 2.1 ↔ STIX 2.0 for the TAXII 2.0 face: pure functions on dicts.
-
-Down (served to 2.0 readers): a stored 2.1 version becomes the 2.0 object it
-can be, or is skipped when STIX 2.0 cannot say it. Properties STIX 2.0 does
-not define for the type are dropped (custom ``x_`` properties stay); the
-required 2.0 ``labels`` are taken from the 2.1 ``*_types`` list; TLP 2.0
-markings become the TLP 1.0 markings STIX 2.0 knows. Every skip and drop is
-counted, so a reader of the 2.0 face can be told what it did not receive.
-
-Up (POSTed by 2.0 writers): a 2.0 object gains what STIX 2.1 requires and
-2.0 left implicit, then goes through the one ingest path like any other.
-"""
+"""STIX 2.1 ↔ STIX 2.0 for the TAXII 2.0 face: pure functions on dicts."""
 
 from __future__ import annotations
 

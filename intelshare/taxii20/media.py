@@ -1,12 +1,4 @@
-"""TAXII 2.0 media types (TAXII 2.0 CS01 §1.4, §3.2) and their 406/415 rules.
-
-TAXII resources are ``application/vnd.oasis.taxii+json; version=2.0``; the
-objects endpoints serve and accept STIX bundles,
-``application/vnd.oasis.stix+json; version=2.0``. A TAXII or STIX media type
-of another version is refused (406 for Accept, 415 for Content-Type); as on
-the 2.1 face, no Accept, ``*/*``, ``application/*``, ``application/json`` and
-an unversioned 2.0 media type are accepted.
-"""
+"""TAXII 2.0 media types (TAXII 2.0 CS01 §1.4, §3.2) and their 406/415 rules."""
 
 from __future__ import annotations
 

@@ -1,18 +1,4 @@
-"""TAXII 2.0 pagination (CS01 §3.4.3): ``Range: items a-b`` over the policy's stream.
-
-Items are positions in the caller's view of the collection, in the same
-``(date_added, pk)`` order as the 2.1 face's keyset pages (``View.window``).
-TAXII 2.0 clients only send offsets. A page remembers, in the cache, the
-keyset position where the next page starts (per caller, collection and
-filters, like a 2.1 ``next`` token kept by the server); a request at that
-offset reads only its ``b - a + 1`` rows, plus one to learn whether more
-follow. Any other offset (a cache miss, another node's locmem cache) reads
-the ``a`` rows before it as keys only (pk and date, no JSON): the cost then
-grows with the offset, never with the collection beyond it. The position is
-only where to start reading; what is read is decided by the policy at the
-request's own instant. No total is counted: ``Content-Range`` carries it
-when the page reaches the end, ``*`` (unknown, RFC 7233 §4.2) before.
-"""
+"""TAXII 2.0 pagination (CS01 §3.4.3): ``Range: items a-b`` over the policy's stream."""
 
 from __future__ import annotations
 

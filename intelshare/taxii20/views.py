@@ -1,15 +1,4 @@
-"""TAXII 2.0 endpoints (TAXII 2.0 CS01 §4, §5) over the 2.1 face's storage and policy.
-
-Each view is the 2.1 view's machinery with 2.0 at the edges: authentication,
-throttling, auditing and the collection lookup are the 2.1 base classes';
-every read starts from ``CollectionScopedView.view()``, i.e. from
-``policy.view_for``, and pages are read by ``View.window`` like the 2.1
-pages, so a partner sees the same objects on both faces. What differs is
-the wire: 2.0 media types, ``Range``/``Content-Range`` pagination, STIX 2.0
-bundles (``convert.down``), the 2.0 manifest and status shapes, and POSTed
-bundles up-converted (``convert.up``) before the one ingest path. View names
-end in ``20`` so audit events tell 2.0 reads from 2.1 ones (``Objects20``).
-"""
+"""TAXII 2.0 endpoints (TAXII 2.0 CS01 §4, §5) over the 2.1 face's storage and policy."""
 
 from __future__ import annotations
 

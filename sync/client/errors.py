@@ -27,10 +27,7 @@ class RemoteError(Exception):
 
 
 class RemoteUnavailable(RemoteError):
-    """Transient: connection refused/reset, timeout, 408, 429 or 5xx. Retry later.
-
-    ``retry_after`` is the server's ``Retry-After`` in seconds, when it sent one.
-    """
+    """Transient: connection refused/reset, timeout, 408, 429 or 5xx. Retry later."""
 
     def __init__(
         self,
@@ -75,11 +72,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 
 def _cause_is_garbage(exc: BaseException) -> bool:
-    """True when requests' ConnectionError wraps an unparsable status line.
-
-    ``RemoteDisconnected`` (peer closed without answering) is a BadStatusLine
-    too but means "unavailable", so it is excluded.
-    """
+    """True when requests' ConnectionError wraps an unparsable status line."""
     seen: set[int] = set()
     stack: list[BaseException] = [exc]
     while stack:

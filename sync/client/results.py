@@ -18,13 +18,7 @@ _ONE_MICROSECOND = timedelta(microseconds=1)
 
 @dataclass(frozen=True)
 class Page:
-    """One non-empty page of Get Objects (TAXII 2.1 §5.4), every version.
-
-    A page may hold several versions of one object, each where its own
-    ``date_added`` puts it (§3.3). The dates are the §3.2 headers; None only
-    when the server omits them. ``next`` is always None for TAXII 2.0. Store
-    ``checkpoint``, not ``date_added_last``, as the feed's resume point.
-    """
+    """One non-empty page of Get Objects (TAXII 2.1 §5.4), every version."""
 
     objects: list[dict[str, Any]]
     more: bool
@@ -34,14 +28,7 @@ class Page:
 
     @property
     def checkpoint(self) -> datetime | None:
-        """The ``added_after`` from which a later run resumes without a gap.
-
-        ``date_added_last`` for the final page. One microsecond earlier while
-        ``more`` is true: the next page may hold more versions with the same
-        ``date_added`` (medallion stamps a whole POST with one), and
-        ``added_after`` is strictly "after", so resuming re-reads those
-        (idempotent) instead of skipping them. None: keep the old checkpoint.
-        """
+        """The ``added_after`` from which a later run resumes without a gap."""
         if self.date_added_last is None or not self.more:
             return self.date_added_last
         return self.date_added_last - _ONE_MICROSECOND

@@ -51,11 +51,7 @@ _EVERY_VERSION: dict[str, Any] = {"version": "all"}
 
 
 class TaxiiClient:
-    """One partner collection: ``{api_root_url}collections/{collection_id}/``.
-
-    Read from TAXII 2.1 or 2.0; write (``add_objects``) to TAXII 2.1 only.
-    Every method raises only ``RemoteError`` subclasses for remote trouble.
-    """
+    """One partner collection: ``{api_root_url}collections/{collection_id}/``."""
 
     def __init__(
         self,
@@ -114,22 +110,7 @@ class TaxiiClient:
     # -- reading ------------------------------------------------------------
 
     def pages(self, added_after: datetime | None = None, limit: int = 100) -> Iterator[Page]:
-        """Every object version added after ``added_after``, oldest first, page by page.
-
-        TAXII 2.1 (§3.5): follow ``next`` with the original ``added_after``.
-        When ``more`` is true without ``next`` (or a ``next`` is refused with
-        400, e.g. expired), continue from ``X-TAXII-Date-Added-Last`` minus
-        one microsecond: the spec says "= Last", but ``added_after`` is strict
-        and would skip objects sharing that stamp beyond the page (digest A2);
-        the overlap re-reads a few objects instead, which ingest ignores.
-        TAXII 2.0: ``Range: items=a-b`` offsets over one ``added_after`` query.
-
-        Stops at the first empty page or when ``more`` is false; empty pages
-        are never yielded. Raises RemoteProtocolError after the last good page
-        when the server makes no progress (no ``next`` and no later
-        ``X-TAXII-Date-Added-Last``, the same page twice, dates going back),
-        so it can never loop forever.
-        """
+        """Every object version added after ``added_after``, oldest first, page by page."""
         if limit <= 0:
             raise ValueError("limit must be a positive integer (TAXII 2.1 §3.4)")
         if added_after is not None and added_after.tzinfo is None:  # before any I/O
@@ -346,11 +327,7 @@ class TaxiiClient:
     # -- writing (TAXII 2.1 only) --------------------------------------------
 
     def add_objects(self, envelope: Mapping[str, Any]) -> dict[str, Any]:
-        """Add Objects (TAXII 2.1 §5.5): POST the envelope, return the status (§4.3.1).
-
-        Does not wait; see ``wait_for_status``. The caller keeps the body under
-        the API root's ``max_content_length`` (413 is a RemoteRejected).
-        """
+        """Add Objects (TAXII 2.1 §5.5): POST the envelope, return the status (§4.3.1)."""
         collection = self._collection_endpoint()
         if not isinstance(collection, v21.Collection):
             raise NotImplementedError("pushing to TAXII 2.0 servers is not supported")
@@ -378,10 +355,7 @@ class TaxiiClient:
     def wait_for_status(
         self, status_id: str, *, timeout: float = 60.0, poll_interval: float = 1.0
     ) -> dict[str, Any]:
-        """Poll Get Status until ``complete`` or ``timeout`` seconds pass.
-
-        Returns the last status seen; a ``pending`` one means the timeout hit.
-        """
+        """Poll Get Status until ``complete`` or ``timeout`` seconds pass."""
         deadline = time.monotonic() + timeout
         while True:
             status = self.get_status(status_id)

@@ -79,11 +79,7 @@ class _Deadline:
     """A watchdog for the one request in flight on an adapter (a client is one run
     on one thread). ``start`` arms it; the connection that sends the request
     registers its socket; when the time is up the socket is shut down, so whatever
-    read is blocked in it returns at once and the request fails.
-
-    The socket itself is kept, not the connection: http.client lets go of it
-    (``sock = None``) once a ``Connection: close`` response has begun, while the
-    body is still being read from it."""
+    read is blocked in it returns at once and the request fails."""
 
     def __init__(self, seconds: float | None) -> None:
         self.seconds = seconds
@@ -147,13 +143,7 @@ def _watched(
 
 
 class ClientAdapter(requests.adapters.HTTPAdapter):
-    """Sends every request with the client's timeout, TLS verification and cert.
-
-    Set here, not on the Session: taxii2client passes no per-request values,
-    and requests then lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` override
-    ``Session.verify``, even ``False`` or a feed's pinned CA file. With the
-    default ``verify=True`` those variables still choose the trust store.
-    """
+    """Sends every request with the client's timeout, TLS verification and cert."""
 
     def __init__(
         self,

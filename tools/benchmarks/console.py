@@ -1,16 +1,7 @@
 """Timing of the operator console's pages on a large hub (not a test):
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/intelshare_console_bench \\
-        .venv/bin/python -m tools.benchmarks.console --versions 100000 --events 100000
-
-Loads ``--versions`` synthetic versions (``intelshare.content.generator``, through
-``ingest.store`` in chunks) and the starter pack into one collection, writes
-``--events`` audit events spread over 30 days for a few partners, then requests
-each console page ``--repeats`` times through Django's test client as a hub staff
-user and prints one JSON document: per page, the median and the worst time (ms)
-and the number of queries. The database is emptied first (``flush``): give it a
-database of its own (``--reuse`` times the pages on an earlier run's data).
-"""
+        .venv/bin/python -m tools.benchmarks.console --versions 100000 --events 100000"""
 
 from __future__ import annotations
 

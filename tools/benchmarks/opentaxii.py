@@ -1,13 +1,4 @@
-"""OpenTAXII 0.9.3 as a peer: its own virtualenv, its own PostgreSQL database.
-
-Installed at run time into ``var/bench/opentaxii-venv`` (nothing of it is
-committed), configured for TAXII 2.1 only, an API root and collections made
-with its own CLI (``opentaxii-add-api-root``, ``opentaxii-add-collection``,
-``opentaxii-create-account``), served by gunicorn as its docs say
-(``--config python:opentaxii.http``), through the shim in
-``tools/benchmarks/shims/opentaxii_wsgi.py`` (upstream issue #243).
-Pins: SQLAlchemy < 2 (0.9.3 predates 2.0); psycopg2 for its PostgreSQL URL.
-"""
+"""OpenTAXII 0.9.3 as a peer: its own virtualenv, its own PostgreSQL database."""
 
 from __future__ import annotations
 

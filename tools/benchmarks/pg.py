@@ -1,9 +1,4 @@
-"""PostgreSQL administration for the benchmark, and the "limit" line.
-
-The limit is the same rows a full ``match[version]=all`` pull serves,
-streamed straight out of PostgreSQL in keyset order with ``COPY … TO STDOUT``:
-the closest any server on this database could get.
-"""
+"""PostgreSQL administration for the benchmark, and the "limit" line."""
 
 from __future__ import annotations
 

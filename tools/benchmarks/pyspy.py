@@ -1,9 +1,4 @@
-"""py-spy profiles of the gunicorn workers during one phase, reduced to top frames.
-
-``py-spy record --subprocesses --idle --format raw`` samples every worker,
-including time blocked on PostgreSQL; only stacks inside a request
-(gunicorn's ``handle_request``) count, so idle workers do not dilute it.
-"""
+"""py-spy profiles of the gunicorn workers during one phase, reduced to top frames."""
 
 from __future__ import annotations
 

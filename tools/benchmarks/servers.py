@@ -1,8 +1,4 @@
-"""Server processes on loopback: intelshare and medallion under gunicorn.
-
-Every process is started by this module and stopped by its pid (SIGTERM to the
-gunicorn master, which stops its workers; SIGKILL after a grace period).
-"""
+"""Server processes on loopback: intelshare and medallion under gunicorn."""
 
 from __future__ import annotations
 

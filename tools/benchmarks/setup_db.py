@@ -1,18 +1,11 @@
 """Django-side helpers of the benchmark, run as a subprocess with ``DATABASE_URL``:
 
-    python -m tools.benchmarks.setup_db world
-    python -m tools.benchmarks.setup_db collection --alias cmp-10000
-    python -m tools.benchmarks.setup_db load --alias scale-1000000 --count 1000000 --seed 8
-    python -m tools.benchmarks.setup_db stats --alias cmp-10000
-    python -m tools.benchmarks.setup_db explain --alias scale-1000000 --user … --path …
-    python -m tools.benchmarks.setup_db validate-cost --count 2000 --seed 8
-
-Everything goes through intelshare's own code: ``services`` for agreements,
-``ingest.store`` for bulk loads (in chunks, one transaction each: the fast way
-to reach a million versions, not the HTTP path), ``policy`` for counts, and the
-real view stack (``django.test.Client``) for the queries that ``explain``
-captures. Each command prints one JSON document on stdout.
-"""
+python -m tools.benchmarks.setup_db world
+python -m tools.benchmarks.setup_db collection --alias cmp-10000
+python -m tools.benchmarks.setup_db load --alias scale-1000000 --count 1000000 --seed 8
+python -m tools.benchmarks.setup_db stats --alias cmp-10000
+python -m tools.benchmarks.setup_db explain --alias scale-1000000 --user … --path …
+python -m tools.benchmarks.setup_db validate-cost --count 2000 --seed 8"""
 
 from __future__ import annotations
 

@@ -1,10 +1,4 @@
-"""The measuring TAXII 2.1 client: real HTTP, Basic auth, the TAXII Accept header.
-
-Every server is driven by the same code: a ``requests.Session`` per reader,
-every request bounded by a timeout, every phase by a ``Budget``. Bodies are
-parsed with orjson only to read ``more``/``next`` and count objects, so the
-client's own cost stays small and equal for every server.
-"""
+"""The measuring TAXII 2.1 client: real HTTP, Basic auth, the TAXII Accept header."""
 
 from __future__ import annotations
 
@@ -346,12 +340,7 @@ def manifest_dates(target: Target, budget: Budget, name: str) -> tuple[Phase, li
 
 
 def incremental_point(dates: list[str], tail: int) -> tuple[str, int] | None:
-    """An ``added_after`` that leaves about ``tail`` versions after it.
-
-    Servers that stamp a whole POST with one ``date_added`` (medallion) cannot
-    cut inside an envelope, so the cut moves back to the previous stamp.
-    Returns (added_after, expected versions after it).
-    """
+    """An ``added_after`` that leaves about ``tail`` versions after it."""
     ordered = sorted(d for d in dates if d)
     if len(ordered) < 2:
         return None

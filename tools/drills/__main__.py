@@ -1,12 +1,4 @@
-"""``python -m tools.drills [--only NAME ...]`` and ``python -m tools.drills load [...]``.
-
-Drills: pg-post, pg-pull (PostgreSQL restarted), redis-queued, redis-running
-(Redis restarted), partners (hanging, garbage and slow partner feeds beside a
-healthy medallion feed), partner-trickle (a partner that drips its answer),
-partner-kill (a multi-version medallion partner SIGKILLed mid-pull, then resumed).
-Each prints PASS/FAIL with its checks and numbers; results also go to
-``<workdir>/results.json``. Exit status 1 when any drill failed.
-"""
+"""``python -m tools.drills [--only NAME ...]`` and ``python -m tools.drills load [...]``."""
 
 from __future__ import annotations
 

@@ -1,18 +1,4 @@
-"""Redis restarted while tasks are queued and while a worker stores a large envelope.
-
-Large TAXII POST envelopes (over ``INTELSHARE_INLINE_MAX_OBJECTS``) are
-answered ``202`` with a pending status and stored by the Celery task
-``intelshare.process_status``. What must hold: no task is lost (every status
-ends ``complete`` with exact counts and every object stored once), and the
-worker reconnects by itself (a later envelope is processed by the same worker
-process). This machine's Redis keeps nothing on disk, so a restart empties
-the queue: the safety net is the beat task ``intelshare.resume_pending_statuses``
-(pending statuses older than 2 minutes are enqueued again); the drill calls
-``submissions.resume_pending`` itself instead of waiting, and says so.
-
-The web processes use Redis too (``CACHE_URL``: verified credentials, rate
-limits); TAXII requests while Redis is down must not answer 500.
-"""
+"""Redis restarted while tasks are queued and while a worker stores a large envelope."""
 
 from __future__ import annotations
 

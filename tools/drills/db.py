@@ -1,13 +1,4 @@
-"""PostgreSQL restarted under load: during a stream of POSTs and during multi-page pulls.
-
-What must hold: clients get ``503`` with ``Retry-After``
-and a TAXII error message, never a 500 or a traceback; nothing is
-half-written (every stored version was reported as a success by a ``202``
-status, no status row exists for a request that was refused, no version of
-a refused envelope is stored); the service recovers by itself: the same
-gunicorn master and workers answer ``202``/``200`` again once PostgreSQL is
-back (``CONN_HEALTH_CHECKS`` drops the dead connections).
-"""
+"""PostgreSQL restarted under load: during a stream of POSTs and during multi-page pulls."""
 
 from __future__ import annotations
 

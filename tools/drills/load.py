@@ -1,28 +1,4 @@
-"""``python -m tools.drills load``: readers and writers against gunicorn + PostgreSQL.
-
-Issue 7, "Load": 50 concurrent readers and 5 writers for 5 minutes; zero
-errors, zero lost or duplicated versions (a final full pull compared with
-everything accepted), p50/p95/p99 latency, and the RSS of every gunicorn and
-Celery process sampled over time (flat after warm-up).
-
-- Writers (threads of this process) POST envelopes as the writer partner:
-  mostly 50 objects (stored inline), every 25th 1,500 objects (over the inline
-  limit: a Celery task). Every object is new; all are TLP:GREEN.
-- Readers (threads in ``--reader-procs`` child processes) pull as the reader
-  partner: first the whole collection following ``next``, then incremental
-  pulls with ``added_after`` = the last ``X-TAXII-Date-Added-Last``, and every
-  ``--full-every`` seconds an extra full pull following ``next``. Each reader
-  keeps an order-free fingerprint (count and sum of 64-bit hashes) of what its
-  own incremental stream delivered: after the writers stop, it must equal the
-  fingerprint of everything accepted, i.e. no reader skipped or repeated a
-  version.
-- At the end: every pending status is waited for (its counts must be exact),
-  then one full pull with ``match[version]=all`` is compared with the accepted
-  set (lost, duplicated, unexpected).
-
-The load generator shares the machine's two cores with the servers, so
-latencies include some client-side queuing; they are upper bounds.
-"""
+"""``python -m tools.drills load``: readers and writers against gunicorn + PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""The machine's own PostgreSQL and Redis: restart them, and always leave them running.
-
-The commands are the machine's documented ones
-(/work/.library/env/machines/python-svc.md). ``ensure_up()`` runs in the
-``finally`` of every drill and at the end of ``python -m tools.drills``.
-"""
+"""The machine's own PostgreSQL and Redis: restart them, and always leave them running."""
 
 from __future__ import annotations
 
@@ -91,11 +86,7 @@ def pg_busy_elsewhere() -> list[str]:
 
 
 def wait_quiet(seconds: float) -> list[str]:
-    """Wait up to ``seconds`` for other databases to have no running statement.
-
-    Other work on this machine (benchmarks, test runs) shares this PostgreSQL;
-    a restart in the middle of someone's bulk load breaks it. Returns what was
-    still busy when the wait ended (empty = quiet)."""
+    """Wait up to ``seconds`` for other databases to have no running statement."""
     deadline = time.monotonic() + seconds
     busy = pg_busy_elsewhere()
     announced = False

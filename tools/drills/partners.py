@@ -1,25 +1,4 @@
-"""Partner feeds on partners that misbehave, beside a healthy one.
-
-Loopback servers made here play the bad partners: one accepts connections
-and never answers (``hang``), two answer garbage (bytes that are not HTTP;
-HTTP whose body is not JSON), one answers a valid TAXII page too late
-(``slow``), one sends its headers at once and then drips the body a byte at
-a time, each byte within the read timeout (``trickle``). medallion 3.0.0
-(``tests/support/medallion.py``) plays the healthy partner. Feeds are
-created with ``sync.services.feed_create`` and run concurrently with
-``sync.pull.run`` in a ``tools.drills.setup`` subprocess whose sync timeouts are
-short (connect 2 s, read 3 s).
-
-What must hold: every bad run ends within its timeout as a failed
-``SyncRun`` (transient for silence and slowness, permanent for garbage), the
-feed turns unhealthy and backs off exponentially with jitter (and is not due
-for the dispatcher), and the healthy feed stores everything in the same
-round, as fast as alone.
-
-``partner-kill``: medallion serving several versions of many ids is SIGKILLed
-in the middle of a pull and started again; the resumed run must leave the hub
-with every version the partner serves, once.
-"""
+"""Partner feeds on partners that misbehave, beside a healthy one."""
 
 from __future__ import annotations
 

@@ -1,10 +1,4 @@
-"""The drills' Django side, run as ``python -m tools.drills.setup <command> '<json args>'``.
-
-Everything goes through intelshare's own code (``accounts``, ``services``,
-``ingest``, ``submissions``, ``sync.services``, ``sync.pull``); each command
-prints one JSON document as the last line of stdout. The servers and this
-process share one environment (``tools.drills.stack.Stack.env``).
-"""
+"""The drills' Django side, run as ``python -m tools.drills.setup <command> '<json args>'``."""
 
 from __future__ import annotations
 

@@ -1,11 +1,4 @@
-"""The stack a drill runs against: a fresh PostgreSQL database, gunicorn, a Celery worker.
-
-Every process is started here, in its own session, and stopped by its id
-(SIGTERM, then SIGKILL of its own process group after a grace period). Every
-address is 127.0.0.1. Django work (schema, accounts, counts) runs in
-``python -m tools.drills.setup`` subprocesses with the same environment as the
-servers, so the drill process itself never imports the app.
-"""
+"""The stack a drill runs against: a fresh PostgreSQL database, gunicorn, a Celery worker."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""A small TAXII 2.1 HTTP client for the drills, and the judge of error answers.
-
-Plain ``requests`` with explicit timeouts on every call; one session per
-thread. Nothing here retries on its own: the drills decide, and count.
-"""
+"""A small TAXII 2.1 HTTP client for the drills, and the judge of error answers."""
 
 from __future__ import annotations
 

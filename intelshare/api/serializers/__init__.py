@@ -1,10 +1,4 @@
-"""Representations of the hub's administration resources, one module per resource.
-
-Plain CRUD uses ``ModelSerializer``; every write with a rule behind it calls
-its service: accounts through ``intelshare.accounts``, agreements, grants and
-a collection's default TLP through ``intelshare.services`` (so widenings are
-recorded).
-"""
+"""Representations of the hub's administration resources, one module per resource."""
 
 from intelshare.api.serializers.accounts import (
     ApiTokenSerializer,
