@@ -19,7 +19,7 @@ from tools.drills.stack import LOOPBACK, Stack, database_url
 
 CONNECT_TIMEOUT, READ_TIMEOUT, REQUEST_SECONDS = 2, 3, 10
 REMOTE_COLLECTION = "7a0c6f5e-3b1d-4e2f-9a8b-0c1d2e3f4a5b"
-TRANSIENT_BASE, PERMANENT_BASE, GRACE = 30.0, 300.0, 60.0  # sync.services
+TRANSIENT_BASE, PERMANENT_BASE, GRACE = 30.0, 300.0, 60.0  # sync.runs
 
 
 class FakePartner:

@@ -23,11 +23,15 @@ def _estimated_rows(table: str) -> float:
 
 
 def test_a_large_load_leaves_the_versions_tables_analyzed(world: World) -> None:
+    with connection.cursor() as cursor:  # earlier tests' deletes count as changes
+        for table in stats.TABLES:
+            cursor.execute(f'ANALYZE "{table}"')
     objects = generate(12_000, seed=3)
     while chunk := list(islice(objects, 2_000)):
         assert ingest.store(collection=world.collection, objects=chunk).failed == 0
-    # ANALYZE sets the planner's row estimate: without it, a fresh table reads -1 or 0.
-    assert _estimated_rows("intelshare_objectversion") >= 10_000
+    # The estimate after the reset is 0 until an ANALYZE; the hook keeps it within the
+    # share it allows (the counts it reads lag by up to a second).
+    assert _estimated_rows("intelshare_objectversion") >= 12_000 * stats.SHARE
     assert _estimated_rows("intelshare_versionref") > 0
 
 
