@@ -118,6 +118,25 @@ def render(results: dict[str, Any]) -> str:
         lines += _table(
             ["size", "pull", "partner objs", "staff objs", "visible", "time x", "rate x"], rows
         )
+    if results.get("floor"):
+        lines += [
+            "",
+            "HTTP floor: the same objects from pre-built pages, same gunicorn, same client",
+        ]
+        rows = [
+            [
+                size,
+                _num(f["floor_full_pull"].get("objects_per_s")),
+                _num(f["floor_full_pull"].get("p50_ms"), 2),
+                _num(f["floor_full_pull"].get("bytes_per_object")),
+                _num(f.get("staff_full_pull_vs_floor"), 3),
+                _num(f.get("p50_vs_floor"), 2),
+            ]
+            for size, f in results["floor"].items()
+        ]
+        lines += _table(
+            ["size", "floor objs/s", "p50 ms", "B/object", "staff/floor", "p50 x"], rows
+        )
     if results.get("limit"):
         lines += ["", "Limit: COPY of the same rows out of PostgreSQL vs the server"]
         rows = [

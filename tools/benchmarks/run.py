@@ -14,6 +14,7 @@ from typing import Any
 from intelshare.content.generator import generate
 from tools.benchmarks import opentaxii, pg, pyspy, report, taxii
 from tools.benchmarks.cli import git, meta, parse
+from tools.benchmarks.floorline import floor_line
 from tools.benchmarks.monitor import LOAD, RssSampler, say, step
 from tools.benchmarks.servers import Intelshare, Medallion, Process
 from tools.benchmarks.setup_db import PARTNER, STAFF
@@ -227,6 +228,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     else None
                 )
                 results["limit"][str(size)] = limit
+                results.setdefault("floor", {})[str(size)] = floor_line(
+                    target, phases, args, work / f"floor-{size}"
+                )
         for peer in args.peers:
             with step(results, peer):
                 run_peer(peer, args, objects, work, servers, results)

@@ -210,3 +210,23 @@ class Medallion(Process):
 
     def collection_url(self) -> str:
         return f"{self.base}bench/collections/{self.COLLECTION}/"
+
+
+class Floor(Process):
+    """``tools.benchmarks.floor`` under gunicorn with the hub's worker count."""
+
+    def __init__(self, workdir: Path, *, workers: int) -> None:
+        super().__init__("floor", workdir)
+        self.workers_count = workers
+
+    def start(self, objects_file: Path) -> None:
+        gunicorn = venv_bin("gunicorn")
+        argv = [str(gunicorn), "tools.benchmarks.floor:application", "--bind"]
+        argv += [f"127.0.0.1:{self.port}", "--workers", str(self.workers_count)]
+        argv += ["--log-level", "warning", *gunicorn_extra(gunicorn)]
+        env = {**os.environ, "INTELSHARE_FLOOR_OBJECTS": str(objects_file), "PYTHONPATH": str(REPO)}
+        self.spawn(argv, env, REPO)
+        self.wait_ready(self.base + "taxii2/", None, timeout=60)
+
+    def collection_url(self) -> str:
+        return f"{self.base}floor/collections/floor/"

@@ -75,4 +75,6 @@ class Phase:
         if self.notes:
             out["notes"] = self.notes
         out.update(self.extra)
+        if self.objects and self.extra.get("bytes"):
+            out["bytes_per_object"] = round(self.extra["bytes"] / self.objects, 1)
         return out

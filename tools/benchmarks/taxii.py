@@ -52,6 +52,7 @@ class PageResult:
     date_last: str | None
     body: dict[str, Any] | None
     error: str | None = None
+    size: int = 0  # bytes of the body
 
 
 def get_page(
@@ -96,6 +97,7 @@ def get_page(
         body.get("next"),
         response.headers.get("X-TAXII-Date-Added-Last"),
         body if keep_body else None,
+        size=len(content),
     )
 
 
@@ -120,6 +122,7 @@ def walk(
         query = dict(params, next=token) if token else params
         page = get_page(session, url, query, timeout, keep_body=keep_body)
         phase.record(page.seconds, page.count, ok=page.error is None)
+        phase.extra["bytes"] = phase.extra.get("bytes", 0) + page.size
         if page.error is not None:
             phase.notes.append(f"page failed: {page.error}")
             return False
