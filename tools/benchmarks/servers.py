@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -77,7 +78,8 @@ class Intelshare(Process):
             "INTELSHARE_INLINE_MAX_OBJECTS": "5000",
             "INTELSHARE_MAX_PAGE_SIZE": "1000",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "LOG_LEVEL": "WARNING",
+            # As docker-compose runs it: workers share their Prometheus counters.
+            "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
             "DJANGO_SETTINGS_MODULE": "config.settings",
         }
         self.env.pop("DEBUG", None)
@@ -124,8 +126,18 @@ class Intelshare(Process):
             "600",
             "--log-level",
             "warning",
+            # docker-compose.yml's web command
+            "--limit-request-line",
+            "8190",
+            "--limit-request-field_size",
+            "16384",
+            "--limit-request-fields",
+            "32768",
             *gunicorn_extra(gunicorn),
         ]
+        metrics = Path(self.env["PROMETHEUS_MULTIPROC_DIR"])
+        shutil.rmtree(metrics, ignore_errors=True)
+        metrics.mkdir(parents=True)
         self.spawn(argv, self.env, REPO)
         self.wait_ready(self.base + "taxii2/", auth, timeout=60)
 
