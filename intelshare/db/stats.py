@@ -14,10 +14,19 @@ SHARE = 0.5
 CHECK_FROM = 1_000  # smaller stores never trigger a check
 
 
+# Versions this process stored since it last analyzed: the server's counts of changes
+# lag (a backend reports them at most once a second), a load's own do not.
+_pending = 0
+
+
 def refresh_after(inserted: int) -> list[str]:
-    """ANALYZE the versions tables that grew stale, counting ``inserted`` rows not
-    yet reported; returns the tables analyzed."""
-    if connection.vendor != "postgresql" or inserted < CHECK_FROM:
+    """ANALYZE the versions tables that grew stale, counting this process's own rows
+    beside the reported ones; returns the tables analyzed."""
+    global _pending
+    if connection.vendor != "postgresql":
+        return []
+    _pending += inserted
+    if inserted < CHECK_FROM:
         return []
     with connection.cursor() as cursor:
         cursor.execute(
@@ -28,10 +37,11 @@ def refresh_after(inserted: int) -> list[str]:
         stale = [
             name
             for name, changed, live in cursor.fetchall()
-            if changed + inserted >= max(MIN_ROWS, SHARE * (live + inserted))
+            if max(changed, _pending) >= max(MIN_ROWS, SHARE * live)
         ]
         for name in stale:
             cursor.execute(f'ANALYZE "{name}"')  # a name from TABLES, not input
     if stale:
+        _pending = 0
         logger.info("analyzed %s after %d new versions", ", ".join(stale), inserted)
     return stale

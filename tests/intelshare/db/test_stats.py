@@ -22,16 +22,18 @@ def _estimated_rows(table: str) -> float:
         return float(cursor.fetchone()[0])
 
 
-def test_a_large_load_leaves_the_versions_tables_analyzed(world: World) -> None:
+def test_a_large_load_leaves_the_versions_tables_analyzed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stats, "_pending", 0)  # what this process stored in earlier tests
     with connection.cursor() as cursor:  # earlier tests' deletes count as changes
         for table in stats.TABLES:
             cursor.execute(f'ANALYZE "{table}"')
     objects = generate(12_000, seed=3)
     while chunk := list(islice(objects, 2_000)):
         assert ingest.store(collection=world.collection, objects=chunk).failed == 0
-    # The estimate after the reset is 0 until an ANALYZE; the hook keeps it within the
-    # share it allows (the counts it reads lag by up to a second).
-    assert _estimated_rows("intelshare_objectversion") >= 12_000 * stats.SHARE
+    # The estimate after the reset is 0 until an ANALYZE; the hook ran at 10,000.
+    assert _estimated_rows("intelshare_objectversion") >= 10_000
     assert _estimated_rows("intelshare_versionref") > 0
 
 
