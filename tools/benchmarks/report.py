@@ -100,7 +100,7 @@ def render(results: dict[str, Any]) -> str:
                 )
         lines += _table(["peer@size", "phase", "rate x", "p50 x"], rows)
     if results.get("policy"):
-        lines += ["", "Policy: partner (TLP:GREEN ceiling) vs staff, same collection"]
+        lines += ["", "Policy: partners (TLP:GREEN ceiling; _sees_all: no limit) vs staff"]
         rows = [
             [
                 size,

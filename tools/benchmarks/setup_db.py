@@ -22,6 +22,9 @@ import orjson
 STAFF = ("bench-staff", "bench-staff-pass")
 PARTNER = ("bench-partner", "bench-partner-pass")
 PARTNER_NAME = "Bench Partner (TLP:GREEN ceiling)"
+# A partner whose agreement lets everything through: the policy's cost alone.
+PARTNER_ALL = ("bench-partner-all", "bench-partner-all-pass")
+PARTNER_ALL_NAME = "Bench Partner (sees everything)"
 API_ROOT = "bench"
 
 
@@ -55,17 +58,17 @@ def cmd_world(_: argparse.Namespace) -> dict[str, Any]:
     staff.is_staff = True
     staff.set_password(STAFF[1])
     staff.save()
-    partner, _ = Partner.objects.get_or_create(
-        name=PARTNER_NAME, defaults={"slug": "bench-partner"}
-    )
-    user, _ = User.objects.get_or_create(username=PARTNER[0])
-    user.partner = partner
-    user.set_password(PARTNER[1])
-    user.save()
-    if not partner.agreements.exists():
-        services.agreement_create(
-            partner=partner, name="Benchmark: GREEN ceiling", tlp_ceiling=stix.TLP_GREEN
-        )
+    for (username, password), name, ceiling in (
+        (PARTNER, PARTNER_NAME, stix.TLP_GREEN),
+        (PARTNER_ALL, PARTNER_ALL_NAME, stix.TLP_RED),
+    ):
+        partner, _ = Partner.objects.get_or_create(name=name, defaults={"slug": username})
+        user, _ = User.objects.get_or_create(username=username)
+        user.partner = partner
+        user.set_password(password)
+        user.save()
+        if not partner.agreements.exists():
+            services.agreement_create(partner=partner, name=name, tlp_ceiling=ceiling)
     return {"api_root": API_ROOT, "staff": list(STAFF), "partner": list(PARTNER)}
 
 
@@ -78,8 +81,9 @@ def cmd_collection(args: argparse.Namespace) -> dict[str, Any]:
     collection, _ = Collection.objects.get_or_create(
         api_root=root, alias=args.alias, defaults={"title": f"Benchmark {args.alias}"}
     )
-    partner = Partner.objects.get(name=PARTNER_NAME)
-    services.grant_set(agreement=partner.agreements.get(), collection=collection)
+    for name in (PARTNER_NAME, PARTNER_ALL_NAME):
+        partner = Partner.objects.get(name=name)
+        services.grant_set(agreement=partner.agreements.get(), collection=collection)
     return {"id": str(collection.pk), "alias": args.alias}
 
 

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from tools.benchmarks import pg, taxii
 from tools.benchmarks.monitor import RssSampler, say, step
 from tools.benchmarks.servers import Intelshare, Process
-from tools.benchmarks.setup_db import PARTNER, STAFF
+from tools.benchmarks.setup_db import PARTNER, PARTNER_ALL, STAFF
 from tools.benchmarks.stats import Budget, Phase
 
 PAGE = {"limit": str(taxii.PAGE)}
@@ -19,14 +19,23 @@ PAGE = {"limit": str(taxii.PAGE)}
 def policy_line(
     server: Intelshare, collection_url: str, staff: dict[str, Any], args: argparse.Namespace
 ) -> dict[str, Any]:
-    partner = taxii.Target("intelshare-partner", collection_url, PARTNER, args.timeout)
-    taxii.warm(partner, 6 * args.workers)
-    taxii.warm_reads(partner, 2 * args.workers)  # as the staff suite was warmed
+    out = {}
+    for suffix, auth in (("", PARTNER), ("_sees_all", PARTNER_ALL)):
+        partner = taxii.Target(f"intelshare-partner{suffix}", collection_url, auth, args.timeout)
+        taxii.warm(partner, 6 * args.workers)
+        taxii.warm_reads(partner, 2 * args.workers)  # as the staff suite was warmed
+        out.update(_partner_pulls(partner, staff, args, suffix))
+    return out
+
+
+def _partner_pulls(
+    partner: taxii.Target, staff: dict[str, Any], args: argparse.Namespace, suffix: str
+) -> dict[str, Any]:
     out = {}
     for name, params in (("full_pull", PAGE), ("version_all", {**PAGE, "match[version]": "all"})):
         phase = taxii.pull(partner, params, Budget(args.budget), f"partner_{name}").summary()
         mine = staff[name]
-        out[name] = {
+        out[name + suffix] = {
             "partner_objects": phase["objects"],
             "staff_objects": mine["objects"],
             "partner_seconds": phase["seconds"],
