@@ -1,4 +1,6 @@
-"""Bulk reads and writes for ingest: COPY and array joins on PostgreSQL, the ORM elsewhere."""
+"""Bulk reads and writes for ingest: COPY and array joins on PostgreSQL, the ORM elsewhere.
+Written against Django 5.2 (``_meta.get_field(...).column``, ``pg_get_serial_sequence``) and
+psycopg 3.2-3.3 (``cursor.copy``); ``tests/intelshare/db/test_assumptions.py`` checks both."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""``field__among=values``: membership as one array parameter (``= ANY(%s)``) on
-PostgreSQL, ``IN`` elsewhere."""
+"""``field__among=values``: membership as one array parameter (``= ANY(%s)``) on PostgreSQL,
+``IN`` elsewhere. Written against Django 5.2 (``In``/``RelatedIn``, ``process_lhs``) and
+psycopg 3.2-3.3; ``tests/intelshare/db/test_assumptions.py`` checks both."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Planner statistics refreshed after bulk loads (PostgreSQL)."""
+"""Planner statistics refreshed after bulk loads, so the first pulls after a large import do
+not plan for a small table. Reads ``pg_stat_user_tables.n_mod_since_analyze`` (PostgreSQL
+9.4+); ``tests/intelshare/db/test_stats.py`` fails without the refresh."""
 
 from __future__ import annotations
 

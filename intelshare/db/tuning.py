@@ -1,4 +1,6 @@
-"""Per-connection settings of the PostgreSQL driver, applied as each connection opens."""
+"""Per-connection settings of the PostgreSQL driver: ``timestamptz`` read by psycopg's C
+loader behind the ``timezone`` attribute Django checks. Written against Django 5.2 and
+psycopg 3.2-3.3 (``psycopg[binary]``); ``tests/intelshare/db/test_assumptions.py`` checks both."""
 
 from __future__ import annotations
 

@@ -9,8 +9,7 @@ from typing import Any
 from intelshare import stix
 from intelshare import stixids as ids
 
-# STIX 2.0 CS01 §2.x common properties; ``modified``/``revoked``/``labels`` are
-# not common to marking definitions (§4.1).
+# STIX 2.0 CS01 §2.x common properties (marking definitions have fewer, §4.1).
 _COMMON = (
     "type",
     "id",
@@ -22,8 +21,7 @@ _COMMON = (
 )
 _SDO_COMMON = (*_COMMON, "modified", "revoked", "labels")
 
-# Properties of each STIX 2.0 type beyond the common ones (STIX 2.0 Part 2 §2-§5);
-# tests/taxii20/test_convert.py checks this table against stix2's v20 classes.
+# STIX 2.0 properties per type (Part 2 §2-§5), checked against stix2's v20 classes in tests.
 _TYPE_PROPERTIES: dict[str, tuple[str, ...]] = {
     "attack-pattern": ("name", "description", "kill_chain_phases"),
     "campaign": ("name", "description", "aliases", "first_seen", "last_seen", "objective"),
@@ -98,8 +96,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "marking-definition": ("definition_type", "definition"),
 }
 
-# Types STIX 2.1 defines that STIX 2.0 does not: never served over 2.0. Custom
-# types (``x-…`` or any other name 2.1 does not define) pass through.
+# STIX 2.1-only types are never served over 2.0; custom types pass through.
 TYPES_21_ONLY = (
     frozenset(
         {
@@ -126,8 +123,7 @@ _LABELS_FROM = {
     "tool": "tool_types",
 }
 
-# TLP 2.0 → the TLP 1.0 marking STIX 2.0 predefines. AMBER+STRICT has none:
-# AMBER would widen it and RED would misstate it, so it is not expressible.
+# TLP 2.0 → STIX 2.0's TLP 1.0 markings; AMBER+STRICT has none, so it is not expressible.
 TLP_DOWN = {
     ids.TLP2_CLEAR: ids.TLP1_WHITE,
     ids.TLP2_GREEN: ids.TLP1_GREEN,

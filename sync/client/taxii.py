@@ -44,9 +44,7 @@ logger = logging.getLogger(__name__)
 TaxiiVersion = Literal["2.0", "2.1"]
 ERROR_TEXT_MAX = 200
 _ONE_MICROSECOND = timedelta(microseconds=1)
-# taxii2client turns this kwarg into match[version]=all. Sent with every page,
-# next-token follow-ups included: a token belongs to its query's options (§3.5),
-# and medallion refuses one whose options changed (HTTP 400).
+# match[version]=all on every page, next follow-ups included (a token keeps its query, §3.5).
 _EVERY_VERSION: dict[str, Any] = {"version": "all"}
 
 
@@ -124,8 +122,7 @@ class TaxiiClient:
 
     def _pages_v21(self, added_after: datetime | None, limit: int) -> Iterator[Page]:
         cursor, token = added_after, None
-        # date_added_last of the last page yielded, and whether the request in
-        # flight re-reads from just before it (fallback or token restart).
+        # date_added_last of the last page yielded; whether this request re-reads before it.
         last: datetime | None = None
         overlapping = False
         while True:
@@ -134,8 +131,7 @@ class TaxiiClient:
             except RemoteRejected as exc:
                 if exc.status_code != 400 or token is None or last is None:
                     raise
-                # medallion forgets a next token 30 s after the query began,
-                # our hub after INTELSHARE_NEXT_MAX_AGE: re-query instead of failing.
+                # medallion forgets a next token 30 s after the query began: re-query.
                 logger.warning(
                     "collection %s: next token refused (HTTP 400); re-querying from date_added %s",
                     self.collection_id,
@@ -209,9 +205,7 @@ class TaxiiClient:
                 return
             if page.objects:
                 yield page
-            # The served range, not the object count, says where the next page starts:
-            # a server may serve fewer objects than items (the hub's 2.0 face leaves
-            # out what STIX 2.0 cannot express).
+            # The served range says where the next page starts (2.0 faces may skip items).
             start = end + 1 if end is not None else start + len(page.objects)
             if not page.more or (total is not None and start >= total):
                 return

@@ -279,8 +279,7 @@ def run_peer(
 ) -> None:
     if peer == "medallion":
         size = args.medallion_size
-        # medallion 3.0.0 parses every object's "version" property as a timestamp, so
-        # one extension-definition (version "1.0.0") makes every GET objects a 500.
+        # medallion 3.0.0 reads every "version" as a timestamp: no extension-definition.
         objects = [o for o in objects if o["type"] != "extension-definition"]
         results["meta"]["medallion_content"] = (
             "the feed without its extension-definition: medallion 3.0.0 answers HTTP 500 "
@@ -300,8 +299,7 @@ def run_peer(
         results["meta"]["medallion"] = "medallion 3.0.0, memory backend, gunicorn 1 worker"
     else:
         size = args.opentaxii_size
-        # OpenTAXII 0.9.3 reads obj["modified"] of every object: one marking-definition
-        # (which has only "created") turns the whole envelope into an HTTP 500.
+        # OpenTAXII 0.9.3 reads every obj["modified"]: no marking-definitions.
         objects = [o for o in objects if "modified" in o]
         results["meta"]["opentaxii_content"] = (
             "the feed without objects lacking 'modified' (the TLP marking-definitions): "
