@@ -118,6 +118,23 @@ def render(results: dict[str, Any]) -> str:
         lines += _table(
             ["size", "pull", "partner objs", "staff objs", "visible", "time x", "rate x"], rows
         )
+    if results.get("after_load"):
+        lines += ["", "Right after the load (before ANALYZE) vs after ANALYZE"]
+        rows = [
+            [
+                size,
+                name,
+                _num(r.get("after_load_per_s")),
+                _num(r.get("after_analyze_per_s")),
+                _num(r.get("time_ratio"), 2),
+                _num(r.get("p50_ratio"), 2),
+            ]
+            for size, by in results["after_load"].items()
+            for name, r in by.items()
+        ]
+        lines += _table(
+            ["size", "pull", "after load/s", "after ANALYZE/s", "time x", "p50 x"], rows
+        )
     if results.get("floor"):
         lines += [
             "",
@@ -207,7 +224,52 @@ def render(results: dict[str, Any]) -> str:
         lines += [f"  {f['pct']:5.1f}%  {f['frame']}" for f in prof["self"][:12]]
     for peer, why in results.get("unavailable", {}).items():
         lines += ["", f"{peer}: unavailable: {why}"]
+    for size, ratios in targets(results).items():
+        lines += ["", f"Targets at {size} (this run)"]
+        lines += [f"  {_num(value, 2):>9}  {name}" for name, value in ratios.items()]
     return "\n".join(lines) + "\n"
+
+
+def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ratios performance targets are stated in, per comparison size."""
+    out: dict[str, dict[str, Any]] = {}
+    for size, phases in (results.get("servers", {}).get("intelshare") or {}).items():
+        if not isinstance(phases, dict) or "full_pull" not in phases:
+            continue
+        policy = results.get("policy", {}).get(size, {})
+        after = results.get("after_load", {}).get(size, {})
+        floor = results.get("floor", {}).get(size, {})
+        concurrent = next((v for k, v in phases.items() if k.startswith("concurrent_")), {})
+
+        def ratio(a: Any, b: Any, digits: int = 2) -> float | None:
+            return round(a / b, digits) if a and b else None
+
+        out[size] = {
+            "staff/floor (>= 0.7)": floor.get("staff_full_pull_vs_floor"),
+            "partner sees-all time x staff (<= 1.3)": policy.get("full_pull_sees_all", {}).get(
+                "time_ratio"
+            ),
+            "partner TLP:GREEN time x staff (<= 1.3)": policy.get("full_pull", {}).get(
+                "time_ratio"
+            ),
+            "first staff pull after load x after ANALYZE (<= 1.2)": after.get(
+                "staff_full_pull", {}
+            ).get("time_ratio"),
+            "first partner pull after load x after ANALYZE (<= 1.2)": after.get(
+                "partner_full_pull", {}
+            ).get("time_ratio"),
+            "ingest objects/s, 1,000-object envelopes (>= 10,000)": phases.get(
+                "ingest_1000", {}
+            ).get("objects_per_s"),
+            "8 readers x one reader (>= 1.5)": ratio(
+                concurrent.get("objects_per_s"), phases["full_pull"].get("objects_per_s")
+            ),
+            "incremental p50 x match[id] p50 (<= 2)": ratio(
+                phases.get("incremental", {}).get("p50_ms"),
+                phases.get("match_id", {}).get("p50_ms"),
+            ),
+        }
+    return out
 
 
 def write(results: dict[str, Any], path: Path) -> None:

@@ -17,7 +17,7 @@ from tools.benchmarks.cli import git, meta, parse
 from tools.benchmarks.floorline import floor_line
 from tools.benchmarks.monitor import LOAD, RssSampler, say, step
 from tools.benchmarks.servers import Intelshare, Medallion, Process
-from tools.benchmarks.setup_db import PARTNER, STAFF
+from tools.benchmarks.setup_db import PARTNER, PARTNER_ALL, STAFF
 from tools.benchmarks.stats import Budget, Phase
 from tools.benchmarks.sweep import policy_line, scale_sweep
 
@@ -48,10 +48,15 @@ def suite(
     *,
     rss: Process | None = None,
     memory: dict[str, Any] | None = None,
+    partner: taxii.Target | None = None,
 ) -> dict[str, Phase]:
-    """Load ``objects`` by POST, then every read phase, on one (empty) collection."""
+    """Load ``objects`` by POST, then every read phase, on one (empty) collection.
+    With a ``database``, the first full pulls (staff, and ``partner``'s) are taken
+    right after the load, before the ``ANALYZE`` that autovacuum would run later."""
     phases: dict[str, Phase] = {}
     taxii.warm(target, 6 * args.workers)
+    if partner is not None:
+        taxii.warm(partner, 6 * args.workers)
     split = ingest_split(len(objects))
     say(f"  {target.server}: ingest {len(objects)} objects by POST")
     phases["ingest_100"] = taxii.ingest(
@@ -60,9 +65,17 @@ def suite(
     phases["ingest_1000"] = taxii.ingest(
         target, taxii.envelopes(objects[split:], 1000), Budget(args.budget * 2), "ingest_1000"
     )
-    if target.database:
-        pg.analyze(target.database)
     taxii.warm_reads(target, 2 * args.workers)
+    if target.database:
+        say(f"  {target.server}: full pulls right after the load, before ANALYZE")
+        phases["after_load_full_pull"] = taxii.pull(
+            target, PAGE, Budget(args.budget), "after_load_full_pull"
+        )
+        if partner is not None:
+            phases["after_load_partner_full_pull"] = taxii.pull(
+                partner, PAGE, Budget(args.budget), "after_load_partner_full_pull"
+            )
+        pg.analyze(target.database)
     say(f"  {target.server}: full pull")
     phases["full_pull"] = taxii.pull(target, PAGE, Budget(args.budget), "full_pull")
     sampler = RssSampler(rss) if rss is not None else contextlib.nullcontext()
@@ -107,6 +120,29 @@ def suite(
         target, PAGE, args.readers, Budget(args.budget), f"concurrent_{args.readers}"
     )
     return phases
+
+
+def after_load(phases: dict[str, Any], policy: dict[str, Any]) -> dict[str, Any]:
+    """Each first pull after the load against the same pull after ``ANALYZE`` (the
+    partner's is the policy line's, which sees everything): time per object ratio
+    (1.0 = the plans did not wait for statistics) and p50 ratio."""
+    out = {}
+    partner = (policy.get("full_pull_sees_all") or {}).get("partner")
+    for name, a, b in (
+        ("staff_full_pull", phases.get("after_load_full_pull"), phases.get("full_pull")),
+        ("partner_full_pull", phases.get("after_load_partner_full_pull"), partner),
+    ):
+        if not a or not b or not a.get("objects") or not b.get("objects"):
+            continue
+        out[name] = {
+            "after_load_per_s": a["objects_per_s"],
+            "after_analyze_per_s": b["objects_per_s"],
+            "time_ratio": round((a["seconds"] / a["objects"]) / (b["seconds"] / b["objects"]), 2),
+            "p50_ratio": round(a["p50_ms"] / b["p50_ms"], 2)
+            if a["p50_ms"] and b["p50_ms"]
+            else None,
+        }
+    return out
 
 
 def summarize(phases: dict[str, Phase]) -> dict[str, Any]:
@@ -212,12 +248,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             target = taxii.Target("intelshare", url, STAFF, args.timeout, args.database)
             with step(results, f"intelshare @{size}"):
                 phases = summarize(
-                    suite(target, objects[:size], args, rss=intel, memory=results["memory"])
+                    suite(
+                        target,
+                        objects[:size],
+                        args,
+                        rss=intel,
+                        memory=results["memory"],
+                        partner=taxii.Target("partner", url, PARTNER_ALL, args.timeout),
+                    )
                 )
                 ours[str(size)] = phases
                 stats = intel.setup("stats", "--alias", f"cmp-{size}")
                 phases["full_pull"]["stored_versions"] = stats["versions"]
                 results["policy"][str(size)] = policy_line(intel, url, phases, args)
+                results.setdefault("after_load", {})[str(size)] = after_load(
+                    phases, results["policy"][str(size)]
+                )
                 results.setdefault("counts", {})[str(size)] = stats
                 limit = pg.copy_limit(args.database, collection["id"])
                 server_rate = phases["version_all"]["objects_per_s"]
