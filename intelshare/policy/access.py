@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 
 from intelshare.models import ApiRoot, Collection, Grant, ObjectVersion, Partner
 from intelshare.policy.redact import REDACTION_FIELDS
-from intelshare.policy.rules import STAFF_ACCESS, Access, Caller, compile_rules
+from intelshare.policy.rules import STAFF_ACCESS, Access, Caller, Rules, compile_rules
 from intelshare.policy.sql import base_q
 from intelshare.policy.view import View
 
@@ -21,6 +21,10 @@ def visible(*, partner: Partner, collection: Collection, now: datetime) -> View:
     """The only partner-facing read of object versions: what ``partner`` may see
     of ``collection`` at ``now`` under its agreement."""
     rules = compile_rules(partner_id=partner.pk, collection=collection, now=now)
+    return _partner_view(rules, collection, now)
+
+
+def _partner_view(rules: Rules | None, collection: Collection, now: datetime) -> View:
     if rules is None or not (rules.active and rules.can_read):
         return View(_versions=ObjectVersion.objects.none())
     versions = _versions_of(collection).filter(base_q(rules, now))
@@ -70,6 +74,19 @@ def collections(
     grants = _active_grants(caller.partner_id, now).filter(collection__api_root=api_root)
     by_collection = {g.collection_id: Access(g.can_read, g.can_write) for g in grants}
     return [(c, by_collection[c.pk]) for c in colls if c.pk in by_collection]
+
+
+def opened(caller: Caller, collection: Collection, now: datetime) -> tuple[Access | None, View]:
+    """``access()`` and ``view_for()`` together, from one read of the partner's grant
+    (a TAXII request asks both)."""
+    if caller.is_staff:
+        return STAFF_ACCESS, staff_versions(collection=collection)
+    if caller.partner_id is None:
+        return None, View(_versions=ObjectVersion.objects.none())
+    rules = compile_rules(partner_id=caller.partner_id, collection=collection, now=now)
+    if rules is None or not rules.active or not (rules.can_read or rules.can_write):
+        return None, _partner_view(None, collection, now)
+    return Access(rules.can_read, rules.can_write), _partner_view(rules, collection, now)
 
 
 def access(caller: Caller, collection: Collection, now: datetime) -> Access | None:

@@ -18,13 +18,15 @@ REDACTION_FIELDS = ("type", "has_refs", "granular_rank", "source_partner_id")
 def redact(
     rules: Rules,
     hidden_of: Callable[[set[str]], set[str]],
+    refs_of: Callable[[Sequence[int]], dict[int, list[tuple[str, str]]]],
     rows: Sequence[tuple[Any, ...]],
     raw_index: int,
 ) -> list[str]:
     """Serve containers without hidden members and, in redact mode, versions
     without properties marked above the ceiling (DESIGN.md; STIX caveat in the
     README: the copy keeps its id and modified although its content differs).
-    ``hidden_of`` says which of some object ids the partner may not see."""
+    ``hidden_of`` says which of some object ids the partner may not see, ``refs_of``
+    the (ref, kind) pairs of some versions (by version pk)."""
     start = raw_index + 1
     info = {
         row[0]: dict(zip(REDACTION_FIELDS, row[start : start + 4], strict=True)) for row in rows
@@ -37,11 +39,10 @@ def redact(
     ]
     hidden: dict[int, set[str]] = {}
     if containers:
-        pairs = list(
-            VersionRef.objects.filter(
-                version_id__among=containers, kind=VersionRef.MEMBER
-            ).values_list("version_id", "ref")
-        )
+        refs = refs_of(containers)
+        pairs = [
+            (pk, ref) for pk in containers for ref, kind in refs[pk] if kind == VersionRef.MEMBER
+        ]
         gone = hidden_of({ref for _, ref in pairs})
         for version_id, ref in pairs:
             if ref in gone:

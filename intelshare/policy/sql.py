@@ -10,6 +10,7 @@ import orjson
 from django.db.models import Case, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Value, When
 
 from intelshare import stix
+from intelshare.db.lookups import Many
 from intelshare.models import ObjectVersion, VersionRef
 from intelshare.policy.redact import marking_rank
 from intelshare.policy.rules import TLP_MARKING_IDS, Rules
@@ -178,7 +179,9 @@ def hidden_refs(rules: Rules, now: datetime, refs: set[str]) -> set[str]:
     if not refs:
         return set()
     rows = (
-        ObjectVersion.objects.filter(collection_id=rules.collection_id, stix_id__among=sorted(refs))
+        ObjectVersion.objects.filter(
+            collection_id=rules.collection_id, stix_id__among=Many(sorted(refs))
+        )
         .values("stix_id")
         .order_by()
         .annotate(

@@ -10,10 +10,11 @@ from typing import Any
 from django.db.models import Exists, FilteredRelation, OuterRef, Q, QuerySet
 
 from intelshare import stix
+from intelshare.db.lookups import Many
 from intelshare.models import ObjectVersion, Reveal, VersionRef
 from intelshare.policy.redact import redact
 from intelshare.policy.rules import ZERO, Rules
-from intelshare.policy.sql import exempt_q, hidden_refs, versions_of_id
+from intelshare.policy.sql import exempt_q, hidden_refs
 
 # --- views ----------------------------------------------------------------------------
 
@@ -66,6 +67,8 @@ class View:
     # stix id -> hidden from this partner, for the life of the view (one request:
     # one instant, one agreement), so a page and its refills ask once per object.
     _hidden: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    # version pk -> its (ref, kind) pairs, read once for the rules and the redaction.
+    _refs: dict[int, list[tuple[str, str]]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def shift(self) -> timedelta:
@@ -79,6 +82,20 @@ class View:
             gone = hidden_refs(self.rules, self.now, unknown)
             self._hidden.update((ref, ref in gone) for ref in unknown)
         return {ref for ref in refs if self._hidden[ref]}
+
+    def refs(self, pks: Sequence[int]) -> dict[int, list[tuple[str, str]]]:
+        """(ref, kind) pairs by version, holding at least ``pks``; each version's
+        are read once for the life of the view."""
+        unknown = [pk for pk in pks if pk not in self._refs]
+        if unknown:
+            for pk in unknown:
+                self._refs[pk] = []
+            pairs = VersionRef.objects.filter(version_id__among=Many(unknown)).values_list(
+                "version_id", "ref", "kind"
+            )
+            for version_id, ref, kind in pairs:
+                self._refs[version_id].append((ref, kind))
+        return self._refs
 
     def exists(self, stix_id: str) -> bool:
         """Whether the caller may see any version of ``stix_id`` (hidden = absent)."""
@@ -109,16 +126,9 @@ class View:
         qs = _version_prefilter(self, qs, versions, exact)
         if self.rules is None:
             return [Row(r) for r in self._merged(qs, added_after, after, limit, list(fields))]
-        for _ in range(3):
-            rows = self._candidates(qs, added_after, after, limit, versions, exact)
-            if not fields:
-                return [Row(r) for r in rows]
-            filled = self._fill(rows, fields)
-            if len(filled) == len(rows):
-                break
-            # A version was deleted between the two reads: read the window again, so
-            # the caller's ``limit + 1`` rows still tell ``more`` truthfully.
-        return [Row(r) for r in filled]
+        return [
+            Row(r) for r in self._candidates(qs, added_after, after, limit, fields, versions, exact)
+        ]
 
     def _candidates(
         self,
@@ -126,14 +136,17 @@ class View:
         added_after: datetime | None,
         after: Cursor | None,
         limit: int,
+        fields: Sequence[str],
         versions: frozenset[str],
         exact: tuple[datetime, ...],
     ) -> list[_Raw]:
-        """The (pk, view date) of up to ``limit`` visible rows, read with only the
-        columns the rules need: refills then cost what they keep, not whole objects."""
+        """Up to ``limit`` visible rows with the caller's ``fields``, read in batches
+        with the columns the rules need after them; a batch is sized by the share
+        the last one kept, so a page is one read when SQL decided most of it."""
         refine: tuple[str, ...] = REFINE_FIELDS
         if versions & {"first", "last"} and ("first" in versions or exact):
             refine = (*REFINE_FIELDS, "version")
+        width = 2 + len(fields)
         rows: list[_Raw] = []
         cursor = after
         passed = 1.0  # share of candidates the last batch kept: sizes the refill
@@ -142,28 +155,16 @@ class View:
             # A refill reads 10 % more than the last pass ratio predicts: a third
             # round trip for the last few rows costs more than the extra rows.
             size = min(int(want * 1.1 / max(passed, 0.2)) + 16, 5 * limit + 16)
-            batch = self._merged(qs, added_after, cursor, size, refine)
+            batch = self._merged(qs, added_after, cursor, size, [*fields, *refine])
             if not batch:
                 break
-            kept = _refine(self, batch, 0, refine, versions, exact)
+            kept = _refine(self, batch, len(fields), refine, versions, exact)
             rows += kept
             passed = len(kept) / len(batch)
             if len(batch) < size:
                 break
             cursor = Cursor(batch[-1][1], batch[-1][0])
-        return [row[:2] for row in rows[:limit]]
-
-    def _fill(self, rows: list[_Raw], fields: Sequence[str]) -> list[_Raw]:
-        """``rows`` with the caller's ``fields``, read by primary key. ``rows`` are
-        what ``_candidates`` decided visible; rows deleted meanwhile are left out."""
-        assert self.rules is not None
-        found = {
-            pk: rest
-            for pk, *rest in versions_of_id(self.rules.collection_id)
-            .filter(pk__among=[row[0] for row in rows])
-            .values_list("pk", *fields)
-        }
-        return [(row[0], row[1], *found[row[0]]) for row in rows if row[0] in found]
+        return [row[:width] for row in rows[:limit]]
 
     def _merged(
         self,
@@ -219,7 +220,7 @@ class View:
         if self.rules is None or not self.redaction_fields:
             return raws
         assert self.now is not None
-        return redact(self.rules, self.hidden, rows, raw_index)
+        return redact(self.rules, self.hidden, self.refs, rows, raw_index)
 
 
 def _version_prefilter(
@@ -243,36 +244,34 @@ def _version_prefilter(
     return qs
 
 
-def _refs_pass(view: View, rows: Sequence[dict[str, Any]]) -> set[int]:
-    """Primary keys of ``rows`` that the reference rule lets through."""
+def _refs_fail(view: View, rows: Sequence[_Raw], at: int) -> set[int]:
+    """Primary keys (``row[0]``) of ``rows`` that the reference rule withholds;
+    ``rows[at:]`` are REFINE_FIELDS."""
     rules = view.rules
     assert rules is not None
-    checked = [
-        r["pk"]
+    partner, markings = rules.partner_id, stix.TLP_MARKINGS
+    sid, kind_of, has_refs, source = at, at + 1, at + 2, at + 3
+    checked = {
+        r[0]: r[kind_of]
         for r in rows
-        if r["has_refs"]
-        and r["source_partner_id"] != rules.partner_id
-        and r["stix_id"] not in stix.TLP_MARKINGS
-    ]
-    passing = {r["pk"] for r in rows} - set(checked)
+        if r[has_refs] and r[source] != partner and r[sid] not in markings
+    }
     if not checked:
-        return passing
-    refs: dict[int, list[tuple[str, str]]] = {}
-    for version_id, ref, kind in VersionRef.objects.filter(version_id__among=checked).values_list(
-        "version_id", "ref", "kind"
-    ):
-        refs.setdefault(version_id, []).append((ref, kind))
+        return set()
+    refs = view.refs(list(checked))
     hidden = view.hidden({ref for pairs in refs.values() for ref, _ in pairs})
-    types = {r["pk"]: r["type"] for r in rows}
-    for pk in checked:
-        pairs = refs.get(pk, [])
+    if not hidden:
+        return set()
+    failing = set()
+    for pk, type_ in checked.items():
+        pairs = refs[pk]
         if any(kind == VersionRef.ENDPOINT and ref in hidden for ref, kind in pairs):
+            failing.add(pk)
             continue
         members = [ref for ref, kind in pairs if kind == VersionRef.MEMBER]
-        if types[pk] in stix.MEMBER_TYPES and members and all(m in hidden for m in members):
-            continue
-        passing.add(pk)
-    return passing
+        if type_ in stix.MEMBER_TYPES and members and all(m in hidden for m in members):
+            failing.add(pk)
+    return failing
 
 
 def _refine(
@@ -287,36 +286,34 @@ def _refine(
     the visible versions (a version is "last" when no visible one is newer).
     ``refine`` names the columns after the caller's fields (REFINE_FIELDS, and
     ``version`` when first or exact versions are asked for)."""
-    start = 2 + nfields
-    info = [dict(zip(("pk", *refine), (row[0], *row[start:]), strict=True)) for row in batch]
-    passing = _refs_pass(view, info)
-    kept = [(row, i) for row, i in zip(batch, info, strict=True) if i["pk"] in passing]
+    at = 2 + nfields
+    failing = _refs_fail(view, batch, at)
+    kept = [row for row in batch if row[0] not in failing] if failing else batch
     if "all" in versions or not versions & {"first", "last"}:
-        return [row for row, _ in kept]
+        return kept
+    sid, latest = at, at + REFINE_FIELDS.index("is_latest")
     # The stored newest version is the newest visible one whenever it is visible,
     # so only older rows (and "first") need the object's other visible versions.
-    unsure = {i["stix_id"] for _, i in kept if "first" in versions or not i["is_latest"]}
+    unsure = {row[sid] for row in kept if "first" in versions or not row[latest]}
     visible_versions: dict[str, list[datetime]] = {}
     version_of: dict[int, datetime] = {}
     if unsure:
-        names = ("pk", *REFINE_FIELDS, "version")
-        others = [
-            dict(zip(names, row, strict=True))
-            for row in view._versions.filter(stix_id__among=sorted(unsure)).values_list(*names)
-        ]
-        shown = _refs_pass(view, others)
+        same_ids = view._versions.filter(stix_id__among=Many(sorted(unsure)))
+        others = list(same_ids.values_list("pk", *REFINE_FIELDS, "version"))
+        hidden = _refs_fail(view, others, 1)
         for other in others:
-            version_of[other["pk"]] = other["version"]
-            if other["pk"] in shown:
-                visible_versions.setdefault(other["stix_id"], []).append(other["version"])
+            version_of[other[0]] = other[-1]
+            if other[0] not in hidden:
+                visible_versions.setdefault(other[1], []).append(other[-1])
+    has_version = "version" in refine
     keep: list[_Raw] = []
-    for row, i in kept:
-        if i["is_latest"] and "first" not in versions and not exact:
+    for row in kept:
+        if row[latest] and "first" not in versions and not exact:
             keep.append(row)  # "last" alone: the stored newest version is the newest seen
             continue
-        version = i["version"] if "version" in i else version_of[i["pk"]]
-        seen = visible_versions.get(i["stix_id"], [])
-        last = i["is_latest"] or all(v <= version for v in seen)
+        version = row[at + len(REFINE_FIELDS)] if has_version else version_of[row[0]]
+        seen = visible_versions.get(row[sid], [])
+        last = row[latest] or all(v <= version for v in seen)
         first = all(v >= version for v in seen)
         if version in exact or ("last" in versions and last) or ("first" in versions and first):
             keep.append(row)

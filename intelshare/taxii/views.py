@@ -202,6 +202,8 @@ class CollectionsView(TaxiiView):
 class CollectionScopedView(TaxiiView):
     """A view under ``collections/{id}/``: resolves the collection through policy."""
 
+    _view: policy.View  # opened with the collection's access rights
+
     def collection(self, root: str, ident: str) -> tuple[Collection, policy.Access]:
         # The collection and its API root in one query; the root alone is looked up
         # only to tell "no such API root" from "no such collection".
@@ -212,8 +214,10 @@ class CollectionScopedView(TaxiiView):
             found = collections.filter(alias=ident).first()
         if found is None:
             self.api_root(root)
-        access = policy.access(self.caller, found, self.now) if found is not None else None
-        if found is None or access is None:
+        if found is None:
+            raise NotFound("no such collection")
+        access, self._view = policy.opened(self.caller, found, self.now)
+        if access is None:
             raise NotFound("no such collection")
         return found, access
 
@@ -230,8 +234,9 @@ class CollectionScopedView(TaxiiView):
         return object_id
 
     def view(self, collection: Collection) -> policy.View:
+        """The caller's view of ``collection``, opened with its access rights."""
         self.audit_collection = collection
-        return policy.view_for(self.caller, collection, self.now)
+        return self._view
 
     def served(self, page: pages.Page) -> dict[str, str]:
         """Note a page's versions for the audit event; returns its headers."""

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from intelshare import ingest
-from intelshare.db.lookups import array_literal
+from intelshare.db.lookups import Many, array_literal
 from intelshare.models import Collection, ObjectVersion, VersionRef
 from tests.factories import World, indicator, malware
 
@@ -40,6 +40,16 @@ def test_among_selects_what_in_selects(stored: list[ObjectVersion]) -> None:
         VersionRef.objects.filter(version_id__among=pks).values_list("ref", flat=True)
     ) == sorted(VersionRef.objects.filter(version_id__in=pks).values_list("ref", flat=True))
     assert VersionRef.objects.filter(version_id__among=pks).count() == 2
+
+
+def test_many_selects_the_same_rows_as_a_list(stored: list[ObjectVersion]) -> None:
+    ids = [v.stix_id for v in stored[::2]]
+    pks = [v.pk for v in stored]
+    assert sorted(
+        ObjectVersion.objects.filter(stix_id__among=Many(ids)).values_list("pk", flat=True)
+    ) == sorted(ObjectVersion.objects.filter(stix_id__in=ids).values_list("pk", flat=True))
+    assert VersionRef.objects.filter(version_id__among=Many(pks)).count() == 2
+    assert not ObjectVersion.objects.filter(stix_id__among=Many(["x--1"])).exists()
 
 
 def test_among_is_one_array_parameter_on_postgresql(stored: list[ObjectVersion]) -> None:
