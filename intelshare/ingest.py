@@ -179,11 +179,13 @@ def store(
     return result
 
 
-def _lock_clock(collection: Collection) -> datetime | None:
-    locked = (
-        Collection.objects.select_for_update().only("pk", "last_date_added").get(pk=collection.pk)
+def _lock_clock(collection: Collection) -> Collection:
+    """The collection's clock and stored facts, locked until the transaction ends."""
+    return (
+        Collection.objects.select_for_update()
+        .only("pk", "last_date_added", "stored_facts")
+        .get(pk=collection.pk)
     )
-    return locked.last_date_added
 
 
 def _existing(collection: Collection, stix_ids: Iterable[str]) -> dict[str, list[_Stored]]:
@@ -209,7 +211,8 @@ def _store_candidates(
     origin: str,
     routes: Mapping[str, int],
 ) -> dict[int, Outcome]:
-    last = _lock_clock(collection)
+    locked = _lock_clock(collection)
+    last = locked.last_date_added
     existing = _existing(collection, {c.facts.stix_id for c in candidates})
     unversioned_raws = _unversioned_raws(
         collection, {c.facts.stix_id for c in candidates if c.facts.version is None}
@@ -257,7 +260,22 @@ def _store_candidates(
             ]
         )
         _insert(collection, new, latest, source_partner, default_tlp, origin, routes)
-        Collection.objects.filter(pk=collection.pk).update(last_date_added=stamp - TICK)
+        facts = locked.facts
+        kinds = {
+            (
+                default_tlp if n.facts.tlp_rank is None else n.facts.tlp_rank,
+                n.facts.granular_rank,
+                n.facts.type == "sighting",
+            )
+            for n in new
+        }
+        for rank, granular, sighting in kinds:
+            facts = facts.raised(
+                rank=rank, granular=granular, partner=source_partner is not None, sighting=sighting
+            )
+        Collection.objects.filter(pk=collection.pk).update(
+            last_date_added=stamp - TICK, stored_facts=facts.as_json()
+        )
     return decided
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -129,6 +131,42 @@ def _default_media_types() -> list[str]:
     return [STIX_21]
 
 
+@dataclass(frozen=True, slots=True)
+class StoredFacts:
+    """Upper bounds of what a collection's stored versions carry: raised in the
+    transaction that stores a version, never lowered (a deletion leaves them), so
+    that the policy can tell, without looking at versions, that it has nothing to
+    withhold from a partner. Ranks are TLP ranks; -1 is "none"."""
+
+    rank: int = -1  # highest TLP marking
+    unmarked: bool = False  # a version without a TLP marking (the default applies)
+    granular: int = -1  # highest granular TLP marking
+    partner_rank: int = -1  # highest TLP marking of a partner's contribution
+    partner_unmarked: bool = False
+    partner_sightings: bool = False
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> StoredFacts:
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+    def raised(
+        self, *, rank: int | None, granular: int | None, partner: bool, sighting: bool
+    ) -> StoredFacts:
+        """These facts with one more stored version's."""
+        mark = -1 if rank is None else rank
+        return StoredFacts(
+            rank=max(self.rank, mark),
+            unmarked=self.unmarked or rank is None,
+            granular=max(self.granular, -1 if granular is None else granular),
+            partner_rank=max(self.partner_rank, mark) if partner else self.partner_rank,
+            partner_unmarked=self.partner_unmarked or (partner and rank is None),
+            partner_sightings=self.partner_sightings or (partner and sighting),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 class Collection(models.Model):
     """A TAXII collection (§5.2) and its clock for ``date_added``."""
 
@@ -146,6 +184,8 @@ class Collection(models.Model):
     )
     # The last date_added handed out; writers lock this row (stamps in commit order).
     last_date_added = models.DateTimeField(null=True, blank=True, editable=False)
+    # StoredFacts, written with the clock under the same row lock.
+    stored_facts = models.JSONField(default=dict, editable=False)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -156,6 +196,10 @@ class Collection(models.Model):
 
     def __str__(self) -> str:
         return self.alias or self.title
+
+    @property
+    def facts(self) -> StoredFacts:
+        return StoredFacts.of(self.stored_facts)
 
 
 class Agreement(models.Model):

@@ -8,7 +8,14 @@ from django.db.models import Q, QuerySet
 
 from intelshare.models import ApiRoot, Collection, Grant, ObjectVersion, Partner
 from intelshare.policy.redact import REDACTION_FIELDS
-from intelshare.policy.rules import STAFF_ACCESS, Access, Caller, Rules, compile_rules
+from intelshare.policy.rules import (
+    STAFF_ACCESS,
+    Access,
+    Caller,
+    Rules,
+    compile_rules,
+    withholds_nothing,
+)
 from intelshare.policy.sql import base_q
 from intelshare.policy.view import View
 
@@ -28,7 +35,13 @@ def _partner_view(rules: Rules | None, collection: Collection, now: datetime) ->
     if rules is None or not (rules.active and rules.can_read):
         return View(_versions=ObjectVersion.objects.none())
     versions = _versions_of(collection).filter(base_q(rules, now))
-    return View(_versions=versions, rules=rules, now=now, redaction_fields=REDACTION_FIELDS)
+    return View(
+        _versions=versions,
+        rules=rules,
+        now=now,
+        redaction_fields=REDACTION_FIELDS,
+        whole=collection.stored_facts if withholds_nothing(rules, collection.facts) else None,
+    )
 
 
 def catalogue(*, collection: Collection | None = None) -> QuerySet[ObjectVersion]:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from django.db.models import Exists, OuterRef
 
 from intelshare import stix
-from intelshare.models import Agreement, Collection, Grant, Reveal, User
+from intelshare.models import Agreement, Collection, Grant, Reveal, StoredFacts, User
 
 TLP_MARKING_IDS = tuple(stix.TLP_MARKINGS)
 ZERO = timedelta(0)
@@ -93,6 +93,23 @@ def compile_rules(*, partner_id: int, collection: Collection, now: datetime) -> 
         consenting=frozenset(p for p in consenting if p != partner_id),
         has_reveals=grant.has_reveals,
     )
+
+
+def withholds_nothing(rules: Rules, facts: StoredFacts) -> bool:
+    """Whether ``rules`` can withhold no version of a collection whose stored
+    versions are bounded by ``facts``: then no reference is hidden, the stored
+    newest version is the newest seen and nothing is redacted. ``False`` whenever
+    a rule might apply (each clause mirrors one of ``_base_decision``)."""
+    if not (rules.active and rules.can_read):
+        return False
+    if rules.allowed_types is not None or rules.denied_types or rules.embargo:
+        return False
+    top = max(facts.rank, rules.default_tlp if facts.unmarked else -1)
+    if top > rules.tlp_ceiling or facts.granular > rules.tlp_ceiling:
+        return False
+    # Another partner's contribution flows at CLEAR or GREEN; its sightings by route.
+    partners_top = max(facts.partner_rank, rules.default_tlp if facts.partner_unmarked else -1)
+    return partners_top <= stix.TLP_GREEN and not facts.partner_sightings
 
 
 # --- the rules in Python ---------------------------------------------------------

@@ -11,7 +11,7 @@ from django.db.models import Exists, FilteredRelation, OuterRef, Q, QuerySet
 
 from intelshare import stix
 from intelshare.db.lookups import Many
-from intelshare.models import ObjectVersion, Reveal, VersionRef
+from intelshare.models import Collection, ObjectVersion, Reveal, VersionRef
 from intelshare.policy.redact import redact
 from intelshare.policy.rules import ZERO, Rules
 from intelshare.policy.sql import exempt_q, hidden_refs
@@ -64,11 +64,17 @@ class View:
     rules: Rules | None = None  # None for staff
     now: datetime | None = None
     redaction_fields: tuple[str, ...] = field(default=())
+    # The collection's stored facts (as JSON) when the view was opened, if they said
+    # that the rules withhold nothing: pages are then read as staff read them, and
+    # kept when the same statement finds the facts unchanged.
+    whole: dict[str, Any] | None = None
     # stix id -> hidden from this partner, for the life of the view (one request:
     # one instant, one agreement), so a page and its refills ask once per object.
     _hidden: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
     # version pk -> its (ref, kind) pairs, read once for the rules and the redaction.
     _refs: dict[int, list[tuple[str, str]]] = field(default_factory=dict, compare=False, repr=False)
+    # "exact": a window of this view went through the rules one by one.
+    _trace: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def shift(self) -> timedelta:
@@ -123,12 +129,40 @@ class View:
         """Up to ``limit`` visible rows (those matching ``narrow``, a filter of the
         caller's) in this view's order, after ``added_after`` and ``after``."""
         qs = self._versions if narrow is None else self._versions.filter(narrow)
-        qs = _version_prefilter(self, qs, versions, exact)
         if self.rules is None:
+            qs = _version_prefilter(qs, versions, exact, whole=True)
             return [Row(r) for r in self._merged(qs, added_after, after, limit, list(fields))]
-        return [
-            Row(r) for r in self._candidates(qs, added_after, after, limit, fields, versions, exact)
-        ]
+        if self.whole is not None:
+            whole = self._whole(qs, added_after, after, limit, fields, versions, exact)
+            if whole is not None:
+                return whole
+        self._trace["exact"] = True
+        qs = _version_prefilter(qs, versions, exact, whole=False)
+        rows = self._candidates(qs, added_after, after, limit, fields, versions, exact)
+        return [Row(r) for r in rows]
+
+    def _whole(
+        self,
+        qs: QuerySet[ObjectVersion],
+        added_after: datetime | None,
+        after: Cursor | None,
+        limit: int,
+        fields: Sequence[str],
+        versions: frozenset[str],
+        exact: tuple[datetime, ...],
+    ) -> list[Row] | None:
+        """The window read as staff read it, for rules that withhold nothing of the
+        collection; ``None`` when the same statement (one snapshot with the rows)
+        finds the collection's facts raised since the view was opened: an ingest
+        may have stored what the rules withhold."""
+        assert self.rules is not None and self.whole is not None
+        unchanged = Collection.objects.filter(pk=self.rules.collection_id, stored_facts=self.whole)
+        qs = _version_prefilter(qs, versions, exact, whole=True)
+        qs = qs.annotate(_unchanged=Exists(unchanged))
+        rows = self._merged(qs, added_after, after, limit, [*fields, "_unchanged"])
+        if not all(row[-1] for row in rows):
+            return None
+        return [Row(row[:-1]) for row in rows]
 
     def _candidates(
         self,
@@ -219,29 +253,38 @@ class View:
         raws = [row[raw_index] for row in rows]
         if self.rules is None or not self.redaction_fields:
             return raws
+        if self.whole is not None and not self._trace.get("exact"):
+            return raws  # every row was read under facts that leave nothing to redact
         assert self.now is not None
         return redact(self.rules, self.hidden, self.refs, rows, raw_index)
 
 
 def _version_prefilter(
-    view: View, qs: QuerySet[ObjectVersion], versions: frozenset[str], exact: tuple[datetime, ...]
+    qs: QuerySet[ObjectVersion],
+    versions: frozenset[str],
+    exact: tuple[datetime, ...],
+    *,
+    whole: bool,
 ) -> QuerySet[ObjectVersion]:
-    """What SQL alone can say about the version keywords."""
+    """What SQL alone can say about the version keywords; ``whole`` when the caller
+    sees every version of an object it sees (staff, or rules that withhold nothing)."""
     if "all" in versions:
         return qs
     if not versions & {"first", "last"}:
         return qs.filter(version__in=exact)
-    if view.rules is None and versions == {"last"} and not exact:
-        return qs.filter(is_latest=True)  # staff see whole objects: the flag is exact
-    if view.rules is None and "first" in versions:
+    if not whole:
+        return qs  # first and last among the versions the rules let through: _refine
+    keep = Q(version__in=exact) if exact else Q(pk__in=[])
+    if "last" in versions:
+        keep |= Q(is_latest=True)  # whole objects: the flag is exact
+    if "first" in versions:
         older = ObjectVersion.objects.filter(
             collection_id=OuterRef("collection_id"),
             stix_id=OuterRef("stix_id"),
             version__lt=OuterRef("version"),
         )
-        keep = Q(version__in=exact) | Q(~Exists(older))
-        return qs.filter(keep | Q(is_latest=True) if "last" in versions else keep)
-    return qs
+        keep |= ~Exists(older)
+    return qs.filter(keep)
 
 
 def _refs_fail(view: View, rows: Sequence[_Raw], at: int) -> set[int]:

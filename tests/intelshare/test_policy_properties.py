@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from intelshare import ingest, policy, services, stix
 from intelshare import stixids as ids
 from intelshare.models import Agreement, ApiRoot, Collection, Grant, ObjectVersion, Partner
+from intelshare.policy.rules import withholds_nothing
 from tests.conftest import Clock, TaxiiClient
 from tests.factories import make_user
 
@@ -494,6 +495,53 @@ def _check_partner(built: Built, oracle: Oracle, p: str, now: datetime, limit: i
             stix.format_version(stix.parse_timestamp(s.obj["modified"])): oracle.visible(p, s, now)
             for s in oracle.by_id[oid]
         }
+
+
+@SETTINGS
+@given(world=worlds(), lenient=st.sampled_from(["no", "rules", "rules and hub", "hub"]))
+def test_rules_said_to_withhold_nothing_are_shown_every_stored_version(
+    fresh: Clock, world: Any, lenient: str
+) -> None:
+    """``withholds_nothing`` over the collection's stored facts (raised by ingest)
+    lets a partner's pages be read as staff read them: whenever it holds, the
+    oracle shows that partner every stored version, and what is served is the
+    oracle's on every endpoint. ``lenient`` makes it hold often: agreements without
+    type rules or embargo ("hub": the ceiling as drawn; otherwise TLP:RED), and
+    ("hub") only the hub's own versions."""
+    default_tlp, agreement_specs, objects, final_gap = world
+    if lenient != "no":
+        agreement_specs = {
+            p: replace(
+                a,
+                ceiling=a.ceiling if lenient == "hub" else 4,
+                allowed=None,
+                denied=[],
+                embargo=False,
+                active=True,
+                can_read=True,
+            )
+            for p, a in agreement_specs.items()
+        }
+    if lenient.endswith("hub"):
+        objects = [
+            replace(spec, versions=[replace(v, source=None, routed=None) for v in spec.versions])
+            for spec in objects
+        ]
+    with _rolled_back():
+        fresh.value = T0
+        built = Built(default_tlp, agreement_specs, objects, fresh)
+        built.store(_all_items(objects))
+        now = fresh.advance(minutes=final_gap)
+        oracle = Oracle(default_tlp, agreement_specs, built.stored)
+        collection = Collection.objects.get(pk=built.coll.pk)
+        for p in PARTNERS:
+            rules = policy.compile_rules(
+                partner_id=built.partners[p].pk, collection=collection, now=now
+            )
+            if rules is None or not withholds_nothing(rules, collection.facts):
+                continue
+            assert all(oracle.visible(p, s, now) for s in built.stored)
+            _check_partner(built, oracle, p, now, 2)
 
 
 # --- property 2: incremental pulls through agreement changes lose nothing -------------

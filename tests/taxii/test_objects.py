@@ -119,12 +119,16 @@ def test_match_type_id_and_spec_version(world: World, taxii: Any, coll: str) -> 
     )
 
 
-def test_match_version_first_last_all_and_values(world: World, taxii: Any, coll: str) -> None:
-    """§3.4.1: match[version] = first, last, all, exact values and comma lists."""
+@pytest.mark.parametrize("caller", ["globex", "staff"])
+def test_match_version_first_last_all_and_values(
+    world: World, taxii: Any, coll: str, caller: str
+) -> None:
+    """§3.4.1: match[version] = first, last, all, exact values and comma lists, for a
+    partner and for staff (each list is the union of what its members select)."""
     versions = [indicator(1, version=v) for v in (0, 10, 20)]
     for obj in versions:
         ingest.store(collection=world.collection, objects=[obj])
-    client = taxii("globex")
+    client = taxii(caller)
 
     def modified(params: dict[str, str]) -> list[str]:
         return [
@@ -138,6 +142,8 @@ def test_match_version_first_last_all_and_values(world: World, taxii: Any, coll:
     assert modified({"match[version]": mods[1]}) == [mods[1]]
     assert modified({"match[version]": f"first,{mods[1]}"}) == mods[:2]
     assert modified({"match[version]": "first,last"}) == [mods[0], mods[2]]
+    assert modified({"match[version]": f"last,{mods[1]}"}) == mods[1:]
+    assert modified({"match[version]": f"{mods[0]},{mods[2]}"}) == [mods[0], mods[2]]
     assert modified({"match[version]": "2000-01-01T00:00:00Z"}) == []
 
 
