@@ -55,6 +55,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="scale sweep sizes for intelshare alone, bulk-loaded "
         "(default 10000,100000,1000000; '' to skip)",
     )
+    parser.add_argument(
+        "--ingest-base",
+        type=int,
+        default=None,
+        help="versions bulk-loaded before the ingest-at-scale line POSTs --ingest-count "
+        "more (default 900000; --quick: 1200; 0 to skip)",
+    )
+    parser.add_argument(
+        "--ingest-count",
+        type=int,
+        default=None,
+        help="objects POSTed by the ingest-at-scale line (default 100000; --quick: 300)",
+    )
     parser.add_argument("--seed", type=int, default=20260101)
     parser.add_argument(
         "--workers",
@@ -111,6 +124,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.opentaxii_size = args.opentaxii_size or (300 if quick else 10_000)
     if args.scale is None:
         args.scale = [300, 1200] if quick else [10_000, 100_000, 1_000_000]
+    if args.ingest_base is None:
+        args.ingest_base = 1200 if quick else 900_000
+    args.ingest_count = args.ingest_count or (300 if quick else 100_000)
     args.timeout = args.timeout or (30.0 if quick else 300.0)
     args.budget = args.budget or (20.0 if quick else 240.0)
     args.repeats = args.repeats or (2 if quick else 10)
