@@ -6,10 +6,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+import orjson
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Field, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -27,6 +28,23 @@ KEPT_PARAMS = (
 )
 
 
+_FIELDS = (
+    "at",
+    "partner",
+    "user",
+    "token",
+    "method",
+    "endpoint",
+    "collection",
+    "object_id",
+    "filters",
+    "status_code",
+    "count",
+    "versions",
+)
+_JSON = ("filters", "versions")  # written as JSON text
+
+
 def record(
     *,
     user: User | None,
@@ -39,25 +57,39 @@ def record(
     status_code: int,
     versions: Sequence[int],
     count: int | None = None,
-) -> AuditEvent:
-    """Write the event of one request."""
-    partner_id = user.partner_id if user is not None else None
+) -> None:
+    """Write the event of one request: one INSERT, its key list written as JSON text
+    directly (a model ``create()`` cost a 1,000-version page ~0.5 ms more)."""
     params = {k: _clean(str(v)) for k, v in params.items()}
-    object_id = _clean(object_id)
-    return AuditEvent.objects.create(
-        at=timezone.now(),
-        partner_id=partner_id,
-        user=user,
-        token=token,
-        method=method,
-        endpoint=endpoint,
-        collection=collection,
-        object_id=object_id[:300],
-        filters={k: str(params[k])[:500] for k in params if k in KEPT_PARAMS or k == "status"},
-        status_code=status_code,
-        count=len(versions) if count is None else count,
-        versions=list(versions),
+    kept = {k: str(params[k])[:500] for k in params if k in KEPT_PARAMS or k == "status"}
+    values = (
+        timezone.now(),
+        user.partner_id if user is not None else None,
+        user.pk if user is not None else None,
+        token.pk if token is not None else None,
+        method,
+        endpoint,
+        collection.pk if collection is not None else None,
+        _clean(object_id)[:300],
+        orjson.dumps(kept).decode(),
+        status_code,
+        len(versions) if count is None else count,
+        "[" + ",".join(map(str, map(int, versions))) + "]",
     )
+    fields = [cast("Field[Any, Any]", AuditEvent._meta.get_field(name)) for name in _FIELDS]
+    json = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    marks = [json if f.name in _JSON else "%s" for f in fields]
+    prepared = [
+        v if f.name in _JSON else f.get_db_prep_save(v, connection)
+        for f, v in zip(fields, values, strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {AuditEvent._meta.db_table}"
+            f" ({', '.join(connection.ops.quote_name(str(f.column)) for f in fields)})"
+            f" VALUES ({', '.join(marks)})",
+            prepared,
+        )
 
 
 def _clean(text: str) -> str:

@@ -283,7 +283,7 @@ def _version_prefilter(
             stix_id=OuterRef("stix_id"),
             version__lt=OuterRef("version"),
         )
-        keep |= ~Exists(older)
+        keep |= Q(~Exists(older))
     return qs.filter(keep)
 
 

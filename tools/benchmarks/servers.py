@@ -74,9 +74,8 @@ class Intelshare(Process):
             # As docker-compose runs it: verified credentials shared by the workers.
             "CACHE_URL": "redis://127.0.0.1:6379/4",
             "INTELSHARE_VAR_DIR": str(workdir / "var"),
-            # 1,000-object envelopes (and the largest used here) are stored inline.
-            "INTELSHARE_INLINE_MAX_OBJECTS": "5000",
-            "INTELSHARE_MAX_PAGE_SIZE": "1000",
+            # Nothing else of intelshare's own settings: its defaults are compose's
+            # (pages of at most 1,000; envelopes of up to 1,000 objects stored inline).
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             # As docker-compose runs it: workers share their Prometheus counters.
             "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
