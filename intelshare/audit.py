@@ -14,7 +14,7 @@ from django.db.models import Field, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from intelshare import policy, stix
+from intelshare import policy, signals, stix
 from intelshare.models import ApiToken, AuditEvent, Collection, Partner, User
 
 # Query parameters kept in the event; ``next`` tokens are opaque and long.
@@ -90,6 +90,13 @@ def record(
             f" VALUES ({', '.join(marks)})",
             prepared,
         )
+    signals.request_audited.send(
+        sender=record,
+        method=method,
+        endpoint=endpoint,
+        status_code=status_code,
+        count=len(versions),
+    )
 
 
 def _clean(text: str) -> str:

@@ -13,7 +13,6 @@ from typing import Any
 
 from django.core.cache import cache
 from django.core.signals import request_finished
-from django.db.models.signals import post_save
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -21,7 +20,7 @@ from prometheus_client.registry import REGISTRY, Collector
 
 from intelshare import signals
 from intelshare.logs import REQUEST_ID_HEADER, request_id, sane_request_id
-from intelshare.models import AuditEvent, Collection, Status
+from intelshare.models import Collection, Status
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +81,13 @@ class RequestMiddleware:
         return response
 
 
-def count_served(sender: Any, instance: AuditEvent, created: bool, **kwargs: Any) -> None:
-    """An audit event of a successful read counts the versions it served."""
-    if created and instance.method == "GET" and 200 <= instance.status_code < 300:
-        VERSIONS_SERVED.labels(instance.endpoint).inc(len(instance.versions or ()))
+def count_served(
+    sender: Any, *, method: str, endpoint: str, status_code: int, count: int, **kwargs: Any
+) -> None:
+    """Receiver of ``signals.request_audited``: a successful read counts the versions
+    it served."""
+    if method == "GET" and 200 <= status_code < 300:
+        VERSIONS_SERVED.labels(endpoint).inc(count)
 
 
 def count_ingested(
@@ -104,7 +106,7 @@ def _request_done(**kwargs: Any) -> None:
 
 def connect() -> None:
     """Wire the receivers once (idempotent; called when this module is imported)."""
-    post_save.connect(count_served, sender=AuditEvent, dispatch_uid="observability.served")
+    signals.request_audited.connect(count_served, dispatch_uid="observability.served")
     request_finished.connect(_request_done, dispatch_uid="observability.request_done")
     signals.objects_ingested.connect(count_ingested, dispatch_uid="observability.ingested")
 

@@ -10,3 +10,7 @@ objects_ingested = Signal()
 # ``collection``, ``stix_id``, ``versions`` ([(pk, version text)]) and ``by`` (a User
 # or None): sync records which partners had them and recalls them from push partners.
 versions_deleting = Signal()
+
+# Sent by ``audit.record`` after writing the event of a request, with ``method``,
+# ``endpoint``, ``status_code`` and ``count`` (versions served or stored).
+request_audited = Signal()
