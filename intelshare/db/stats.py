@@ -13,23 +13,26 @@ logger = logging.getLogger(__name__)
 TABLES = ("intelshare_objectversion", "intelshare_versionref")
 MIN_ROWS = 10_000
 SHARE = 0.5
-CHECK_FROM = 1_000  # smaller stores never trigger a check
+CHECK_FROM = 1_000  # versions this process stores between two checks
 
 
-# Versions this process stored since it last analyzed: the server's counts of changes
-# lag (a backend reports them at most once a second), a load's own do not.
+# Versions this process stored since it last analyzed (the server's counts of changes
+# lag: a backend reports them at most once a second; a load's own do not), and that
+# count at its last check: a load of many small envelopes is checked as a large one.
 _pending = 0
+_checked = 0
 
 
 def refresh_after(inserted: int) -> list[str]:
     """ANALYZE the versions tables that grew stale, counting this process's own rows
     beside the reported ones; returns the tables analyzed."""
-    global _pending
+    global _pending, _checked
     if connection.vendor != "postgresql":
         return []
     _pending += inserted
-    if inserted < CHECK_FROM:
+    if _pending - _checked < CHECK_FROM:
         return []
+    _checked = _pending
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT relname, n_mod_since_analyze, n_live_tup FROM pg_stat_user_tables"
@@ -44,6 +47,6 @@ def refresh_after(inserted: int) -> list[str]:
         for name in stale:
             cursor.execute(f'ANALYZE "{name}"')  # a name from TABLES, not input
     if stale:
-        _pending = 0
+        _pending = _checked = 0
         logger.info("analyzed %s after %d new versions", ", ".join(stale), inserted)
     return stale
