@@ -76,6 +76,18 @@ def record(
         len(versions) if count is None else count,
         "[" + ",".join(map(str, map(int, versions))) + "]",
     )
+    _insert(values)
+    signals.request_audited.send(
+        sender=record,
+        method=method,
+        endpoint=endpoint,
+        status_code=status_code,
+        count=len(versions),
+    )
+
+
+def _insert(values: Sequence[Any]) -> None:
+    """One ``AuditEvent`` row of ``values`` (in ``_FIELDS`` order)."""
     fields = [cast("Field[Any, Any]", AuditEvent._meta.get_field(name)) for name in _FIELDS]
     json = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
     marks = [json if f.name in _JSON else "%s" for f in fields]
@@ -90,13 +102,6 @@ def record(
             f" VALUES ({', '.join(marks)})",
             prepared,
         )
-    signals.request_audited.send(
-        sender=record,
-        method=method,
-        endpoint=endpoint,
-        status_code=status_code,
-        count=len(versions),
-    )
 
 
 def _clean(text: str) -> str:

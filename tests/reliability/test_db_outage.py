@@ -153,7 +153,7 @@ def test_audit_write_failing_answers_503_instead_of_the_page(
     """Data served without its audit record would be unaccounted for."""
     taxii("staff").post(_objects(world), _envelope(1))
     before = _counts()
-    with mock.patch.object(AuditEvent.objects, "create", side_effect=error("simulated")):
+    with mock.patch("intelshare.audit._insert", side_effect=error("simulated")):
         response = taxii("acme").get(_objects(world))
     assert_unavailable(response)
     assert b"indicator--" not in response.content
@@ -162,7 +162,7 @@ def test_audit_write_failing_answers_503_instead_of_the_page(
 
 def test_audit_write_failing_on_a_post_stores_nothing(world: World, taxii: Any) -> None:
     before = _counts()
-    with mock.patch.object(AuditEvent.objects, "create", side_effect=OperationalError("simulated")):
+    with mock.patch("intelshare.audit._insert", side_effect=OperationalError("simulated")):
         response = taxii("acme").post(_objects(world), _envelope(1, 2))
     assert_unavailable(response)
     assert _counts() == before

@@ -233,6 +233,12 @@ def render(results: dict[str, Any]) -> str:
             continue
         lines += ["", f"Profile {name}: top self frames (% of busy samples)"]
         lines += [f"  {f['pct']:5.1f}%  {f['frame']}" for f in prof["self"][:12]]
+        lines += [f"Profile {name}: the request's own frames, inclusive (% of busy samples)"]
+        lines += [
+            f"  {f['pct']:5.1f}%  {f['frame']}"
+            for f in prof.get("inclusive", [])
+            if "(intelshare/" in f["frame"]
+        ][:16]
     for peer, why in results.get("unavailable", {}).items():
         lines += ["", f"{peer}: unavailable: {why}"]
     for size, ratios in targets(results).items():

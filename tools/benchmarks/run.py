@@ -431,6 +431,16 @@ def profiles(
         results,
         lambda: taxii.pull(partner, PAGE, Budget(args.budget), "policy_pull"),
     )
+    everything = taxii.Target("intelshare-partner-all", url, PARTNER_ALL, args.timeout)
+    taxii.warm(everything, 6 * args.workers)
+    say("profile: policy pull, the partner that sees everything")
+    profiled(
+        intel,
+        "policy_pull_sees_all",
+        out_dir,
+        results,
+        lambda: taxii.pull(everything, PAGE, Budget(args.budget), "policy_pull_sees_all"),
+    )
     fresh = intel.setup("collection", "--alias", "profile-ingest")
     target = taxii.Target("intelshare", intel.collection_url(fresh["id"]), STAFF, args.timeout)
     part = objects[: min(len(objects), 20_000)]
