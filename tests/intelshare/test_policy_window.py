@@ -19,6 +19,14 @@ from tests.conftest import World
 from tests.factories import indicator, malware
 
 
+def _version_reads(captured: CaptureQueriesContext) -> list[str]:
+    return [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith("SELECT") and 'FROM "intelshare_objectversion"' in q["sql"]
+    ]
+
+
 @pytest.mark.django_db
 def test_a_partner_page_reads_its_objects_and_the_rule_columns_together(
     world: World, taxii: Any
@@ -30,11 +38,7 @@ def test_a_partner_page_reads_its_objects_and_the_rule_columns_together(
     path = f"/taxii2/intel/collections/{world.collection.pk}/objects/"
     with CaptureQueriesContext(connection) as captured:
         body = orjson.loads(taxii("globex").get(path, {"limit": "3"}).content)
-    reads = [
-        q["sql"]
-        for q in captured.captured_queries
-        if q["sql"].startswith("SELECT") and 'FROM "intelshare_objectversion"' in q["sql"]
-    ]
+    reads = _version_reads(captured)
     assert len(reads) == 1, reads
     assert '"intelshare_objectversion"."raw"' in reads[0]
     assert body["more"] is True
@@ -66,11 +70,7 @@ def test_rules_that_withhold_nothing_read_pages_as_staff_do(world: World, taxii:
     path = f"/taxii2/intel/collections/{world.collection.pk}/objects/"
     with CaptureQueriesContext(connection) as captured:
         body = orjson.loads(taxii("globex").get(path).content)
-    reads = [
-        q["sql"]
-        for q in captured.captured_queries
-        if q["sql"].startswith("SELECT") and 'FROM "intelshare_objectversion"' in q["sql"]
-    ]
+    reads = _version_reads(captured)
     assert len(reads) == 1, reads
     assert '"intelshare_objectversion"."is_latest"' in reads[0]
     assert [(o["id"], o["modified"]) for o in body["objects"]] == [

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from datetime import timedelta
 
@@ -15,22 +14,12 @@ from intelshare.models import Collection, ObjectVersion, Partner, StoredFacts
 from intelshare.policy.rules import Rules, withholds_nothing
 from tests.conftest import World
 from tests.factories import indicator, malware
+from tests.intelshare.test_decide_table import RULES as TABLE_RULES
 
 GREEN_ONLY = StoredFacts(rank=stix.TLP_GREEN, granular=-1, partner_rank=-1)
-RULES = Rules(
-    partner_id=7,
-    grant_id=1,
-    collection_id=uuid.uuid4(),
-    can_read=True,
-    can_write=False,
-    active=True,
-    tlp_ceiling=stix.TLP_GREEN,
-    default_tlp=stix.TLP_AMBER,
-    allowed_types=None,
-    denied_types=frozenset(),
-    embargo=timedelta(0),
-    redact=False,
-    consenting=frozenset(),
+# decide()'s table's rules, at a GREEN ceiling over an AMBER default, no consents.
+RULES = replace(
+    TABLE_RULES, tlp_ceiling=stix.TLP_GREEN, default_tlp=stix.TLP_AMBER, consenting=frozenset()
 )
 
 
