@@ -87,9 +87,7 @@ elif "postgresql" in DATABASES["default"]["ENGINE"]:
     # default 4.0 a partner page was a bitmap scan and sort of 8,851 rows (10.7 ms)
     # and its references a sequential scan (7.2 ms); at 1.1 both are index scans
     # in keyset order (1.2 ms, 0.5 ms).
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
-        "-c jit=off -c random_page_cost=1.1"
-    )
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off -c random_page_cost=1.1"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # One process on one machine, loopback only; anything else is a deployment.
 EMBEDDED = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
