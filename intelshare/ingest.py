@@ -260,7 +260,7 @@ def _store_candidates(
             ]
         )
         _insert(collection, new, latest, source_partner, default_tlp, origin, routes)
-        facts = locked.facts
+        bounds = locked.facts
         kinds = {
             (
                 default_tlp if n.facts.tlp_rank is None else n.facts.tlp_rank,
@@ -270,11 +270,11 @@ def _store_candidates(
             for n in new
         }
         for rank, granular, sighting in kinds:
-            facts = facts.raised(
+            bounds = bounds.raised(
                 rank=rank, granular=granular, partner=source_partner is not None, sighting=sighting
             )
         Collection.objects.filter(pk=collection.pk).update(
-            last_date_added=stamp - TICK, stored_facts=facts.as_json()
+            last_date_added=stamp - TICK, stored_facts=bounds.as_json()
         )
     return decided
 
