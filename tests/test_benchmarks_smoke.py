@@ -28,6 +28,8 @@ READ_PHASES = {
     "match_id",
     "manifest",
     "concurrent_8",
+    "after_load_full_pull",
+    "after_load_partner_full_pull",
 }
 
 
@@ -72,6 +74,14 @@ def test_quick_benchmark_writes_every_phase(tmp_path: Path) -> None:
     assert 0 < policy["partner_objects"] < policy["staff_objects"]
     assert set(results["scale"]["sizes"]) == {"300", "1200"}
     assert results["scale"]["sizes"]["1200"]["staff"]["walk"]["errors"] == 0
+    assert phases["after_load_partner_full_pull"]["objects"] == phases["full_pull"]["objects"]
+    after = results["after_load"]["300"]
+    assert set(after) == {"staff_full_pull", "partner_full_pull"}
+    assert all(r["time_ratio"] > 0 for r in after.values())
+    scale = results["ingest_at_scale"]
+    assert scale["stored"]["versions"] == 1500  # 1,200 loaded and 300 POSTed
+    assert scale["ingest_1000"]["errors"] == 0
+    assert "Targets at 300" in done.stdout
     assert results["validation"]["stix2_validator_us"] > 0
     assert results["generator"]["objects"] == 300
     assert results["generator"]["objects_per_s"] > 0
