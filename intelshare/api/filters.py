@@ -6,14 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection
-from django.db.models import BooleanField, Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField, RangeField
 from django_filters.widgets import DateRangeWidget
 
-from intelshare import policy
+from intelshare import audit, policy
 from intelshare.models import Agreement, ApiToken, AuditEvent, Collection, Partner, User
 
 
@@ -65,26 +63,6 @@ class AgreementFilter(filters.FilterSet):
         fields = ("partner", "collection", "granular_mode")
 
 
-def _served_any(pks: list[int]) -> Q:
-    """Events whose ``versions`` list holds one of ``pks`` (JSON containment)."""
-    if connection.vendor == "postgresql":
-        served = Q()
-        for pk in pks:
-            served |= Q(versions__contains=[pk])
-        return served
-    # SQLite has no JSON containment lookup; json_each is its equivalent.
-    table = AuditEvent._meta.db_table
-    marks = ",".join(["%s"] * len(pks))
-    return Q(
-        RawSQL(
-            f'EXISTS (SELECT 1 FROM json_each("{table}"."versions") '
-            f"WHERE json_each.value IN ({marks}))",
-            pks,
-            output_field=BooleanField(),
-        )
-    )
-
-
 class _UtcDateTimeField(IsoDateTimeField):
     """ISO 8601 read as UTC: Python accepts offsets PostgreSQL refuses (over 15:59)."""
 
@@ -129,7 +107,7 @@ class AuditEventFilter(filters.FilterSet):
             stored = policy.catalogue(collection=collection).filter(stix_id=value)
             pks += list(stored.values_list("pk", flat=True)[:200])
         named = Q(object_id=value)
-        return queryset.filter(named | _served_any(pks) if pks else named)
+        return queryset.filter(named | audit.carrying_q(pks) if pks else named)
 
 
 class PartnerFilter(filters.FilterSet):

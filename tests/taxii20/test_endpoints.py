@@ -347,7 +347,7 @@ def test_reads_are_audited_and_received(world: World, seeded: Seeded, taxii20: A
     response = _objects(taxii20("globex"), f"{_coll(world)}/objects/", Range="items 0-2")
     assert response.status_code == 206
     event = AuditEvent.objects.get(endpoint="Objects20")
-    assert event.status_code == 206 and len(event.versions) == 3
+    assert event.status_code == 206 and len(audit.keys(event.versions)) == 3
     globex = Partner.objects.get(slug="globex")
     receipts = audit.received(partner=globex, stix_id=seeded.green[0])
     assert [r.endpoint for r in receipts] == ["Objects20"]

@@ -3,17 +3,27 @@ preview of what a partner sees."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
+from intelshare import audit
 from intelshare.api.serializers.accounts import partner_field
 from intelshare.models import AuditEvent, Collection
+
+
+class _KeysField(serializers.ListField):
+    """An event's stored ``versions`` (runs of keys) as the keys themselves."""
+
+    def to_representation(self, data: Any) -> Any:
+        return super().to_representation(audit.keys(data or []))
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
     partner = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     filters = serializers.DictField(child=serializers.CharField(), read_only=True)
-    versions = serializers.ListField(
+    versions = _KeysField(
         child=serializers.IntegerField(),
         read_only=True,
         help_text="Keys of the versions served or stored.",
