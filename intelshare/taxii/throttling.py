@@ -13,10 +13,15 @@ from rest_framework.throttling import SimpleRateThrottle
 from intelshare.models import Agreement
 
 
-def partner_limit(partner_id: int) -> int:
-    """Requests per minute allowed to ``partner_id`` (0 = unlimited)."""
-    key = f"taxii:rate-limit:{partner_id}"
-    limit = cache.get(key)
+def _limit_key(partner_id: int) -> str:
+    return f"taxii:rate-limit:{partner_id}"
+
+
+def partner_limit(partner_id: int, cached: Any = None) -> int:
+    """Requests per minute allowed to ``partner_id`` (0 = unlimited); ``cached`` is
+    the cache's value when the caller already read it."""
+    key = _limit_key(partner_id)
+    limit = cache.get(key) if cached is None else cached
     if limit is None:
         agreed = Agreement.objects.filter(partner_id=partner_id).aggregate(
             lowest=Min("rate_limit")
@@ -44,11 +49,14 @@ class PartnerRateThrottle(SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        limit = partner_limit(request.user.partner_id)
+        partner_id = request.user.partner_id
+        # The limit and the history in one round trip to the cache.
+        found = self.cache.get_many([_limit_key(partner_id), self.key])
+        limit = partner_limit(partner_id, found.get(_limit_key(partner_id)))
         if limit <= 0:
             return True
         self.num_requests, self.duration = limit, 60
-        self.history = self.cache.get(self.key, [])
+        self.history = found.get(self.key, [])
         self.now = self.timer()
         while self.history and self.history[-1] <= self.now - self.duration:
             self.history.pop()
