@@ -11,11 +11,19 @@ from typing import Any, NamedTuple
 
 import orjson
 from django.db import transaction
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 
 from intelshare import signals, stix
 from intelshare.db import bulk, stats
-from intelshare.models import Collection, ObjectVersion, Partner, User, VersionRef
+from intelshare.models import (
+    Collection,
+    ObjectVersion,
+    Partner,
+    StoredFacts,
+    User,
+    VersionRef,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +185,30 @@ def store(
         failed=result.failed,
     )
     return result
+
+
+def recount_facts(collection: Collection) -> StoredFacts:
+    """The collection's stored facts counted again from its versions (ingest only
+    ever raises them; after deletions this may lower them), under the clock's lock."""
+    with transaction.atomic():
+        _lock_clock(collection)
+        kinds = (
+            ObjectVersion.objects.filter(collection=collection)
+            .annotate(
+                partner=ExpressionWrapper(
+                    Q(source_partner__isnull=False), output_field=BooleanField()
+                ),
+                sighting=ExpressionWrapper(Q(type="sighting"), output_field=BooleanField()),
+            )
+            .values_list("tlp_rank", "granular_rank", "partner", "sighting")
+            .order_by()
+            .distinct()
+        )
+        facts = StoredFacts()
+        for rank, granular, partner, sighting in kinds:
+            facts = facts.raised(rank=rank, granular=granular, partner=partner, sighting=sighting)
+        Collection.objects.filter(pk=collection.pk).update(stored_facts=facts.as_json())
+    return facts
 
 
 def _lock_clock(collection: Collection) -> Collection:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 
 from intelshare import ingest, stix
 from intelshare import stixids as ids
@@ -83,3 +85,20 @@ def test_ingest_raises_the_facts_and_a_deletion_leaves_them(world: World) -> Non
     doomed = ObjectVersion.objects.filter(stix_id=malware(2)["id"]).values_list("pk", flat=True)
     ingest.delete(collection=collection, stix_id=malware(2)["id"], version_pks=list(doomed))
     assert Collection.objects.get(pk=collection.pk).facts == expected  # never lowered
+
+
+@pytest.mark.django_db
+def test_recounting_lowers_the_facts_a_deletion_left(world: World) -> None:
+    collection = world.collection
+    ingest.store(collection=collection, objects=[indicator(0, markings=[ids.TLP2_GREEN])])
+    red = {**malware(1), "object_marking_refs": [ids.TLP2_RED]}
+    ingest.store(collection=collection, objects=[red])
+    doomed = ObjectVersion.objects.filter(stix_id=red["id"]).values_list("pk", flat=True)
+    ingest.delete(collection=collection, stix_id=red["id"], version_pks=list(doomed))
+    assert Collection.objects.get(pk=collection.pk).facts.rank == stix.TLP_RED
+    out = StringIO()
+    call_command("recount_facts", "llm-misuse", stdout=out)
+    assert Collection.objects.get(pk=collection.pk).facts == StoredFacts(rank=stix.TLP_GREEN)
+    assert "llm-misuse: StoredFacts(rank=4" in out.getvalue()
+    call_command("recount_facts", stdout=out)
+    assert "llm-misuse: unchanged" in out.getvalue()
