@@ -80,7 +80,7 @@ def on_deleting(
     pushed: dict[int, set[str]] = defaultdict(set)
     for partner_id, at, endpoint, filters, carried in served:
         feed_id = int(filters["feed"]) if endpoint == PUSH_ENDPOINT else None
-        for pk in carried:
+        for pk in audit.keys(carried):
             if pk not in texts:
                 continue
             receipts.append(

@@ -246,7 +246,7 @@ def receipts(*, stix_id: str, since: datetime) -> tuple[list[Receipt], int]:
         requests += 1
         found += [
             Receipt(by_pk[partner_id], at, stix.format_version(versions[pk]), collection_id)
-            for pk in served
+            for pk in audit.keys(served)
             if pk in versions
         ]
     return found, requests
