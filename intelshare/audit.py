@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
 import orjson
@@ -86,22 +87,25 @@ def record(
     )
 
 
+@cache
+def _statement(vendor: str) -> tuple[str, tuple[Field[Any, Any], ...]]:
+    """The INSERT of ``_insert`` and its fields, built once per database vendor."""
+    fields = tuple(cast("Field[Any, Any]", AuditEvent._meta.get_field(n)) for n in _FIELDS)
+    json = "%s::jsonb" if vendor == "postgresql" else "%s"
+    marks = ", ".join(json if f.name in _JSON else "%s" for f in fields)
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    return f"INSERT INTO {AuditEvent._meta.db_table} ({columns}) VALUES ({marks})", fields
+
+
 def _insert(values: Sequence[Any]) -> None:
     """One ``AuditEvent`` row of ``values`` (in ``_FIELDS`` order)."""
-    fields = [cast("Field[Any, Any]", AuditEvent._meta.get_field(name)) for name in _FIELDS]
-    json = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
-    marks = [json if f.name in _JSON else "%s" for f in fields]
+    sql, fields = _statement(connection.vendor)
     prepared = [
         v if f.name in _JSON else f.get_db_prep_save(v, connection)
         for f, v in zip(fields, values, strict=True)
     ]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {AuditEvent._meta.db_table}"
-            f" ({', '.join(connection.ops.quote_name(str(f.column)) for f in fields)})"
-            f" VALUES ({', '.join(marks)})",
-            prepared,
-        )
+        cursor.execute(sql, prepared)
 
 
 def _clean(text: str) -> str:
@@ -134,8 +138,8 @@ def runs(pks: Iterable[int]) -> list[int | list[int]]:
 
 
 def keys(stored: Iterable[int | list[int]]) -> list[int]:
-    """The keys of an event's ``versions`` (``runs``, or plain keys as older events
-    and the sync app's hold)."""
+    """The keys of an event's ``versions`` (``runs``, or the plain keys of events
+    written before runs)."""
     out: list[int] = []
     for item in stored:
         if isinstance(item, list):

@@ -204,9 +204,7 @@ def recount_facts(collection: Collection) -> StoredFacts:
             .order_by()
             .distinct()
         )
-        facts = StoredFacts()
-        for rank, granular, partner, sighting in kinds:
-            facts = facts.raised(rank=rank, granular=granular, partner=partner, sighting=sighting)
+        facts = StoredFacts().raised_by(kinds)
         Collection.objects.filter(pk=collection.pk).update(stored_facts=facts.as_json())
     return facts
 
@@ -292,19 +290,17 @@ def _store_candidates(
             ]
         )
         _insert(collection, new, latest, source_partner, default_tlp, origin, routes)
-        bounds = locked.facts
-        kinds = {
-            (
-                default_tlp if n.facts.tlp_rank is None else n.facts.tlp_rank,
-                n.facts.granular_rank,
-                n.facts.type == "sighting",
-            )
-            for n in new
-        }
-        for rank, granular, sighting in kinds:
-            bounds = bounds.raised(
-                rank=rank, granular=granular, partner=source_partner is not None, sighting=sighting
-            )
+        bounds = locked.facts.raised_by(
+            {
+                (
+                    default_tlp if n.facts.tlp_rank is None else n.facts.tlp_rank,
+                    n.facts.granular_rank,
+                    source_partner is not None,
+                    n.facts.type == "sighting",
+                )
+                for n in new
+            }
+        )
         Collection.objects.filter(pk=collection.pk).update(
             last_date_added=stamp - TICK, stored_facts=bounds.as_json()
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -162,6 +162,14 @@ class StoredFacts:
             partner_unmarked=self.partner_unmarked or (partner and rank is None),
             partner_sightings=self.partner_sightings or (partner and sighting),
         )
+
+    def raised_by(self, kinds: Iterable[tuple[int | None, int | None, bool, bool]]) -> StoredFacts:
+        """These facts with versions of the given (TLP rank, granular rank, a
+        partner's, a sighting) kinds stored."""
+        facts = self
+        for rank, granular, partner, sighting in kinds:
+            facts = facts.raised(rank=rank, granular=granular, partner=partner, sighting=sighting)
+        return facts
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

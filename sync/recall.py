@@ -42,7 +42,7 @@ def record_push(*, feed: Feed, version_pks: Sequence[int], at: datetime) -> None
         filters={"feed": str(feed.pk)},
         status_code=202,
         count=len(version_pks),
-        versions=list(version_pks),
+        versions=audit.runs(version_pks),
     )
 
 

@@ -29,12 +29,10 @@ Rules, in the order ``decide()`` applies them:
 """
 
 from intelshare.policy.access import (
-    access,
     catalogue,
     collections,
     opened,
     staff_versions,
-    view_for,
     visible,
 )
 from intelshare.policy.explain import Explanation, explain
@@ -62,7 +60,6 @@ __all__ = [
     "Rules",
     "VersionFacts",
     "View",
-    "access",
     "catalogue",
     "collections",
     "compile_rules",
@@ -73,7 +70,6 @@ __all__ = [
     "opened",
     "staff_versions",
     "to_resend",
-    "view_for",
     "visible",
     "visible_q",
 ]

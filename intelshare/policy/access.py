@@ -55,15 +55,6 @@ def staff_versions(*, collection: Collection) -> View:
     return View(_versions=_versions_of(collection))
 
 
-def view_for(caller: Caller, collection: Collection, now: datetime) -> View:
-    """Dispatch a caller to the staff path or to their partner's ``visible()``."""
-    if caller.is_staff:
-        return staff_versions(collection=collection)
-    if caller.partner_id is None:
-        return View(_versions=ObjectVersion.objects.none())
-    return visible(partner=Partner(pk=caller.partner_id), collection=collection, now=now)
-
-
 # --- collections --------------------------------------------------------------------
 
 
@@ -90,8 +81,10 @@ def collections(
 
 
 def opened(caller: Caller, collection: Collection, now: datetime) -> tuple[Access | None, View]:
-    """``access()`` and ``view_for()`` together, from one read of the partner's grant
-    (a TAXII request asks both)."""
+    """``caller``'s rights on ``collection`` (``None`` when it does not exist for them:
+    no grant, or the agreement outside its validity window) and their ``View`` of it,
+    from one read of the partner's grant: staff take ``staff_versions()``, partners
+    ``visible()``."""
     if caller.is_staff:
         return STAFF_ACCESS, staff_versions(collection=collection)
     if caller.partner_id is None:
@@ -100,14 +93,3 @@ def opened(caller: Caller, collection: Collection, now: datetime) -> tuple[Acces
     if rules is None or not rules.active or not (rules.can_read or rules.can_write):
         return None, _partner_view(None, collection, now)
     return Access(rules.can_read, rules.can_write), _partner_view(rules, collection, now)
-
-
-def access(caller: Caller, collection: Collection, now: datetime) -> Access | None:
-    """``caller``'s rights on ``collection``; ``None`` when it does not exist for them
-    (no grant, or the agreement is outside its validity window)."""
-    if caller.is_staff:
-        return STAFF_ACCESS
-    if caller.partner_id is None:
-        return None
-    grant = _active_grants(caller.partner_id, now).filter(collection=collection).first()
-    return None if grant is None else Access(grant.can_read, grant.can_write)

@@ -343,10 +343,10 @@ def _refine(
     if unsure:
         same_ids = view._versions.filter(stix_id__among=Many(sorted(unsure)))
         others = list(same_ids.values_list("pk", *REFINE_FIELDS, "version"))
-        hidden = _refs_fail(view, others, 1)
+        withheld = _refs_fail(view, others, 1)
         for other in others:
             version_of[other[0]] = other[-1]
-            if other[0] not in hidden:
+            if other[0] not in withheld:
                 visible_versions.setdefault(other[1], []).append(other[-1])
     has_version = "version" in refine
     keep: list[_Raw] = []

@@ -424,16 +424,28 @@ def _rolled_back() -> Any:
 # --- property 1: every endpoint serves exactly what the oracle allows -----------------
 
 
+def _stored_world(
+    clock: Clock,
+    default_tlp: int,
+    agreements: dict[str, AgreementSpec],
+    objects: list[ObjectSpec],
+    final_gap: int,
+) -> tuple[Built, Oracle, datetime]:
+    """Every object of a drawn world stored from T0, the clock moved on by
+    ``final_gap`` minutes, and the oracle of what each partner may see."""
+    clock.value = T0
+    built = Built(default_tlp, agreements, objects, clock)
+    built.store(_all_items(objects))
+    now = clock.advance(minutes=final_gap)
+    return built, Oracle(default_tlp, agreements, built.stored), now
+
+
 @SETTINGS
 @given(world=worlds(), limit=st.integers(1, 3))
 def test_served_equals_oracle_on_every_endpoint(fresh: Clock, world: Any, limit: int) -> None:
     default_tlp, agreement_specs, objects, final_gap = world
     with _rolled_back():
-        fresh.value = T0
-        built = Built(default_tlp, agreement_specs, objects, fresh)
-        built.store(_all_items(objects))
-        now = fresh.advance(minutes=final_gap)
-        oracle = Oracle(default_tlp, agreement_specs, built.stored)
+        built, oracle, now = _stored_world(fresh, default_tlp, agreement_specs, objects, final_gap)
         for p in PARTNERS:
             _check_partner(built, oracle, p, now, limit)
 
@@ -528,11 +540,7 @@ def test_rules_said_to_withhold_nothing_are_shown_every_stored_version(
             for spec in objects
         ]
     with _rolled_back():
-        fresh.value = T0
-        built = Built(default_tlp, agreement_specs, objects, fresh)
-        built.store(_all_items(objects))
-        now = fresh.advance(minutes=final_gap)
-        oracle = Oracle(default_tlp, agreement_specs, built.stored)
+        built, oracle, now = _stored_world(fresh, default_tlp, agreement_specs, objects, final_gap)
         collection = Collection.objects.get(pk=built.coll.pk)
         for p in PARTNERS:
             rules = policy.compile_rules(
